@@ -1,0 +1,434 @@
+package redpack
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/google/uuid"
+)
+
+// DefaultBaseURL is WeChat Pay's API host. The disaster-recovery host
+// https://api2.mch.weixin.qq.com/ can be chosen with WithBaseURL.
+const DefaultBaseURL = "https://api.mch.weixin.qq.com/"
+
+// DefaultTimeout bounds one attempt when WithHTTPClient is not used.
+const DefaultTimeout = 30 * time.Second
+
+// DefaultMaxResponseBytes bounds how much of an answer is read.
+const DefaultMaxResponseBytes = 1 << 20
+
+const userAgent = "redpack-go (+https://github.com/redpack-go/redpack)"
+
+// Client sends red packets and queries them for one merchant. It is
+// immutable once built and safe for concurrent use; make one per merchant
+// and share it, so that its connections are reused.
+type Client struct {
+	mchID    string
+	appID    string
+	apiKey   string
+	signType SignType
+	baseURL  string // absolute, ends in "/"
+	hc       *http.Client
+	logger   *slog.Logger
+	maxBody  int64
+
+	// Seams for tests; set only inside this package.
+	nonce func() string
+}
+
+// Option changes how NewClient builds a Client. Options are checked when
+// NewClient runs; a bad one makes NewClient fail.
+type Option func(*options) error
+
+type options struct {
+	baseURL  string
+	hc       *http.Client
+	rootCAs  *x509.CertPool
+	signType SignType
+	logger   *slog.Logger
+	maxBody  int64
+	now      func() time.Time
+}
+
+// WithBaseURL sends requests to baseURL instead of DefaultBaseURL, e.g. the
+// disaster-recovery host or a fake server. It must be an absolute https URL;
+// endpoint paths are resolved against it, so a path prefix is kept.
+func WithBaseURL(baseURL string) Option {
+	return func(o *options) error {
+		u, err := url.Parse(baseURL)
+		if err != nil {
+			return fmt.Errorf("redpack: WithBaseURL: %w", err)
+		}
+		if u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("redpack: WithBaseURL: %q is not an absolute https URL (the client certificate needs TLS)", baseURL)
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("redpack: WithBaseURL: %q has a query or fragment", baseURL)
+		}
+		if !strings.HasSuffix(u.Path, "/") {
+			u.Path += "/"
+		}
+		o.baseURL = u.String()
+		return nil
+	}
+}
+
+// WithHTTPClient sends requests through a copy of hc. Its Timeout bounds each
+// attempt. Its Transport must be an *http.Transport (nil means
+// http.DefaultTransport); the client clones it and adds the merchant
+// certificate, leaving hc and its transport untouched. A transport that
+// skips server certificate verification is refused.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(o *options) error {
+		if hc == nil {
+			return errors.New("redpack: WithHTTPClient: nil client")
+		}
+		o.hc = hc
+		return nil
+	}
+}
+
+// WithRootCAs verifies WeChat's server certificate against pool instead of
+// the system's roots: for a fake server in tests, or a pinned CA.
+func WithRootCAs(pool *x509.CertPool) Option {
+	return func(o *options) error {
+		if pool == nil {
+			return errors.New("redpack: WithRootCAs: nil pool")
+		}
+		o.rootCAs = pool
+		return nil
+	}
+}
+
+// WithSignType chooses the signature algorithm. The default, SignMD5, is
+// the only one WeChat documents for red packets; see SignHMACSHA256.
+func WithSignType(t SignType) Option {
+	return func(o *options) error {
+		if t != SignMD5 && t != SignHMACSHA256 {
+			return fmt.Errorf("redpack: WithSignType: unknown sign type %d", int(t))
+		}
+		o.signType = t
+		return nil
+	}
+}
+
+// WithLogger logs one record per attempt (operation, attempt, bill number,
+// HTTP status, WeChat's codes, duration, error) to l. Nothing secret is
+// logged: no API key, no signature, no body. A nil l, like no option, keeps
+// the client silent.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		o.logger = l
+		return nil
+	}
+}
+
+// WithMaxResponseBytes bounds how much of an answer is read
+// (DefaultMaxResponseBytes unless set). A longer answer is an error.
+func WithMaxResponseBytes(n int64) Option {
+	return func(o *options) error {
+		if n < 1024 {
+			return fmt.Errorf("redpack: WithMaxResponseBytes: %d is below 1024", n)
+		}
+		o.maxBody = n
+		return nil
+	}
+}
+
+// NewClient checks cfg and the options and returns a Client. It fails on
+// anything that would fail the first payment: empty ids, an API key that is
+// not 32 characters, a certificate that is missing, expired, not yet valid
+// or does not match its key, or a bad option.
+func NewClient(cfg Config, opts ...Option) (*Client, error) {
+	o := options{baseURL: DefaultBaseURL, maxBody: DefaultMaxResponseBytes, now: time.Now}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	mchID, appID, apiKey, cert, err := checkConfig(cfg, o.now())
+	if err != nil {
+		return nil, err
+	}
+	hc, err := buildHTTPClient(o.hc, cert, o.rootCAs)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		mchID:    mchID,
+		appID:    appID,
+		apiKey:   apiKey,
+		signType: o.signType,
+		baseURL:  o.baseURL,
+		hc:       hc,
+		logger:   o.logger,
+		maxBody:  o.maxBody,
+		nonce:    newNonce,
+	}, nil
+}
+
+// buildHTTPClient copies the user's client (or makes one) with a cloned
+// transport that presents cert. Nothing the user passed is mutated.
+func buildHTTPClient(user *http.Client, cert tls.Certificate, roots *x509.CertPool) (*http.Client, error) {
+	hc := &http.Client{Timeout: DefaultTimeout}
+	if user != nil {
+		copied := *user
+		hc = &copied
+	}
+	var base *http.Transport
+	switch rt := hc.Transport.(type) {
+	case nil:
+		dt, ok := http.DefaultTransport.(*http.Transport)
+		if !ok {
+			return nil, fmt.Errorf("redpack: http.DefaultTransport is a %T, not an *http.Transport", http.DefaultTransport)
+		}
+		base = dt
+	case *http.Transport:
+		base = rt
+	default:
+		return nil, fmt.Errorf("redpack: WithHTTPClient: transport %T cannot present the client certificate; use an *http.Transport", rt)
+	}
+	t := base.Clone()
+	tc := &tls.Config{}
+	if t.TLSClientConfig != nil {
+		tc = t.TLSClientConfig.Clone()
+	}
+	if tc.InsecureSkipVerify {
+		return nil, errors.New("redpack: WithHTTPClient: the transport skips server certificate verification; WeChat's certificate must be verified")
+	}
+	if tc.MinVersion < tls.VersionTLS12 {
+		tc.MinVersion = tls.VersionTLS12
+	}
+	tc.Certificates = []tls.Certificate{cert}
+	tc.GetClientCertificate = nil
+	if roots != nil {
+		tc.RootCAs = roots
+	}
+	t.TLSClientConfig = tc
+	if t.MaxIdleConnsPerHost == 0 {
+		// The default of 2 closes connections after every burst of
+		// concurrent sends, and each new one costs a TLS handshake.
+		t.MaxIdleConnsPerHost = 64
+	}
+	hc.Transport = t
+	return hc, nil
+}
+
+// newNonce returns 32 random hex characters.
+func newNonce() string {
+	u := uuid.New()
+	var b [32]byte
+	const hexdigits = "0123456789abcdef"
+	for i, c := range u {
+		b[2*i] = hexdigits[c>>4]
+		b[2*i+1] = hexdigits[c&0xf]
+	}
+	return string(b[:])
+}
+
+// AppID returns the appid this client sends as wxappid/appid.
+func (c *Client) AppID() string { return c.appID }
+
+// MchID returns the merchant id.
+func (c *Client) MchID() string { return c.mchID }
+
+// ForAppID returns a Client that sends and queries under another appid of
+// the same merchant (a second Official Account), sharing c's connections.
+// c itself is unchanged.
+func (c *Client) ForAppID(appID string) (*Client, error) {
+	if appID == "" || len(appID) > 32 || !isAlnum(appID) {
+		return nil, &ValidationError{Field: "wxappid", Reason: "must be 1 to 32 letters or digits"}
+	}
+	cc := *c
+	cc.appID = appID
+	return &cc, nil
+}
+
+// String describes the client without its API key.
+func (c *Client) String() string {
+	return fmt.Sprintf("redpack.Client{MchID:%q AppID:%q BaseURL:%q SignType:%s}", c.mchID, c.appID, c.baseURL, c.signType)
+}
+
+// operation names an endpoint.
+type operation struct {
+	name string // as in logs and errors, e.g. "sendredpack"
+	path string // relative to the base URL
+	pays bool   // a send: unclear outcomes are unknown outcomes
+}
+
+var (
+	opSendRedPack      = operation{"sendredpack", "mmpaymkttransfers/sendredpack", true}
+	opSendGroupRedPack = operation{"sendgroupredpack", "mmpaymkttransfers/sendgroupredpack", true}
+	opQueryRedPack     = operation{"gethbinfo", "mmpaymkttransfers/gethbinfo", false}
+)
+
+// answer is a successful, parsed reply.
+type answer struct {
+	root *etree.Element
+	env  envelope
+}
+
+// do is the one request path of every endpoint: sign the fields, encode the
+// body once, send it, and turn the reply into an answer or an error.
+// ps must not contain mch_id, nonce_str, sign_type or sign: do adds them.
+func (c *Client) do(ctx context.Context, op operation, billNo string, ps []param) (*answer, error) {
+	ps = append(ps, param{"mch_id", c.mchID}, param{"nonce_str", c.nonce()})
+	if c.signType == SignHMACSHA256 {
+		ps = append(ps, param{"sign_type", SignHMACSHA256.String()})
+	}
+	body := encodeRequest(ps, signParams(ps, c.apiKey, c.signType))
+
+	const attempt = 1
+	start := time.Now()
+	ans, status, err := c.send(ctx, op, billNo, body)
+	c.logAttempt(ctx, op, billNo, attempt, status, ans, time.Since(start), err)
+	if err != nil {
+		return nil, err
+	}
+	return ans, nil
+}
+
+// send makes one attempt: post body, read the reply, classify it.
+func (c *Client) send(ctx context.Context, op operation, billNo string, body []byte) (*answer, int, error) {
+	// wrote is set once the whole request has been written: from then on,
+	// WeChat may have acted on it.
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			wrote.Store(true)
+		}
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.baseURL+op.path, bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, &RequestError{Op: op.name, MchBillNo: billNo, Err: err}
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	req.Header.Set("User-Agent", userAgent)
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = fmt.Errorf("%w (%v)", ctxErr, err)
+		}
+		if !wrote.Load() {
+			return nil, 0, &RequestError{Op: op.name, MchBillNo: billNo, Err: err}
+		}
+		return nil, 0, c.unclear(op, billNo, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = fmt.Errorf("%w (%v)", ctxErr, err)
+		}
+		return nil, resp.StatusCode, c.unclear(op, billNo, fmt.Errorf("reading the answer: %w", err))
+	}
+	if int64(len(raw)) > c.maxBody {
+		return nil, resp.StatusCode, c.unclear(op, billNo, &DecodeError{HTTPStatus: resp.StatusCode,
+			Reason: fmt.Sprintf("longer than %d bytes", c.maxBody), Excerpt: excerpt(raw)})
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, resp.StatusCode, c.unclear(op, billNo, &DecodeError{HTTPStatus: resp.StatusCode,
+			Reason: "HTTP status " + resp.Status, Excerpt: excerpt(raw)})
+	}
+	root, err := parseAnswer(raw, resp.StatusCode)
+	if err != nil {
+		return nil, resp.StatusCode, c.unclear(op, billNo, err)
+	}
+	ans := &answer{root: root, env: readEnvelope(root)}
+	if ans.env.Sign != "" {
+		// Red-packet answers are unsigned; one that is signed must verify.
+		t := c.signType
+		if ans.env.SignType == SignHMACSHA256.String() {
+			t = SignHMACSHA256
+		} else if ans.env.SignType == SignMD5.String() {
+			t = SignMD5
+		}
+		if !verifySign(leafParams(root), ans.env.Sign, c.apiKey, t) {
+			return ans, resp.StatusCode, c.unclear(op, billNo, &DecodeError{HTTPStatus: resp.StatusCode,
+				Reason: "the answer's signature does not verify", Excerpt: `"(withheld)"`})
+		}
+	}
+	if ans.env.MchBillNo != "" && ans.env.MchBillNo != billNo {
+		return ans, resp.StatusCode, c.unclear(op, billNo, fieldError("mch_billno", ans.env.MchBillNo, "is not the bill number sent"))
+	}
+	if ans.env.ReturnCode == "SUCCESS" && ans.env.ResultCode == "SUCCESS" {
+		return ans, resp.StatusCode, nil
+	}
+	apiErr := &APIError{
+		ReturnCode: ans.env.ReturnCode,
+		ReturnMsg:  ans.env.ReturnMsg,
+		ResultCode: ans.env.ResultCode,
+		ErrCode:    ans.env.ErrCode,
+		ErrCodeDes: ans.env.ErrCodeDes,
+		MchBillNo:  billNo,
+		HTTPStatus: resp.StatusCode,
+	}
+	if ans.env.ReturnCode != "SUCCESS" && ans.env.ReturnCode != "FAIL" {
+		return ans, resp.StatusCode, c.unclear(op, billNo, &DecodeError{HTTPStatus: resp.StatusCode,
+			Reason: "return_code is neither SUCCESS nor FAIL", Excerpt: excerpt([]byte(ans.env.ReturnCode))})
+	}
+	if op.pays && sendOutcome(apiErr.ErrCode) == outcomeUnknown {
+		return ans, resp.StatusCode, c.unclear(op, billNo, apiErr)
+	}
+	return ans, resp.StatusCode, apiErr
+}
+
+// unclear wraps err for an attempt that may have reached WeChat. For a send
+// the outcome is unknown; for a query it is just an error.
+func (c *Client) unclear(op operation, billNo string, err error) error {
+	if op.pays {
+		return &UnknownOutcomeError{Op: op.name, MchBillNo: billNo, Attempts: 1, Err: err}
+	}
+	return fmt.Errorf("redpack: %s bill %s: %w", op.name, billNo, err)
+}
+
+// logAttempt writes one record per attempt, if a logger was given. Only
+// allow-listed fields are logged: never the body, the signature or the key.
+func (c *Client) logAttempt(ctx context.Context, op operation, billNo string, attempt, status int, ans *answer, d time.Duration, err error) {
+	if c.logger == nil {
+		return
+	}
+	level := slog.LevelInfo
+	msg := "redpack: " + op.name + " succeeded"
+	if err != nil {
+		level = slog.LevelWarn
+		msg = "redpack: " + op.name + " failed"
+		if errors.Is(err, ErrUnknownOutcome) {
+			msg = "redpack: " + op.name + " outcome unknown"
+		}
+	}
+	if !c.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("op", op.name),
+		slog.Int("attempt", attempt),
+		slog.String("mch_billno", billNo),
+		slog.Int("http_status", status),
+		slog.Duration("duration", d),
+	}
+	if ans != nil {
+		attrs = append(attrs,
+			slog.String("return_code", ans.env.ReturnCode),
+			slog.String("result_code", ans.env.ResultCode),
+			slog.String("err_code", ans.env.ErrCode))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	c.logger.LogAttrs(ctx, level, msg, attrs...)
+}

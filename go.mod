@@ -1,0 +1,11 @@
+module github.com/redpack-go/redpack
+
+go 1.24
+
+require (
+	github.com/beevik/etree v1.8.1
+	github.com/google/uuid v1.6.0
+	software.sslmate.com/src/go-pkcs12 v0.7.4
+)
+
+require golang.org/x/crypto v0.11.0 // indirect

@@ -1,0 +1,159 @@
+// Package pki makes throwaway certificate authorities and certificates for
+// tests, the fake WeChat Pay server and the demo. Every key it makes is a
+// test key: nothing here is fit to protect real money.
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"time"
+
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+)
+
+// CA is a test certificate authority.
+type CA struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+// NewCA makes a self-signed test CA named cn.
+func NewCA(cn string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"redpack test keys"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
+// Pool returns a pool holding only this CA.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.Cert)
+	return p
+}
+
+// PEM returns the CA certificate in PEM form.
+func (ca *CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
+// Leaf is a certificate issued by a CA, with its RSA key (WeChat issues RSA
+// merchant certificates).
+type Leaf struct {
+	Cert *x509.Certificate
+	Key  *rsa.PrivateKey
+}
+
+// LeafOptions shape an issued certificate.
+type LeafOptions struct {
+	CommonName string
+	// Hosts become DNS or IP subject alternative names (server certificates).
+	Hosts []string
+	// Client marks the certificate for client authentication instead of
+	// server authentication.
+	Client bool
+	// NotBefore and NotAfter default to an hour ago and a year from now.
+	NotBefore, NotAfter time.Time
+}
+
+// Issue makes an RSA-2048 key and a certificate for it signed by ca.
+func (ca *CA) Issue(o LeafOptions) (*Leaf, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	if o.NotBefore.IsZero() {
+		o.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if o.NotAfter.IsZero() {
+		o.NotAfter = time.Now().Add(365 * 24 * time.Hour)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: o.CommonName, Organization: []string{"redpack test keys"}},
+		NotBefore:    o.NotBefore,
+		NotAfter:     o.NotAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if o.Client {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	for _, h := range o.Hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &Leaf{Cert: cert, Key: key}, nil
+}
+
+// TLSCertificate returns the leaf as a tls.Certificate.
+func (l *Leaf) TLSCertificate() tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{l.Cert.Raw}, PrivateKey: l.Key, Leaf: l.Cert}
+}
+
+// CertPEM returns the certificate in PEM form (like apiclient_cert.pem).
+func (l *Leaf) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.Cert.Raw})
+}
+
+// KeyPEM returns the private key in PKCS#8 PEM form (like apiclient_key.pem).
+func (l *Leaf) KeyPEM() []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(l.Key)
+	if err != nil {
+		panic(fmt.Sprintf("pki: marshal RSA key: %v", err)) // cannot fail for an RSA key
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// PKCS12 returns the certificate and key as a PKCS#12 file protected by
+// password, in the legacy encryption WeChat's apiclient_cert.p12 files use.
+func (l *Leaf) PKCS12(password string) ([]byte, error) {
+	return pkcs12.LegacyDES.Encode(l.Key, l.Cert, nil, password)
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		panic(fmt.Sprintf("pki: random serial: %v", err)) // crypto/rand does not fail
+	}
+	return n
+}

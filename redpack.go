@@ -1,0 +1,390 @@
+package redpack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// SceneID is the scene a packet is sent for (scene_id). WeChat requires one,
+// enabled for the merchant in the console (产品中心 → 现金红包 → 产品设置), for
+// any amount below 1 or above 200 CNY.
+type SceneID string
+
+// The documented scenes.
+const (
+	SceneProductPromotion SceneID = "PRODUCT_1" // 商品促销
+	SceneLottery          SceneID = "PRODUCT_2" // 抽奖
+	SceneVirtualPrize     SceneID = "PRODUCT_3" // 虚拟物品兑奖
+	SceneEmployeeBenefit  SceneID = "PRODUCT_4" // 企业内部福利
+	SceneChannelShare     SceneID = "PRODUCT_5" // 渠道分润
+	SceneInsuranceRebate  SceneID = "PRODUCT_6" // 保险回馈
+	SceneLotteryPayout    SceneID = "PRODUCT_7" // 彩票派奖
+	SceneTaxScratchPrize  SceneID = "PRODUCT_8" // 税务刮奖
+)
+
+func (s SceneID) valid() bool {
+	return len(s) == len("PRODUCT_1") && strings.HasPrefix(string(s), "PRODUCT_") && s[8] >= '1' && s[8] <= '8'
+}
+
+// RiskInfo is optional anti-fraud data about the user action behind a
+// packet (risk_info). Empty fields are left out.
+type RiskInfo struct {
+	PostTime      time.Time // when the user acted
+	Mobile        string    // "86-13800000000": country code, dash, number, no "+"
+	DeviceID      string    // MAC address or another unique device id
+	ClientVersion string    // version of the client the user acted in
+}
+
+// encode renders r as WeChat documents it: the non-empty k=v pairs joined by
+// &, then URL-encoded as a whole (with lower-case escapes, as WeChat's own
+// example). The encoded form is what is sent and signed.
+func (r *RiskInfo) encode() string {
+	if r == nil {
+		return ""
+	}
+	var pairs []string
+	if !r.PostTime.IsZero() {
+		pairs = append(pairs, "posttime="+strconv.FormatInt(r.PostTime.Unix(), 10))
+	}
+	for _, kv := range [...][2]string{{"mobile", r.Mobile}, {"deviceid", r.DeviceID}, {"clientversion", r.ClientVersion}} {
+		if kv[1] != "" {
+			pairs = append(pairs, kv[0]+"="+kv[1])
+		}
+	}
+	if len(pairs) == 0 {
+		return ""
+	}
+	esc := []byte(url.QueryEscape(strings.Join(pairs, "&")))
+	for i := 0; i+2 < len(esc); i++ {
+		if esc[i] == '%' {
+			esc[i+1], esc[i+2] = lowerHex(esc[i+1]), lowerHex(esc[i+2])
+		}
+	}
+	return string(esc)
+}
+
+func lowerHex(c byte) byte {
+	if c >= 'A' && c <= 'F' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+// SendRedPackRequest is a normal red packet for one user (sendredpack).
+// https://pay.weixin.qq.com/wiki/doc/api/tools/cash_coupon.php?chapter=13_4&index=3
+//
+// Store the request, bill number included, before sending it: if the
+// outcome is unknown, re-sending exactly this request is the safe retry.
+type SendRedPackRequest struct {
+	MchBillNo   string // required: 1–28 letters or digits, unique per merchant; see NewBillNo
+	SendName    string // required: the sender's name shown to the user, ≤32 bytes
+	ReOpenID    string // required: the user's openid under the client's appid
+	TotalAmount int64  // required: fen; 100–20000 (1–200 CNY) unless SceneID is set
+	Wishing     string // required: blessing text, ≤128 bytes
+	ClientIP    string // required: IPv4 address of the calling machine
+	ActName     string // required: activity name, ≤32 bytes
+	Remark      string // required: remark, ≤256 bytes
+
+	SceneID      SceneID   // optional; required for amounts outside 1–200 CNY
+	RiskInfo     *RiskInfo // optional
+	ConsumeMchID string    // optional: the funding merchant, for service providers
+}
+
+// SendGroupRedPackRequest is a fission (group) red packet (sendgroupredpack):
+// the first user shares it and TotalNum users split TotalAmount at random.
+// WeChat took this product offline on 2024-06-05; the call remains for
+// merchants whose accounts still accept it.
+// https://pay.weixin.qq.com/wiki/doc/api/tools/cash_coupon.php?chapter=13_5&index=4
+type SendGroupRedPackRequest struct {
+	MchBillNo   string // required: as SendRedPackRequest
+	SendName    string // required
+	ReOpenID    string // required: the seed user, who receives first
+	TotalAmount int64  // required: fen, for the whole group
+	TotalNum    int    // required: 3–20 receivers, the seed user included
+	Wishing     string // required
+	ActName     string // required
+	Remark      string // required
+
+	SceneID      SceneID   // optional; required for an average outside 1–200 CNY
+	RiskInfo     *RiskInfo // optional
+	ConsumeMchID string    // optional
+}
+
+// SendResult is WeChat's answer to a successful send: the packet is paid.
+type SendResult struct {
+	MchBillNo   string
+	MchID       string
+	WxAppID     string
+	ReOpenID    string
+	TotalAmount int64  // fen
+	SendListID  string // WeChat's packet number (detail_id in queries)
+}
+
+// Amount limits, in fen.
+const (
+	minAmount      = 100    // 1 CNY: below it WeChat requires a scene
+	maxAmount      = 20000  // 200 CNY: above it WeChat requires a scene
+	maxSceneAmount = 499900 // 4999 CNY: the per-packet ceiling a scene allows
+)
+
+// SendRedPack sends a normal red packet. On success the packet is paid.
+//
+// An error matching ErrUnknownOutcome means it may have been paid: re-send
+// the same request or query it, never a new bill number. A *ValidationError
+// means nothing was sent. An *APIError is WeChat's definite refusal.
+func (c *Client) SendRedPack(ctx context.Context, req *SendRedPackRequest) (*SendResult, error) {
+	if req == nil {
+		return nil, &ValidationError{Field: "request", Reason: "is nil"}
+	}
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	ps := make([]param, 0, 16)
+	ps = append(ps,
+		param{"act_name", req.ActName},
+		param{"client_ip", req.ClientIP},
+		param{"consume_mch_id", req.ConsumeMchID},
+		param{"mch_billno", req.MchBillNo},
+		param{"re_openid", req.ReOpenID},
+		param{"remark", req.Remark},
+		param{"risk_info", req.RiskInfo.encode()},
+		param{"scene_id", string(req.SceneID)},
+		param{"send_name", req.SendName},
+		param{"total_amount", strconv.FormatInt(req.TotalAmount, 10)},
+		param{"total_num", "1"},
+		param{"wishing", req.Wishing},
+		param{"wxappid", c.appID},
+	)
+	return c.sendPacket(ctx, opSendRedPack, req.MchBillNo, req.TotalAmount, ps)
+}
+
+// SendGroupRedPack sends a fission red packet. Errors are as SendRedPack's.
+func (c *Client) SendGroupRedPack(ctx context.Context, req *SendGroupRedPackRequest) (*SendResult, error) {
+	if req == nil {
+		return nil, &ValidationError{Field: "request", Reason: "is nil"}
+	}
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	ps := make([]param, 0, 16)
+	ps = append(ps,
+		param{"act_name", req.ActName},
+		param{"amt_type", "ALL_RAND"},
+		param{"consume_mch_id", req.ConsumeMchID},
+		param{"mch_billno", req.MchBillNo},
+		param{"re_openid", req.ReOpenID},
+		param{"remark", req.Remark},
+		param{"risk_info", req.RiskInfo.encode()},
+		param{"scene_id", string(req.SceneID)},
+		param{"send_name", req.SendName},
+		param{"total_amount", strconv.FormatInt(req.TotalAmount, 10)},
+		param{"total_num", strconv.Itoa(req.TotalNum)},
+		param{"wishing", req.Wishing},
+		param{"wxappid", c.appID},
+	)
+	return c.sendPacket(ctx, opSendGroupRedPack, req.MchBillNo, req.TotalAmount, ps)
+}
+
+// sendPacket runs a send through the request path and reads its result.
+func (c *Client) sendPacket(ctx context.Context, op operation, billNo string, amount int64, ps []param) (*SendResult, error) {
+	ans, err := c.do(ctx, op, billNo, ps)
+	if err != nil {
+		return nil, err
+	}
+	res := &SendResult{MchBillNo: billNo}
+	for _, e := range ans.root.ChildElements() {
+		switch e.Tag {
+		case "mch_id":
+			res.MchID = e.Text()
+		case "wxappid":
+			res.WxAppID = e.Text()
+		case "re_openid":
+			res.ReOpenID = e.Text()
+		case "send_listid":
+			res.SendListID = e.Text()
+		case "total_amount":
+			n, err := parseInt64(e.Tag, e.Text())
+			if err != nil {
+				return nil, c.unclear(op, billNo, err)
+			}
+			if n != amount {
+				return nil, c.unclear(op, billNo, fieldError(e.Tag, e.Text(), "is not the amount sent"))
+			}
+			res.TotalAmount = n
+		}
+	}
+	if res.TotalAmount == 0 {
+		res.TotalAmount = amount
+	}
+	return res, nil
+}
+
+func (r *SendRedPackRequest) validate() error {
+	if err := checkCommon(r.MchBillNo, r.SendName, r.ReOpenID, r.Wishing, r.ActName, r.Remark, r.SceneID, r.RiskInfo, r.ConsumeMchID); err != nil {
+		return err
+	}
+	if err := checkAmount(r.TotalAmount, r.SceneID); err != nil {
+		return err
+	}
+	if r.ClientIP == "" {
+		return &ValidationError{Field: "client_ip", Reason: "is required"}
+	}
+	if ip, err := netip.ParseAddr(r.ClientIP); err != nil || !ip.Is4() || ip.String() != r.ClientIP {
+		return &ValidationError{Field: "client_ip", Reason: fmt.Sprintf("%q is not an IPv4 address like 192.168.0.1", r.ClientIP)}
+	}
+	return nil
+}
+
+func (r *SendGroupRedPackRequest) validate() error {
+	if err := checkCommon(r.MchBillNo, r.SendName, r.ReOpenID, r.Wishing, r.ActName, r.Remark, r.SceneID, r.RiskInfo, r.ConsumeMchID); err != nil {
+		return err
+	}
+	if r.TotalNum < 3 || r.TotalNum > 20 {
+		return &ValidationError{Field: "total_num", Reason: fmt.Sprintf("a group packet has 3 to 20 receivers, got %d", r.TotalNum)}
+	}
+	// WeChat checks the average per receiver against the per-packet range.
+	n := int64(r.TotalNum)
+	lo, hi := amountRange(r.SceneID)
+	if r.TotalAmount < lo*n || r.TotalAmount > hi*n {
+		return &ValidationError{Field: "total_amount", Reason: fmt.Sprintf(
+			"the average per receiver must be %d to %d fen%s; %d fen for %d receivers is outside that",
+			lo, hi, sceneNote(r.SceneID), r.TotalAmount, r.TotalNum)}
+	}
+	return nil
+}
+
+// amountRange is the fen one packet may hold: 1–200 CNY, or with a scene
+// from 1 fen up to the 4999 CNY ceiling (the scene's own limit, set in the
+// merchant console, is checked by WeChat).
+func amountRange(scene SceneID) (lo, hi int64) {
+	if scene == "" {
+		return minAmount, maxAmount
+	}
+	return 1, maxSceneAmount
+}
+
+func sceneNote(scene SceneID) string {
+	if scene == "" {
+		return " without a scene_id"
+	}
+	return " with a scene_id"
+}
+
+// checkAmount applies WeChat's per-packet range to a normal packet's fen.
+func checkAmount(fen int64, scene SceneID) error {
+	lo, hi := amountRange(scene)
+	if fen < lo || fen > hi {
+		return &ValidationError{Field: "total_amount", Reason: fmt.Sprintf(
+			"must be %d to %d fen%s, got %d", lo, hi, sceneNote(scene), fen)}
+	}
+	return nil
+}
+
+// checkCommon checks the fields every send shares.
+func checkCommon(billNo, sendName, openID, wishing, actName, remark string, scene SceneID, risk *RiskInfo, consumeMchID string) error {
+	if err := checkBillNo(billNo); err != nil {
+		return err
+	}
+	for _, f := range [...]struct {
+		name, value string
+		max         int
+	}{
+		{"send_name", sendName, 32},
+		{"re_openid", openID, 32},
+		{"wishing", wishing, 128},
+		{"act_name", actName, 32},
+		{"remark", remark, 256},
+	} {
+		if err := checkText(f.name, f.value, f.max, true); err != nil {
+			return err
+		}
+	}
+	if scene != "" && !scene.valid() {
+		return &ValidationError{Field: "scene_id", Reason: fmt.Sprintf("%q is not PRODUCT_1 to PRODUCT_8", string(scene))}
+	}
+	if risk != nil {
+		if err := checkText("risk_info", risk.encode(), 128, false); err != nil {
+			return err
+		}
+	}
+	if consumeMchID != "" && (len(consumeMchID) > 32 || !isAlnum(consumeMchID)) {
+		return &ValidationError{Field: "consume_mch_id", Reason: "must be at most 32 letters or digits"}
+	}
+	return nil
+}
+
+func checkBillNo(billNo string) error {
+	switch {
+	case billNo == "":
+		return &ValidationError{Field: "mch_billno", Reason: "is required"}
+	case len(billNo) > 28:
+		return &ValidationError{Field: "mch_billno", Reason: fmt.Sprintf("is %d characters, at most 28 allowed", len(billNo))}
+	case !isAlnum(billNo):
+		return &ValidationError{Field: "mch_billno", Reason: "may hold only 0-9, a-z and A-Z"}
+	}
+	return nil
+}
+
+// checkText checks a text field's presence, its length in UTF-8 bytes (as
+// WeChat counts) and that it holds no control characters, which XML cannot
+// carry and which would break the signature.
+func checkText(field, v string, max int, required bool) error {
+	if v == "" {
+		if required {
+			return &ValidationError{Field: field, Reason: "is required"}
+		}
+		return nil
+	}
+	if len(v) > max {
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("is %d bytes, at most %d allowed (a Chinese character is 3)", len(v), max)}
+	}
+	if !utf8.ValidString(v) {
+		return &ValidationError{Field: field, Reason: "is not valid UTF-8"}
+	}
+	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return &ValidationError{Field: field, Reason: "holds a control character"}
+	}
+	return nil
+}
+
+func isAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// billSeq makes bill numbers from one process distinct; it starts at a
+// random point so that processes started in the same instant differ too.
+var billSeq = func() *atomic.Uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	var s atomic.Uint64
+	s.Store(binary.BigEndian.Uint64(b[:]))
+	return &s
+}()
+
+// NewBillNo returns a new bill number in WeChat's suggested form: mch_id,
+// the date (yyyymmdd, China time) and 10 digits. Numbers from one process
+// never repeat within a day (up to 10^10 of them); across processes they are
+// random. mchID must be at most 10 characters for the result to fit 28.
+//
+// A bill number is an idempotency key: store it with the request before
+// sending, and re-send under the same number after an unknown outcome.
+func NewBillNo(mchID string) string {
+	n := billSeq.Add(1) % 10_000_000_000
+	return mchID + time.Now().In(chinaTime).Format("20060102") + fmt.Sprintf("%010d", n)
+}
