@@ -91,9 +91,9 @@ const (
 type outcome int
 
 const (
-	outcomeUnknown  outcome = iota // may have paid
-	outcomeNotPaid                 // definitely not paid; the same bill number may be retried later
-	outcomeRefused                 // definitely not paid; fix the cause first
+	outcomeUnknown outcome = iota // may have paid
+	outcomeNotPaid                // definitely not paid; the same bill number may be retried later
+	outcomeRefused                // definitely not paid; fix the cause first
 )
 
 // sendOutcome classifies a send's err_code. Anything not listed, including
