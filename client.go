@@ -38,7 +38,7 @@ const userAgent = "redpack-go (+https://github.com/redpack-go/redpack)"
 type Client struct {
 	mchID    string
 	appID    string
-	apiKey   string
+	apiKey   *secret
 	signType SignType
 	baseURL  string // absolute, ends in "/"
 	hc       *http.Client
@@ -170,7 +170,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	return &Client{
 		mchID:    mchID,
 		appID:    appID,
-		apiKey:   apiKey,
+		apiKey:   &secret{apiKey},
 		signType: o.signType,
 		baseURL:  o.baseURL,
 		hc:       hc,
@@ -262,6 +262,9 @@ func (c *Client) String() string {
 	return fmt.Sprintf("redpack.Client{MchID:%q AppID:%q BaseURL:%q SignType:%s}", c.mchID, c.appID, c.baseURL, c.signType)
 }
 
+// GoString keeps %#v from printing the client's internals.
+func (c *Client) GoString() string { return c.String() }
+
 // operation names an endpoint.
 type operation struct {
 	name string // as in logs and errors, e.g. "sendredpack"
@@ -289,7 +292,7 @@ func (c *Client) do(ctx context.Context, op operation, billNo string, ps []param
 	if c.signType == SignHMACSHA256 {
 		ps = append(ps, param{"sign_type", SignHMACSHA256.String()})
 	}
-	body := encodeRequest(ps, signParams(ps, c.apiKey, c.signType))
+	body := encodeRequest(ps, signParams(ps, c.apiKey.v, c.signType))
 
 	const attempt = 1
 	start := time.Now()
@@ -357,7 +360,7 @@ func (c *Client) send(ctx context.Context, op operation, billNo string, body []b
 		} else if ans.env.SignType == SignMD5.String() {
 			t = SignMD5
 		}
-		if !verifySign(leafParams(root), ans.env.Sign, c.apiKey, t) {
+		if !verifySign(leafParams(root), ans.env.Sign, c.apiKey.v, t) {
 			return ans, resp.StatusCode, c.unclear(op, billNo, &DecodeError{HTTPStatus: resp.StatusCode,
 				Reason: "the answer's signature does not verify", Excerpt: `"(withheld)"`})
 		}

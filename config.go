@@ -41,15 +41,19 @@ type Config interface {
 type MerchantConfig struct {
 	mchID  string
 	appID  string
-	apiKey string
+	apiKey *secret
 	cert   tls.Certificate
 }
+
+// secret holds a value behind a pointer so that fmt, which prints nested
+// pointers as addresses, cannot print it from a struct that holds it.
+type secret struct{ v string }
 
 var _ Config = (*MerchantConfig)(nil)
 
 // NewConfig returns a MerchantConfig for a certificate already loaded.
 func NewConfig(mchID, appID, apiKey string, cert tls.Certificate) *MerchantConfig {
-	return &MerchantConfig{mchID: mchID, appID: appID, apiKey: apiKey, cert: cert}
+	return &MerchantConfig{mchID: mchID, appID: appID, apiKey: &secret{apiKey}, cert: cert}
 }
 
 // NewPKCS12Config returns a MerchantConfig whose certificate is decoded from
@@ -101,7 +105,7 @@ func (c *MerchantConfig) MchID() string { return c.mchID }
 func (c *MerchantConfig) AppID() string { return c.appID }
 
 // APIKey implements Config.
-func (c *MerchantConfig) APIKey() string { return c.apiKey }
+func (c *MerchantConfig) APIKey() string { return c.apiKey.v }
 
 // Certificate implements Config.
 func (c *MerchantConfig) Certificate() (tls.Certificate, error) { return c.cert, nil }
@@ -109,7 +113,7 @@ func (c *MerchantConfig) Certificate() (tls.Certificate, error) { return c.cert,
 // String describes the config with the API key masked.
 func (c *MerchantConfig) String() string {
 	return fmt.Sprintf("redpack.MerchantConfig{MchID:%q AppID:%q APIKey:%s Certificate:%s}",
-		c.mchID, c.appID, maskSecret(c.apiKey), describeCert(c.cert))
+		c.mchID, c.appID, maskSecret(c.apiKey.v), describeCert(c.cert))
 }
 
 // GoString keeps %#v from printing the API key.
@@ -120,7 +124,7 @@ func (c *MerchantConfig) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("mch_id", c.mchID),
 		slog.String("appid", c.appID),
-		slog.String("api_key", maskSecret(c.apiKey)),
+		slog.String("api_key", maskSecret(c.apiKey.v)),
 		slog.String("certificate", describeCert(c.cert)),
 	)
 }

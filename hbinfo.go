@@ -12,19 +12,19 @@ type Status string
 
 // The documented statuses.
 const (
-	StatusSending  Status = "SENDING"   // 发放中: being paid; not yet definite
-	StatusSent     Status = "SENT"      // 已发放待领取: paid, waiting for the user
-	StatusFailed   Status = "FAILED"    // 发放失败: not paid; see Reason
-	StatusReceived Status = "RECEIVED"  // 已领取: the user took it
-	StatusRefuning Status = "RFUND_ING" // 退款中: unclaimed, being refunded (WeChat's spelling)
-	StatusRefund   Status = "REFUND"    // 已退款: unclaimed and refunded to the merchant
+	StatusSending   Status = "SENDING"   // 发放中: being paid; not yet definite
+	StatusSent      Status = "SENT"      // 已发放待领取: paid, waiting for the user
+	StatusFailed    Status = "FAILED"    // 发放失败: not paid; see Reason
+	StatusReceived  Status = "RECEIVED"  // 已领取: the user took it
+	StatusRefunding Status = "RFUND_ING" // 退款中: unclaimed, being refunded (WeChat's spelling)
+	StatusRefund    Status = "REFUND"    // 已退款: unclaimed and refunded to the merchant
 )
 
 // Definite reports whether the status settles whether the packet was paid:
 // every documented status but SENDING. An unknown status is not definite.
 func (s Status) Definite() bool {
 	switch s {
-	case StatusSent, StatusFailed, StatusReceived, StatusRefuning, StatusRefund:
+	case StatusSent, StatusFailed, StatusReceived, StatusRefunding, StatusRefund:
 		return true
 	}
 	return false

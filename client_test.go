@@ -1,0 +1,501 @@
+package redpack
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redpack-go/redpack/internal/pki"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func testConfig() *MerchantConfig {
+	return NewConfig(testMchID, testAppID, testAPIKey, testPKI().client.TLSCertificate())
+}
+
+func TestNewClientChecksConfig(t *testing.T) {
+	p := testPKI()
+	good := p.client.TLSCertificate()
+	expired, err := p.ca.Issue(pki.LeafOptions{CommonName: testMchID, Client: true,
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	require.NoError(t, err)
+	future, err := p.ca.Issue(pki.LeafOptions{CommonName: testMchID, Client: true,
+		NotBefore: time.Now().Add(24 * time.Hour), NotAfter: time.Now().Add(48 * time.Hour)})
+	require.NoError(t, err)
+	mismatched := good
+	mismatched.PrivateKey = p.server.Key
+	mismatched.Leaf = nil
+
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"nil config", nil, "nil Config"},
+		{"empty mch_id", NewConfig("", testAppID, testAPIKey, good), "mch_id"},
+		{"bad mch_id", NewConfig("19000-00109", testAppID, testAPIKey, good), "mch_id"},
+		{"empty appid", NewConfig(testMchID, "", testAPIKey, good), "wxappid"},
+		{"short key", NewConfig(testMchID, testAppID, "0123456789", good), "must be 32 characters, got 10"},
+		{"long key", NewConfig(testMchID, testAppID, testAPIKey+"x", good), "must be 32 characters, got 33"},
+		{"key with spaces", NewConfig(testMchID, testAppID, " "+testAPIKey[1:], good), "white space"},
+		{"no certificate", NewConfig(testMchID, testAppID, testAPIKey, tls.Certificate{}), "no client certificate"},
+		{"expired certificate", NewConfig(testMchID, testAppID, testAPIKey, expired.TLSCertificate()), "expired"},
+		{"future certificate", NewConfig(testMchID, testAppID, testAPIKey, future.TLSCertificate()), "not valid until"},
+		{"key does not match", NewConfig(testMchID, testAppID, testAPIKey, mismatched), "does not match"},
+		{"certificate error", failingConfig{}, "vault is sealed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewClient(tt.cfg)
+			require.Error(t, err)
+			assert.Nil(t, c)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), testAPIKey[1:])
+		})
+	}
+}
+
+type failingConfig struct{}
+
+func (failingConfig) MchID() string  { return testMchID }
+func (failingConfig) AppID() string  { return testAppID }
+func (failingConfig) APIKey() string { return testAPIKey }
+func (failingConfig) Certificate() (tls.Certificate, error) {
+	return tls.Certificate{}, errors.New("vault is sealed")
+}
+
+func TestPKCS12Config(t *testing.T) {
+	p := testPKI()
+	p12, err := p.client.PKCS12(testMchID)
+	require.NoError(t, err)
+
+	cfg, err := NewPKCS12Config(testMchID, testAppID, testAPIKey, p12, "")
+	require.NoError(t, err, "the password defaults to the mch_id")
+	cert, err := cfg.Certificate()
+	require.NoError(t, err)
+	assert.Equal(t, p.client.Cert.Raw, cert.Certificate[0])
+	_, err = NewClient(cfg)
+	require.NoError(t, err)
+
+	_, err = NewPKCS12Config(testMchID, testAppID, testAPIKey, p12, "wrong")
+	assert.ErrorContains(t, err, "wrong password")
+	_, err = NewPKCS12Config(testMchID, testAppID, testAPIKey, []byte("not a p12"), "")
+	assert.ErrorContains(t, err, "PKCS#12")
+
+	dir := t.TempDir()
+	path := dir + "/apiclient_cert.p12"
+	require.NoError(t, writeFile(path, p12))
+	cfg, err = LoadPKCS12Config(testMchID, testAppID, testAPIKey, path, testMchID)
+	require.NoError(t, err)
+	assert.Equal(t, testMchID, cfg.MchID())
+	_, err = LoadPKCS12Config(testMchID, testAppID, testAPIKey, dir+"/missing.p12", "")
+	assert.ErrorContains(t, err, "read certificate")
+}
+
+func TestPEMConfig(t *testing.T) {
+	p := testPKI()
+	cfg, err := NewPEMConfig(testMchID, testAppID, testAPIKey, p.client.CertPEM(), p.client.KeyPEM())
+	require.NoError(t, err)
+	_, err = NewClient(cfg)
+	require.NoError(t, err)
+
+	_, err = NewPEMConfig(testMchID, testAppID, testAPIKey, p.client.CertPEM(), p.server.KeyPEM())
+	assert.ErrorContains(t, err, "PEM")
+
+	dir := t.TempDir()
+	require.NoError(t, writeFile(dir+"/cert.pem", p.client.CertPEM()))
+	require.NoError(t, writeFile(dir+"/key.pem", p.client.KeyPEM()))
+	cfg, err = LoadPEMConfig(testMchID, testAppID, testAPIKey, dir+"/cert.pem", dir+"/key.pem")
+	require.NoError(t, err)
+	assert.Equal(t, testAppID, cfg.AppID())
+	_, err = LoadPEMConfig(testMchID, testAppID, testAPIKey, dir+"/nope.pem", dir+"/key.pem")
+	assert.Error(t, err)
+}
+
+func TestConfigPrintsNoSecret(t *testing.T) {
+	cfg := testConfig()
+	var logBuf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("config", "cfg", cfg)
+	c, err := NewClient(cfg)
+	require.NoError(t, err)
+	for _, s := range []string{
+		fmt.Sprint(cfg), fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg),
+		fmt.Sprintf("%s", cfg), logBuf.String(), fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", *c),
+	} {
+		assert.NotContains(t, s, testAPIKey)
+		assert.NotContains(t, s, testAPIKey[:8])
+	}
+	assert.Contains(t, cfg.String(), "***(32 chars)")
+	assert.Contains(t, cfg.String(), testMchID)
+	assert.Contains(t, logBuf.String(), `"api_key":"***(32 chars)"`)
+}
+
+func TestClientGoStringHidesKey(t *testing.T) {
+	// %#v on a *Client prints the pointer's fields through GoString if set;
+	// make sure the key cannot leak through the struct's fields either.
+	c, err := NewClient(testConfig())
+	require.NoError(t, err)
+	assert.NotContains(t, fmt.Sprintf("%#v", c), testAPIKey)
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  Option
+		want string
+	}{
+		{"http base url", WithBaseURL("http://api.mch.weixin.qq.com/"), "not an absolute https URL"},
+		{"relative base url", WithBaseURL("/mmpaymkttransfers"), "not an absolute https URL"},
+		{"base url with query", WithBaseURL("https://example.com/?a=b"), "query"},
+		{"bad base url", WithBaseURL("https://exa mple.com/"), "WithBaseURL"},
+		{"nil http client", WithHTTPClient(nil), "nil client"},
+		{"nil pool", WithRootCAs(nil), "nil pool"},
+		{"bad sign type", WithSignType(SignType(9)), "unknown sign type"},
+		{"tiny max body", WithMaxResponseBytes(10), "below 1024"},
+		{"insecure transport", WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}), "must be verified"},
+		{"foreign transport", WithHTTPClient(&http.Client{Transport: roundTripFunc(nil)}), "cannot present the client certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewClient(testConfig(), tt.opt)
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestWithHTTPClientDoesNotMutate(t *testing.T) {
+	userTransport := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "keep.me"}}
+	user := &http.Client{Timeout: 7 * time.Second, Transport: userTransport}
+	c, err := NewClient(testConfig(), WithHTTPClient(user))
+	require.NoError(t, err)
+
+	assert.Same(t, userTransport, user.Transport, "the user's client is untouched")
+	assert.Empty(t, userTransport.TLSClientConfig.Certificates, "the user's TLS config is untouched")
+	assert.Equal(t, 0, userTransport.MaxIdleConnsPerHost)
+
+	assert.NotSame(t, user, c.hc)
+	assert.Equal(t, 7*time.Second, c.hc.Timeout)
+	tr := c.hc.Transport.(*http.Transport)
+	assert.NotSame(t, userTransport, tr)
+	assert.Equal(t, "keep.me", tr.TLSClientConfig.ServerName)
+	assert.Len(t, tr.TLSClientConfig.Certificates, 1)
+	assert.GreaterOrEqual(t, tr.TLSClientConfig.MinVersion, uint16(tls.VersionTLS12))
+
+	def, err := NewClient(testConfig())
+	require.NoError(t, err)
+	if dc := http.DefaultTransport.(*http.Transport).TLSClientConfig; dc != nil {
+		assert.Empty(t, dc.Certificates, "http.DefaultTransport never carries the certificate")
+	}
+	assert.Equal(t, DefaultTimeout, def.hc.Timeout)
+}
+
+func TestBaseURLPrefixIsKept(t *testing.T) {
+	stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
+	c := stub.client(t)
+	_, err := c.SendRedPack(context.Background(), goodSend())
+	require.NoError(t, err)
+	assert.Equal(t, testPrefix+"mmpaymkttransfers/sendredpack", stub.requests()[0].Path)
+
+	// Without the trailing slash the prefix is still a folder.
+	c2, err := NewClient(testConfig(), WithBaseURL(stub.srv.URL+strings.TrimSuffix(testPrefix, "/")), WithRootCAs(testPKI().ca.Pool()))
+	require.NoError(t, err)
+	_, err = c2.SendRedPack(context.Background(), goodSend())
+	require.NoError(t, err)
+	assert.Equal(t, testPrefix+"mmpaymkttransfers/sendredpack", stub.requests()[1].Path)
+}
+
+func TestMutualTLS(t *testing.T) {
+	stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
+	p := testPKI()
+
+	t.Run("request carries the merchant certificate", func(t *testing.T) {
+		var seen atomic.Pointer[x509.Certificate]
+		stub2 := newStub(t, func(stubRequest) (int, string) { return http.StatusOK, readFixture("sendredpack_SUCCESS.xml") })
+		stub2.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if len(r.TLS.PeerCertificates) > 0 {
+				seen.Store(r.TLS.PeerCertificates[0])
+			}
+			stub2.serve(w, r)
+		})
+		_, err := stub2.client(t).SendRedPack(context.Background(), goodSend())
+		require.NoError(t, err)
+		require.NotNil(t, seen.Load())
+		assert.Equal(t, p.client.Cert.Raw, seen.Load().Raw)
+	})
+
+	t.Run("a certificate from another CA is refused", func(t *testing.T) {
+		other, err := pki.NewCA("someone else")
+		require.NoError(t, err)
+		leaf, err := other.Issue(pki.LeafOptions{CommonName: testMchID, Client: true})
+		require.NoError(t, err)
+		c, err := NewClient(NewConfig(testMchID, testAppID, testAPIKey, leaf.TLSCertificate()),
+			WithBaseURL(stub.srv.URL+testPrefix), WithRootCAs(p.ca.Pool()))
+		require.NoError(t, err)
+		_, err = c.SendRedPack(context.Background(), goodSend())
+		require.Error(t, err)
+		assert.Zero(t, stub.calls.Load(), "the handler never ran")
+	})
+
+	t.Run("a plain client without certificate is refused", func(t *testing.T) {
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca.Pool()}}}
+		_, err := hc.Post(stub.srv.URL+testPrefix+"mmpaymkttransfers/sendredpack", "text/xml", strings.NewReader("<xml/>"))
+		require.Error(t, err)
+		assert.Zero(t, stub.calls.Load())
+	})
+
+	t.Run("the server certificate is verified", func(t *testing.T) {
+		c, err := NewClient(testConfig(), WithBaseURL(stub.srv.URL+testPrefix)) // system roots
+		require.NoError(t, err)
+		_, err = c.SendRedPack(context.Background(), goodSend())
+		var re *RequestError
+		require.ErrorAs(t, err, &re, "a handshake failure proves nothing was sent")
+		assert.NotErrorIs(t, err, ErrUnknownOutcome)
+		assert.Contains(t, err.Error(), "certificate")
+		assert.Zero(t, stub.calls.Load())
+	})
+}
+
+func TestConnectionReuse(t *testing.T) {
+	stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
+	var handshakes atomic.Int32
+	stub.srv.TLS.VerifyConnection = func(tls.ConnectionState) error { handshakes.Add(1); return nil }
+	c := stub.client(t)
+	for i := 0; i < 20; i++ {
+		_, err := c.SendRedPack(context.Background(), goodSend())
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 20, stub.calls.Load())
+	assert.EqualValues(t, 1, handshakes.Load(), "one TLS handshake for sequential calls")
+}
+
+func TestTransportFailures(t *testing.T) {
+	t.Run("timeout after the request was written is unknown", func(t *testing.T) {
+		stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
+		stub.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			stub.calls.Add(1)
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		})
+		c := stub.client(t, WithHTTPClient(&http.Client{Timeout: 200 * time.Millisecond}))
+		_, err := c.SendRedPack(context.Background(), goodSend())
+		var u *UnknownOutcomeError
+		require.ErrorAs(t, err, &u)
+		assert.Equal(t, "1900000109202501011234567890", u.MchBillNo)
+		assert.EqualValues(t, 1, stub.calls.Load())
+	})
+
+	t.Run("context deadline after writing is unknown and still a context error", func(t *testing.T) {
+		stub := newStub(t, nil)
+		stub.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			<-r.Context().Done()
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := stub.client(t).SendRedPack(ctx, goodSend())
+		assert.ErrorIs(t, err, ErrUnknownOutcome)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+
+	t.Run("dropped connection after the request was written is unknown", func(t *testing.T) {
+		stub := newStub(t, nil)
+		stub.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			stub.calls.Add(1)
+			panic(http.ErrAbortHandler)
+		})
+		_, err := stub.client(t).SendRedPack(context.Background(), goodSend())
+		assert.ErrorIs(t, err, ErrUnknownOutcome)
+		assert.EqualValues(t, 1, stub.calls.Load())
+	})
+
+	t.Run("cancelled before sending is not unknown", func(t *testing.T) {
+		stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := stub.client(t).SendRedPack(ctx, goodSend())
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.NotErrorIs(t, err, ErrUnknownOutcome)
+		var re *RequestError
+		assert.ErrorAs(t, err, &re)
+		assert.Zero(t, stub.calls.Load())
+	})
+
+	t.Run("connection refused is not unknown", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := l.Addr().String()
+		l.Close()
+		c, err := NewClient(testConfig(), WithBaseURL("https://"+addr+"/"), WithRootCAs(testPKI().ca.Pool()))
+		require.NoError(t, err)
+		_, err = c.SendRedPack(context.Background(), goodSend())
+		var re *RequestError
+		require.ErrorAs(t, err, &re)
+		assert.NotErrorIs(t, err, ErrUnknownOutcome)
+		assert.Contains(t, err.Error(), "not sent")
+	})
+}
+
+// captureHandler records every slog record as text.
+type captureHandler struct {
+	mu    *sync.Mutex
+	lines *[]string
+	attrs []slog.Attr
+}
+
+func newCapture() (*slog.Logger, func() []string) {
+	h := captureHandler{mu: &sync.Mutex{}, lines: new([]string)}
+	return slog.New(h), func() []string {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return append([]string(nil), *h.lines...)
+	}
+}
+
+func (h captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h captureHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	h.attrs = append(append([]slog.Attr(nil), h.attrs...), a...)
+	return h
+}
+func (h captureHandler) WithGroup(string) slog.Handler { return h }
+func (h captureHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
+	for _, a := range h.attrs {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+	}
+	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
+	h.mu.Lock()
+	*h.lines = append(*h.lines, b.String())
+	h.mu.Unlock()
+	return nil
+}
+
+func TestLogging(t *testing.T) {
+	reply := "sendredpack_SUCCESS.xml"
+	var mu sync.Mutex
+	stub := newStub(t, func(stubRequest) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return http.StatusOK, readFixture(reply)
+	})
+	logger, lines := newCapture()
+	c := stub.client(t, WithLogger(logger))
+
+	_, err := c.SendRedPack(context.Background(), goodSend())
+	require.NoError(t, err)
+	mu.Lock()
+	reply = "sendredpack_SYSTEMERROR.xml"
+	mu.Unlock()
+	_, err = c.SendRedPack(context.Background(), goodSend())
+	require.Error(t, err)
+
+	got := lines()
+	require.Len(t, got, 2)
+	assert.Contains(t, got[0], "INFO redpack: sendredpack succeeded")
+	for _, want := range []string{"op=sendredpack", "attempt=1", "mch_billno=1900000109202501011234567890", "http_status=200", "result_code=SUCCESS", "duration="} {
+		assert.Contains(t, got[0], want)
+	}
+	assert.Contains(t, got[1], "WARN redpack: sendredpack outcome unknown")
+	assert.Contains(t, got[1], "err_code=SYSTEMERROR")
+
+	quiet := stub.client(t)
+	assert.Nil(t, quiet.logger, "no logger, no logging")
+}
+
+// TestSecretsNeverLeak drives success, refusals, unknown outcomes,
+// validation and transport failures with a logger attached, and checks that
+// neither the API key nor any full signature appears in a log line or an
+// error.
+func TestSecretsNeverLeak(t *testing.T) {
+	logger, lines := newCapture()
+	var errs []string
+	var signs []string
+	replies := []string{"sendredpack_SUCCESS.xml", "sendredpack_SIGN_ERROR.xml", "sendredpack_SYSTEMERROR.xml",
+		"return_FAIL_nocode.xml", "html_gateway.html"}
+	i := 0
+	var mu sync.Mutex
+	stub := newStub(t, func(r stubRequest) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		signs = append(signs, r.Fields["sign"])
+		name := replies[i%len(replies)]
+		i++
+		return http.StatusOK, readFixture(name)
+	})
+	c := stub.client(t, WithLogger(logger))
+	c.nonce = newNonce // distinct signatures per request
+	for range replies {
+		_, err := c.SendRedPack(context.Background(), goodSend())
+		if err != nil {
+			errs = append(errs, err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err))
+		}
+		_, err = c.QueryRedPack(context.Background(), "1900000109202501011234567890")
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	bad := goodSend()
+	bad.TotalAmount = 1
+	_, err := c.SendRedPack(context.Background(), bad)
+	errs = append(errs, err.Error())
+	_, err = NewClient(NewConfig(testMchID, testAppID, testAPIKey+"!", testPKI().client.TLSCertificate()))
+	errs = append(errs, err.Error())
+	timeoutClient := stub.client(t, WithLogger(logger), WithHTTPClient(&http.Client{Timeout: time.Nanosecond}))
+	_, err = timeoutClient.SendRedPack(context.Background(), goodSend())
+	errs = append(errs, err.Error())
+
+	all := append(lines(), errs...)
+	require.NotEmpty(t, signs)
+	require.GreaterOrEqual(t, len(lines()), 10)
+	for _, s := range all {
+		assert.NotContains(t, s, testAPIKey)
+		for _, sign := range signs {
+			assert.NotContains(t, s, sign)
+		}
+	}
+}
+
+func TestForAppID(t *testing.T) {
+	stub := newStub(t, func(r stubRequest) (int, string) { return http.StatusOK, successFor(r.Fields) })
+	c := stub.client(t)
+	other, err := c.ForAppID("wx9999999999999999")
+	require.NoError(t, err)
+	_, err = other.SendRedPack(context.Background(), goodSend())
+	require.NoError(t, err)
+	_, err = c.SendRedPack(context.Background(), goodSend())
+	require.NoError(t, err)
+	reqs := stub.requests()
+	assert.Equal(t, "wx9999999999999999", reqs[0].Fields["wxappid"])
+	assert.Equal(t, testAppID, reqs[1].Fields["wxappid"], "the original client is unchanged")
+	assert.Equal(t, "wx9999999999999999", other.AppID())
+	assert.Equal(t, testMchID, other.MchID())
+
+	_, err = c.ForAppID("")
+	assert.Error(t, err)
+	_, err = c.ForAppID("wx-bad")
+	assert.Error(t, err)
+}
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
