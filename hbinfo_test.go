@@ -151,13 +151,13 @@ func TestQueryValidatesBillNo(t *testing.T) {
 
 func TestStatusSemantics(t *testing.T) {
 	for s, want := range map[Status][2]bool{
-		StatusSending:  {false, false},
-		StatusSent:     {true, true},
-		StatusFailed:   {true, false},
-		StatusReceived: {true, true},
+		StatusSending:   {false, false},
+		StatusSent:      {true, true},
+		StatusFailed:    {true, false},
+		StatusReceived:  {true, true},
 		StatusRefunding: {true, true},
-		StatusRefund:   {true, true},
-		"SOMETHING":    {false, false},
+		StatusRefund:    {true, true},
+		"SOMETHING":     {false, false},
 	} {
 		assert.Equal(t, want[0], s.Definite(), "%s definite", s)
 		assert.Equal(t, want[1], s.Paid(), "%s paid", s)
