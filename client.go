@@ -18,6 +18,7 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 )
 
 // DefaultBaseURL is WeChat Pay's API host. The disaster-recovery host
@@ -44,9 +45,13 @@ type Client struct {
 	hc       *http.Client
 	logger   *slog.Logger
 	maxBody  int64
+	retry    RetryPolicy
+	limiter  *rate.Limiter // nil: no limit
 
 	// Seams for tests; set only inside this package.
-	nonce func() string
+	nonce  func() string
+	sleep  func(context.Context, time.Duration) error
+	jitter func(int64) int64
 }
 
 // Option changes how NewClient builds a Client. Options are checked when
@@ -60,6 +65,8 @@ type options struct {
 	signType SignType
 	logger   *slog.Logger
 	maxBody  int64
+	retry    RetryPolicy
+	limiter  *rate.Limiter
 	now      func() time.Time
 }
 
@@ -153,7 +160,13 @@ func WithMaxResponseBytes(n int64) Option {
 // not 32 characters, a certificate that is missing, expired, not yet valid
 // or does not match its key, or a bad option.
 func NewClient(cfg Config, opts ...Option) (*Client, error) {
-	o := options{baseURL: DefaultBaseURL, maxBody: DefaultMaxResponseBytes, now: time.Now}
+	o := options{
+		baseURL: DefaultBaseURL,
+		maxBody: DefaultMaxResponseBytes,
+		retry:   DefaultRetryPolicy,
+		limiter: rate.NewLimiter(DefaultRateLimit, 1),
+		now:     time.Now,
+	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -176,7 +189,11 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		hc:       hc,
 		logger:   o.logger,
 		maxBody:  o.maxBody,
+		retry:    o.retry,
+		limiter:  o.limiter,
 		nonce:    newNonce,
+		sleep:    sleepCtx,
+		jitter:   randJitter,
 	}, nil
 }
 
@@ -278,34 +295,100 @@ var (
 	opQueryRedPack     = operation{"gethbinfo", "mmpaymkttransfers/gethbinfo", false}
 )
 
-// answer is a successful, parsed reply.
+// answer is a parsed reply.
 type answer struct {
 	root *etree.Element
 	env  envelope
 }
 
-// do is the one request path of every endpoint: sign the fields, encode the
-// body once, send it, and turn the reply into an answer or an error.
-// ps must not contain mch_id, nonce_str, sign_type or sign: do adds them.
-func (c *Client) do(ctx context.Context, op operation, billNo string, ps []param) (*answer, error) {
+// verdict is what one attempt proves about the request.
+type verdict int
+
+const (
+	vSuccess verdict = iota
+	vNotSent         // it never left: nothing can have happened
+	vUnclear         // it may have reached WeChat; no definite answer
+	vRefused         // WeChat's definite refusal
+)
+
+// result is one attempt's outcome. err is the bare cause: a transport or
+// context error, a *DecodeError or an *APIError.
+type result struct {
+	ans    *answer
+	status int
+	err    error
+	v      verdict
+	retry  bool // another attempt with the same body may help
+}
+
+// do is the one request path of every endpoint: it signs the fields and
+// encodes the body once, sends it (again, byte for byte, on a retry), and
+// decodes a successful answer with decode. ps must not contain mch_id,
+// nonce_str, sign_type or sign: do adds them.
+func (c *Client) do(ctx context.Context, op operation, billNo string, ps []param, decode func(*etree.Element) error) error {
 	ps = append(ps, param{"mch_id", c.mchID}, param{"nonce_str", c.nonce()})
 	if c.signType == SignHMACSHA256 {
 		ps = append(ps, param{"sign_type", SignHMACSHA256.String()})
 	}
 	body := encodeRequest(ps, signParams(ps, c.apiKey.v, c.signType))
 
-	const attempt = 1
-	start := time.Now()
-	ans, status, err := c.send(ctx, op, billNo, body)
-	c.logAttempt(ctx, op, billNo, attempt, status, ans, time.Since(start), err)
-	if err != nil {
-		return nil, err
+	var r result
+	var unclear *result // the last attempt that may have reached WeChat
+	attempts := 0
+	for attempts < c.retry.MaxAttempts {
+		if attempts > 0 {
+			if err := c.sleep(ctx, c.retry.backoff(attempts, c.jitter)); err != nil {
+				r = result{err: err, v: vNotSent}
+				break
+			}
+		}
+		if c.limiter != nil {
+			if err := c.limiter.Wait(ctx); err != nil {
+				r = result{err: err, v: vNotSent}
+				break
+			}
+		}
+		attempts++
+		start := time.Now()
+		r = c.attempt(ctx, op, billNo, body, decode)
+		c.logAttempt(ctx, op, billNo, attempts, r, time.Since(start))
+		if r.v == vSuccess {
+			return nil
+		}
+		if r.v == vUnclear {
+			last := r
+			unclear = &last
+		}
+		if !r.retry {
+			break
+		}
 	}
-	return ans, nil
+	return c.finalError(op, billNo, attempts, r, unclear)
 }
 
-// send makes one attempt: post body, read the reply, classify it.
-func (c *Client) send(ctx context.Context, op operation, billNo string, body []byte) (*answer, int, error) {
+// finalError turns the last attempt into the error the caller sees. For a
+// send, once any attempt was unclear the outcome stays unknown: a later
+// refusal, timeout or FREQ_LIMIT proves nothing about the earlier attempt.
+// Only SEND_FAILED, which is about the bill number itself, settles it.
+func (c *Client) finalError(op operation, billNo string, attempts int, r result, unclear *result) error {
+	if op.pays && unclear != nil && !errors.Is(r.err, CodeSendFailed) {
+		u := &UnknownOutcomeError{Op: op.name, MchBillNo: billNo, Attempts: attempts, Err: unclear.err}
+		if r.v != vUnclear || r.err != unclear.err {
+			u.last = r.err
+		}
+		return u
+	}
+	if r.v == vNotSent {
+		return &RequestError{Op: op.name, MchBillNo: billNo, Attempts: attempts, Err: r.err}
+	}
+	if apiErr, ok := r.err.(*APIError); ok && attempts == 1 {
+		return apiErr
+	}
+	return fmt.Errorf("redpack: %s bill %s, %d attempt(s): %w", op.name, billNo, attempts, r.err)
+}
+
+// attempt posts body once, reads the reply and classifies it.
+func (c *Client) attempt(ctx context.Context, op operation, billNo string, body []byte, decode func(*etree.Element) error) result {
 	// wrote is set once the whole request has been written: from then on,
 	// WeChat may have acted on it.
 	var wrote atomic.Bool
@@ -316,122 +399,135 @@ func (c *Client) send(ctx context.Context, op operation, billNo string, body []b
 	}}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.baseURL+op.path, bytes.NewReader(body))
 	if err != nil {
-		return nil, 0, &RequestError{Op: op.name, MchBillNo: billNo, Err: err}
+		return result{err: err, v: vNotSent}
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	req.Header.Set("User-Agent", userAgent)
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		ctxErr := ctx.Err()
+		if ctxErr != nil {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}
-		if !wrote.Load() {
-			return nil, 0, &RequestError{Op: op.name, MchBillNo: billNo, Err: err}
+		if !wrote.Load() || certRefused(err) {
+			return result{err: err, v: vNotSent, retry: ctxErr == nil && !isTLSConfigError(err)}
 		}
-		return nil, 0, c.unclear(op, billNo, err)
+		return result{err: err, v: vUnclear, retry: ctxErr == nil}
 	}
 	defer resp.Body.Close()
+	unclear := func(err error) result {
+		return result{status: resp.StatusCode, err: err, v: vUnclear, retry: ctx.Err() == nil}
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}
-		return nil, resp.StatusCode, c.unclear(op, billNo, fmt.Errorf("reading the answer: %w", err))
+		return unclear(fmt.Errorf("reading the answer: %w", err))
 	}
 	if int64(len(raw)) > c.maxBody {
-		return nil, resp.StatusCode, c.unclear(op, billNo, &DecodeError{HTTPStatus: resp.StatusCode,
-			Reason: fmt.Sprintf("longer than %d bytes", c.maxBody), Excerpt: excerpt(raw)})
+		return unclear(&DecodeError{HTTPStatus: resp.StatusCode, Reason: fmt.Sprintf("longer than %d bytes", c.maxBody), Excerpt: excerpt(raw)})
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, resp.StatusCode, c.unclear(op, billNo, &DecodeError{HTTPStatus: resp.StatusCode,
-			Reason: "HTTP status " + resp.Status, Excerpt: excerpt(raw)})
+		return unclear(&DecodeError{HTTPStatus: resp.StatusCode, Reason: "HTTP status " + resp.Status, Excerpt: excerpt(raw)})
 	}
 	root, err := parseAnswer(raw, resp.StatusCode)
 	if err != nil {
-		return nil, resp.StatusCode, c.unclear(op, billNo, err)
+		return unclear(err)
 	}
 	ans := &answer{root: root, env: readEnvelope(root)}
-	if ans.env.Sign != "" {
-		// Red-packet answers are unsigned; one that is signed must verify.
-		t := c.signType
-		if ans.env.SignType == SignHMACSHA256.String() {
-			t = SignHMACSHA256
-		} else if ans.env.SignType == SignMD5.String() {
-			t = SignMD5
-		}
-		if !verifySign(leafParams(root), ans.env.Sign, c.apiKey.v, t) {
-			return ans, resp.StatusCode, c.unclear(op, billNo, &DecodeError{HTTPStatus: resp.StatusCode,
-				Reason: "the answer's signature does not verify", Excerpt: `"(withheld)"`})
+	r := c.judge(op, billNo, ans, resp.StatusCode)
+	if r.v == vSuccess {
+		if err := decode(root); err != nil {
+			r = unclear(err)
 		}
 	}
-	if ans.env.MchBillNo != "" && ans.env.MchBillNo != billNo {
-		return ans, resp.StatusCode, c.unclear(op, billNo, fieldError("mch_billno", ans.env.MchBillNo, "is not the bill number sent"))
-	}
-	if ans.env.ReturnCode == "SUCCESS" && ans.env.ResultCode == "SUCCESS" {
-		return ans, resp.StatusCode, nil
-	}
-	apiErr := &APIError{
-		ReturnCode: ans.env.ReturnCode,
-		ReturnMsg:  ans.env.ReturnMsg,
-		ResultCode: ans.env.ResultCode,
-		ErrCode:    ans.env.ErrCode,
-		ErrCodeDes: ans.env.ErrCodeDes,
-		MchBillNo:  billNo,
-		HTTPStatus: resp.StatusCode,
-	}
-	if ans.env.ReturnCode != "SUCCESS" && ans.env.ReturnCode != "FAIL" {
-		return ans, resp.StatusCode, c.unclear(op, billNo, &DecodeError{HTTPStatus: resp.StatusCode,
-			Reason: "return_code is neither SUCCESS nor FAIL", Excerpt: excerpt([]byte(ans.env.ReturnCode))})
-	}
-	if op.pays && sendOutcome(apiErr.ErrCode) == outcomeUnknown {
-		return ans, resp.StatusCode, c.unclear(op, billNo, apiErr)
-	}
-	return ans, resp.StatusCode, apiErr
+	r.ans = ans
+	return r
 }
 
-// unclear wraps err for an attempt that may have reached WeChat. For a send
-// the outcome is unknown; for a query it is just an error.
-func (c *Client) unclear(op operation, billNo string, err error) error {
-	if op.pays {
-		return &UnknownOutcomeError{Op: op.name, MchBillNo: billNo, Attempts: 1, Err: err}
+// judge classifies a well-formed answer.
+func (c *Client) judge(op operation, billNo string, ans *answer, status int) result {
+	unclear := func(err error) result { return result{status: status, err: err, v: vUnclear, retry: true} }
+	env := ans.env
+	if env.Sign != "" {
+		// Red-packet answers are unsigned; one that is signed must verify.
+		t := c.signType
+		switch env.SignType {
+		case SignHMACSHA256.String():
+			t = SignHMACSHA256
+		case SignMD5.String():
+			t = SignMD5
+		}
+		if !verifySign(leafParams(ans.root), env.Sign, c.apiKey.v, t) {
+			return unclear(&DecodeError{HTTPStatus: status, Reason: "the answer's signature does not verify", Excerpt: `"(withheld)"`})
+		}
 	}
-	return fmt.Errorf("redpack: %s bill %s: %w", op.name, billNo, err)
+	if env.MchBillNo != "" && env.MchBillNo != billNo {
+		return unclear(fieldError("mch_billno", env.MchBillNo, "is not the bill number sent"))
+	}
+	if env.ReturnCode != "SUCCESS" && env.ReturnCode != "FAIL" {
+		return unclear(&DecodeError{HTTPStatus: status, Reason: "return_code is neither SUCCESS nor FAIL", Excerpt: excerpt([]byte(env.ReturnCode))})
+	}
+	if env.ReturnCode == "SUCCESS" && env.ResultCode == "SUCCESS" {
+		return result{status: status, v: vSuccess}
+	}
+	apiErr := &APIError{
+		ReturnCode: env.ReturnCode,
+		ReturnMsg:  env.ReturnMsg,
+		ResultCode: env.ResultCode,
+		ErrCode:    env.ErrCode,
+		ErrCodeDes: env.ErrCodeDes,
+		MchBillNo:  billNo,
+		HTTPStatus: status,
+	}
+	switch Code(env.ErrCode) {
+	case CodeFreqLimit:
+		return result{status: status, err: apiErr, v: vRefused, retry: true}
+	case CodeSystemError:
+		if !op.pays {
+			return result{status: status, err: apiErr, v: vRefused, retry: true}
+		}
+	}
+	if op.pays && sendOutcome(env.ErrCode) == outcomeUnknown {
+		return unclear(apiErr)
+	}
+	return result{status: status, err: apiErr, v: vRefused}
 }
 
 // logAttempt writes one record per attempt, if a logger was given. Only
 // allow-listed fields are logged: never the body, the signature or the key.
-func (c *Client) logAttempt(ctx context.Context, op operation, billNo string, attempt, status int, ans *answer, d time.Duration, err error) {
+func (c *Client) logAttempt(ctx context.Context, op operation, billNo string, attempt int, r result, d time.Duration) {
 	if c.logger == nil {
 		return
 	}
-	level := slog.LevelInfo
-	msg := "redpack: " + op.name + " succeeded"
-	if err != nil {
-		level = slog.LevelWarn
-		msg = "redpack: " + op.name + " failed"
-		if errors.Is(err, ErrUnknownOutcome) {
-			msg = "redpack: " + op.name + " outcome unknown"
-		}
+	level, msg := slog.LevelInfo, "redpack: "+op.name+" succeeded"
+	switch {
+	case r.v == vUnclear && op.pays:
+		level, msg = slog.LevelWarn, "redpack: "+op.name+" outcome unknown"
+	case r.v != vSuccess:
+		level, msg = slog.LevelWarn, "redpack: "+op.name+" failed"
 	}
 	if !c.logger.Enabled(ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
 		slog.String("op", op.name),
 		slog.Int("attempt", attempt),
 		slog.String("mch_billno", billNo),
-		slog.Int("http_status", status),
+		slog.Int("http_status", r.status),
 		slog.Duration("duration", d),
-	}
-	if ans != nil {
+	)
+	if r.ans != nil {
 		attrs = append(attrs,
-			slog.String("return_code", ans.env.ReturnCode),
-			slog.String("result_code", ans.env.ResultCode),
-			slog.String("err_code", ans.env.ErrCode))
+			slog.String("return_code", r.ans.env.ReturnCode),
+			slog.String("result_code", r.ans.env.ResultCode),
+			slog.String("err_code", r.ans.env.ErrCode))
 	}
-	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+	if r.err != nil {
+		attrs = append(attrs, slog.String("error", r.err.Error()), slog.Bool("retry", r.retry))
 	}
 	c.logger.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -250,7 +250,10 @@ func TestMutualTLS(t *testing.T) {
 			WithBaseURL(stub.srv.URL+testPrefix), WithRootCAs(p.ca.Pool()))
 		require.NoError(t, err)
 		_, err = c.SendRedPack(context.Background(), goodSend())
-		require.Error(t, err)
+		var re *RequestError
+		require.ErrorAs(t, err, &re, "a refused certificate proves nothing was processed")
+		assert.Equal(t, 1, re.Attempts, "a refused certificate is not retried")
+		assert.NotErrorIs(t, err, ErrUnknownOutcome)
 		assert.Zero(t, stub.calls.Load(), "the handler never ran")
 	})
 
@@ -302,7 +305,8 @@ func TestTransportFailures(t *testing.T) {
 		var u *UnknownOutcomeError
 		require.ErrorAs(t, err, &u)
 		assert.Equal(t, "1900000109202501011234567890", u.MchBillNo)
-		assert.EqualValues(t, 1, stub.calls.Load())
+		assert.Equal(t, 3, u.Attempts, "a per-attempt timeout is retried")
+		assert.EqualValues(t, 3, stub.calls.Load())
 	})
 
 	t.Run("context deadline after writing is unknown and still a context error", func(t *testing.T) {
@@ -325,9 +329,9 @@ func TestTransportFailures(t *testing.T) {
 			stub.calls.Add(1)
 			panic(http.ErrAbortHandler)
 		})
-		_, err := stub.client(t).SendRedPack(context.Background(), goodSend())
+		_, err := stub.client(t, WithRetryPolicy(RetryPolicy{MaxAttempts: 2})).SendRedPack(context.Background(), goodSend())
 		assert.ErrorIs(t, err, ErrUnknownOutcome)
-		assert.EqualValues(t, 1, stub.calls.Load())
+		assert.EqualValues(t, 2, stub.calls.Load())
 	})
 
 	t.Run("cancelled before sending is not unknown", func(t *testing.T) {
@@ -349,9 +353,13 @@ func TestTransportFailures(t *testing.T) {
 		l.Close()
 		c, err := NewClient(testConfig(), WithBaseURL("https://"+addr+"/"), WithRootCAs(testPKI().ca.Pool()))
 		require.NoError(t, err)
+		var waits []time.Duration
+		c.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
 		_, err = c.SendRedPack(context.Background(), goodSend())
 		var re *RequestError
 		require.ErrorAs(t, err, &re)
+		assert.Equal(t, 3, re.Attempts, "a failed dial is retried: nothing was sent")
+		assert.Len(t, waits, 2)
 		assert.NotErrorIs(t, err, ErrUnknownOutcome)
 		assert.Contains(t, err.Error(), "not sent")
 	})
@@ -412,13 +420,15 @@ func TestLogging(t *testing.T) {
 	require.Error(t, err)
 
 	got := lines()
-	require.Len(t, got, 2)
+	require.Len(t, got, 4, "one line per attempt: 1 success, 3 tries of SYSTEMERROR")
 	assert.Contains(t, got[0], "INFO redpack: sendredpack succeeded")
 	for _, want := range []string{"op=sendredpack", "attempt=1", "mch_billno=1900000109202501011234567890", "http_status=200", "result_code=SUCCESS", "duration="} {
 		assert.Contains(t, got[0], want)
 	}
 	assert.Contains(t, got[1], "WARN redpack: sendredpack outcome unknown")
 	assert.Contains(t, got[1], "err_code=SYSTEMERROR")
+	assert.Contains(t, got[1], "retry=true")
+	assert.Contains(t, got[3], "attempt=3")
 
 	quiet := stub.client(t)
 	assert.Nil(t, quiet.logger, "no logger, no logging")

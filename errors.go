@@ -137,7 +137,7 @@ func (e *APIError) Error() string {
 	if msg == "" {
 		msg = e.ReturnMsg
 	}
-	return fmt.Sprintf("redpack: WeChat refused bill %s: %s (%s)", e.MchBillNo, code, excerpt([]byte(msg)))
+	return fmt.Sprintf("redpack: WeChat answered bill %s with %s (%s)", e.MchBillNo, code, excerpt([]byte(msg)))
 }
 
 // Is makes errors.Is(err, redpack.CodeNotEnough) match an APIError with that
@@ -148,20 +148,31 @@ func (e *APIError) Is(target error) bool {
 }
 
 // UnknownOutcomeError is the error of a send whose outcome is unknown: it
-// matches ErrUnknownOutcome and wraps the cause (an *APIError for SYSTEMERROR
-// or PROCESSING, a decode error, or a transport or context error).
+// matches ErrUnknownOutcome and wraps the cause that left it unknown (an
+// *APIError for SYSTEMERROR or PROCESSING, a *DecodeError, or a transport or
+// context error) from the last attempt that may have reached WeChat.
+//
+// If later retries failed differently (FREQ_LIMIT, a refused connection, a
+// cancelled context), their error is only reported in the message: it proves
+// nothing about the earlier attempt, so errors.Is does not match it.
 type UnknownOutcomeError struct {
 	Op        string // the endpoint, e.g. "sendredpack"
 	MchBillNo string // the bill number whose outcome is unknown
 	Attempts  int    // how many times the request was sent
 	Err       error
+
+	last error // the final attempt's error, when it is not Err
 }
 
 // Error implements error.
 func (e *UnknownOutcomeError) Error() string {
-	return fmt.Sprintf("redpack: %s bill %s: %v after %d attempt(s); "+
+	msg := fmt.Sprintf("redpack: %s bill %s: %v after %d attempt(s); "+
 		"re-send with the same bill number and fields, or query it; never use a new bill number: %v",
 		e.Op, e.MchBillNo, ErrUnknownOutcome, e.Attempts, e.Err)
+	if e.last != nil {
+		msg += fmt.Sprintf(" (the last attempt got: %v)", e.last)
+	}
+	return msg
 }
 
 // Is makes errors.Is(err, ErrUnknownOutcome) true.
@@ -188,12 +199,13 @@ func (e *ValidationError) Error() string {
 type RequestError struct {
 	Op        string
 	MchBillNo string
+	Attempts  int // how many attempts were made, none of which left
 	Err       error
 }
 
 // Error implements error.
 func (e *RequestError) Error() string {
-	return fmt.Sprintf("redpack: %s bill %s: not sent: %v", e.Op, e.MchBillNo, e.Err)
+	return fmt.Sprintf("redpack: %s bill %s: not sent (%d attempt(s)): %v", e.Op, e.MchBillNo, e.Attempts, e.Err)
 }
 
 // Unwrap returns the cause.

@@ -1,6 +1,6 @@
 module github.com/redpack-go/redpack
 
-go 1.24
+go 1.26.0
 
 require (
 	github.com/beevik/etree v1.8.1
@@ -12,4 +12,5 @@ require (
 require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.11.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )

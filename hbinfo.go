@@ -109,13 +109,13 @@ func (c *Client) QueryRedPack(ctx context.Context, mchBillNo string) (*RedPackIn
 		param{"bill_type", "MCHT"},
 		param{"mch_billno", mchBillNo},
 	)
-	ans, err := c.do(ctx, opQueryRedPack, mchBillNo, ps)
+	var info *RedPackInfo
+	err := c.do(ctx, opQueryRedPack, mchBillNo, ps, func(root *etree.Element) (err error) {
+		info, err = decodeRedPackInfo(root)
+		return err
+	})
 	if err != nil {
 		return nil, err
-	}
-	info, err := decodeRedPackInfo(ans.root)
-	if err != nil {
-		return nil, c.unclear(opQueryRedPack, mchBillNo, err)
 	}
 	if info.MchBillNo == "" {
 		info.MchBillNo = mchBillNo

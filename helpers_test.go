@@ -1,6 +1,7 @@
 package redpack
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/tls"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redpack-go/redpack/internal/pki"
 	"github.com/stretchr/testify/require"
@@ -61,6 +63,7 @@ type wechatStub struct {
 	mu    sync.Mutex
 	reqs  []stubRequest
 	reply func(r stubRequest) (status int, body string)
+	waits []time.Duration // backoffs the client slept, recorded instead of slept
 }
 
 type stubRequest struct {
@@ -116,10 +119,16 @@ func (s *wechatStub) client(t *testing.T, opts ...Option) *Client {
 	t.Helper()
 	p := testPKI()
 	cfg := NewConfig(testMchID, testAppID, testAPIKey, p.client.TLSCertificate())
-	opts = append([]Option{WithBaseURL(s.srv.URL + testPrefix), WithRootCAs(p.ca.Pool())}, opts...)
+	opts = append([]Option{WithBaseURL(s.srv.URL + testPrefix), WithRootCAs(p.ca.Pool()), WithRateLimit(0, 0)}, opts...)
 	c, err := NewClient(cfg, opts...)
 	require.NoError(t, err)
 	c.nonce = func() string { return "5K8264ILTKCH16CQ2502SI8ZNMTM67VS" }
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		s.mu.Lock()
+		s.waits = append(s.waits, d)
+		s.mu.Unlock()
+		return ctx.Err()
+	}
 	return c
 }
 

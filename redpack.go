@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/beevik/etree"
 )
 
 // SceneID is the scene a packet is sent for (scene_id). WeChat requires one,
@@ -197,34 +199,33 @@ func (c *Client) SendGroupRedPack(ctx context.Context, req *SendGroupRedPackRequ
 
 // sendPacket runs a send through the request path and reads its result.
 func (c *Client) sendPacket(ctx context.Context, op operation, billNo string, amount int64, ps []param) (*SendResult, error) {
-	ans, err := c.do(ctx, op, billNo, ps)
+	res := &SendResult{MchBillNo: billNo}
+	err := c.do(ctx, op, billNo, ps, func(root *etree.Element) error {
+		*res = SendResult{MchBillNo: billNo, TotalAmount: amount}
+		for _, e := range root.ChildElements() {
+			switch e.Tag {
+			case "mch_id":
+				res.MchID = e.Text()
+			case "wxappid":
+				res.WxAppID = e.Text()
+			case "re_openid":
+				res.ReOpenID = e.Text()
+			case "send_listid":
+				res.SendListID = e.Text()
+			case "total_amount":
+				n, err := parseInt64(e.Tag, e.Text())
+				if err != nil {
+					return err
+				}
+				if n != amount {
+					return fieldError(e.Tag, e.Text(), "is not the amount sent")
+				}
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	res := &SendResult{MchBillNo: billNo}
-	for _, e := range ans.root.ChildElements() {
-		switch e.Tag {
-		case "mch_id":
-			res.MchID = e.Text()
-		case "wxappid":
-			res.WxAppID = e.Text()
-		case "re_openid":
-			res.ReOpenID = e.Text()
-		case "send_listid":
-			res.SendListID = e.Text()
-		case "total_amount":
-			n, err := parseInt64(e.Tag, e.Text())
-			if err != nil {
-				return nil, c.unclear(op, billNo, err)
-			}
-			if n != amount {
-				return nil, c.unclear(op, billNo, fieldError(e.Tag, e.Text(), "is not the amount sent"))
-			}
-			res.TotalAmount = n
-		}
-	}
-	if res.TotalAmount == 0 {
-		res.TotalAmount = amount
 	}
 	return res, nil
 }
