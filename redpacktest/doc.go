@@ -1,0 +1,104 @@
+// Package redpacktest is a fake WeChat Pay red-packet server for tests and
+// demos: the four APIv2 endpoints sendredpack, sendgroupredpack,
+// sendminiprogramhb and gethbinfo over mutual TLS, judged the way WeChat
+// documents it, with a ledger that shows what was really paid.
+//
+// WeChat has no sandbox for red packets, so code that pays can otherwise
+// only be tried with real money. The server is strict where WeChat is, so
+// a client that passes here is likely to pass there.
+//
+// # Starting a server
+//
+// In a test, Start returns a running Server and closes it when the test
+// ends; NewServer does the same outside tests (the caller closes it):
+//
+//	srv := redpacktest.Start(t)
+//	client, err := srv.Client(redpacktest.DefaultMchID) // a ready *redpack.Client
+//
+// Each Server makes a throwaway certificate authority, a server
+// certificate for 127.0.0.1, ::1 and localhost, and per merchant an API
+// certificate with its apiclient_cert.p12 (password = mch_id), as WeChat's
+// merchant console issues it. URL, CertPool, PKCS12, CertPEM and KeyPEM give
+// what a client needs; Config and Client build a redpack configuration and
+// client from them.
+//
+// The default merchant (DefaultMerchant) uses the ids and the public
+// example key of WeChat's documentation, so the signed sample bodies in
+// WeChat's docs verify as they stand. It has 10,000 CNY, every scene
+// enabled, WeChat's default caps, and a second appid bound for
+// mini-program packets. WithMerchants replaces it.
+//
+// The WeChat logic is the Handler, an http.Handler independent of the
+// listener: a standalone program serves it with its TLSConfig.
+//
+// # What the server checks
+//
+// In order, like WeChat's layers: the client certificate (missing, from
+// another CA or another merchant's: CA_ERROR, answered in XML with HTTP
+// 200, not as a handshake failure), the XML (XML_ERROR), the merchant
+// (PARAM_ERROR), the per-merchant rate (FREQ_LIMIT, 30 a second by
+// default), the signature (SIGN_ERROR), the caller IP whitelist (NO_AUTH),
+// then the endpoint's fields and business rules: required fields and
+// lengths in UTF-8 bytes (PARAM_ERROR with WeChat's texts), appid binding
+// (PARAM_ERROR 商户号和wxappid不匹配, ILLEGAL_APPID), amounts (MONEY_LIMIT;
+// 1–200 CNY without scene_id, the merchant's scene range with an enabled
+// one, PARAM_ERROR 该场景未开通 otherwise), bill-number re-entry
+// (FATAL_ERROR, SEND_FAILED, expiry after 24 h), daily caps (SENDNUM_LIMIT,
+// RCVDAMOUNT_LIMIT, SENDAMOUNT_LIMIT) and the balance (NOTENOUGH).
+//
+// Signatures are computed over each endpoint's documented fields only,
+// as WeChat evidently does: an undocumented field the client also signed
+// (sign_type, sub_appid, an extra appid) makes SIGN_ERROR, one it did not
+// sign is ignored. Red packets are MD5 only: sign_type=HMAC-SHA256 is
+// refused unless WithHMACSHA256 is given. The server never uses package
+// redpack's signing, validation or XML code, so it cannot share a bug with
+// the client it tests.
+//
+// Answers are unsigned, integers bare and strings in CDATA, and failures
+// echo mch_billno, mch_id, wxappid, re_openid and total_amount, as WeChat's
+// do.
+//
+// # Idempotency
+//
+// A bill number seen before is answered from the original packet and pays
+// nothing more, whatever nonce and signature the new request carries:
+// success (the same send_listid), PROCESSING while it is SENDING, or
+// SEND_FAILED when it failed. A different re_openid or total_amount is
+// FATAL_ERROR; a bill number first used 24 h ago or more is refused with
+// PARAM_ERROR 该订单已经过期，请更换商户单号. A request refused with NOTENOUGH
+// or FREQ_LIMIT leaves no trace, so the same bill number can be sent again.
+// A request refused by a daily cap is recorded as a FAILED packet with the
+// reason, as WeChat's records show, so its bill number answers SEND_FAILED
+// afterwards.
+//
+// # The ledger and the clock
+//
+// Packets, Packet, Balance, Paid and Requests show what the server did;
+// Claim makes users open packets (a group packet's shares are a random
+// split, reproducible with WithSeed). Packets move from SENT to RECEIVED
+// when claimed, or to RFUND_ING 24 h after sending and REFUND an hour later
+// (RefundAfter, RefundLag), when the unclaimed money is credited back.
+// gethbinfo answers from the ledger for 30 days (QueryWindow).
+//
+// The server's clock follows real time unless WithClock freezes it; Advance
+// and SetTime move it. Statuses, daily caps, bill-number expiry and the
+// query window follow this clock; the rate limit and certificate validity
+// follow real time.
+//
+// # Faults
+//
+// Inject queues scripted faults (Fault, FaultKind), each taken by the next
+// matching request: SYSTEMERROR or PROCESSING before or after the packet is
+// paid, a packet that stays SENDING and then fails, a slow answer after
+// payment, a dropped connection or half an answer after payment, an HTML
+// gateway page, or any err_code. They reproduce the unknown outcomes a
+// client must survive without paying twice; the ledger tells what really
+// happened.
+//
+// # Not modelled
+//
+// Service-provider mode (sub_mch_id is answered ACCEPTMODE_ERROR,
+// consume_mch_id other than mch_id NO_CONSUME_COMPETENCE), openid-to-appid
+// ownership (OPENID_ERROR; inject it with ErrCodeAnswer), the sandbox
+// getsignkey endpoints, and risk control.
+package redpacktest

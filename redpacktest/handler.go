@@ -1,0 +1,910 @@
+package redpacktest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redpack-go/redpack/internal/pki"
+)
+
+// pathBase is where WeChat serves the red-packet endpoints.
+const pathBase = "mmpaymkttransfers/"
+
+// Handler is the fake WeChat Pay red-packet service as an http.Handler,
+// independent of any listener: Server wraps it in an httptest server, and
+// a standalone program can serve it with TLSConfig.
+//
+// It plays WeChat's part completely: it holds the certificate authority
+// that issued the merchants' API certificates, checks each request's client
+// certificate, signature and fields itself (never with package redpack's
+// code), keeps the ledger and the merchants' balances, and answers in
+// WeChat's XML. All methods are safe for concurrent use.
+type Handler struct {
+	ca         *pki.CA
+	caPool     *x509.CertPool
+	serverCert tls.Certificate
+	prefix     string
+	acceptHMAC bool
+	rateLimit  int
+	clock      *clock
+
+	done      chan struct{} // closed by Close: ends waits
+	closeOnce sync.Once
+
+	mu         sync.Mutex
+	accounts   map[string]*account
+	mchOrder   []string
+	packets    map[packetKey]*record
+	order      []*record // every packet, in send order
+	open       []*record // packets whose state may still change with time
+	daily      map[string]int64
+	userCount  map[string]int
+	userAmount map[string]int64
+	faults     []Fault
+	requests   []Request
+	rng        *rand.Rand
+	seq        int64
+}
+
+type packetKey struct{ mchID, billNo string }
+
+// account is a merchant with its live state. Merchant.Balance is the live
+// balance.
+type account struct {
+	Merchant
+	paid   int64
+	leaf   *pki.Leaf
+	p12    []byte
+	recent []time.Time // accepted requests within the last second, for FREQ_LIMIT
+}
+
+// Request is one request the server received, as it arrived.
+type Request struct {
+	Op         string // "sendredpack" …, or "" for an unknown path
+	Path       string
+	MchID      string // from the body, if it could be read
+	MchBillNo  string // from the body, if it could be read
+	Body       []byte // the raw body, signature included: compare retries byte for byte
+	RemoteAddr string
+	Time       time.Time // real time of arrival
+	ClockTime  time.Time // the server clock at arrival
+	// ErrCode is the err_code the server answered ("SUCCESS" on success),
+	// or meant to answer when a fault spoiled the answer; "" for a 404 or
+	// an HTML page.
+	ErrCode string
+	// Fault is the fault the request took, 0 if none.
+	Fault FaultKind
+}
+
+// NewHandler makes a Handler: a certificate authority, a server certificate
+// and, per merchant, an API certificate with its apiclient_cert.p12
+// (password = mch_id). All keys are throwaway test keys.
+func NewHandler(opts ...Option) (*Handler, error) {
+	s := defaultSettings()
+	for _, opt := range opts {
+		if err := opt(&s); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range s.merchants {
+		// Fail on a bad merchant before spending time on keys.
+		if _, err := m.normalize(); err != nil {
+			return nil, err
+		}
+	}
+	ca, err := pki.NewCA("redpacktest fake WeChat Pay CA")
+	if err != nil {
+		return nil, fmt.Errorf("redpacktest: make CA: %w", err)
+	}
+	srv, err := ca.Issue(pki.LeafOptions{CommonName: "api.mch.weixin.qq.com (redpacktest)", Hosts: s.hosts})
+	if err != nil {
+		return nil, fmt.Errorf("redpacktest: make server certificate: %w", err)
+	}
+	h := &Handler{
+		ca:         ca,
+		caPool:     ca.Pool(),
+		serverCert: srv.TLSCertificate(),
+		prefix:     s.prefix,
+		acceptHMAC: s.acceptHMAC,
+		rateLimit:  s.rateLimit,
+		clock:      newClock(s.start, s.frozen),
+		done:       make(chan struct{}),
+		accounts:   make(map[string]*account),
+		packets:    make(map[packetKey]*record),
+		daily:      make(map[string]int64),
+		userCount:  make(map[string]int),
+		userAmount: make(map[string]int64),
+		rng:        rand.New(rand.NewPCG(s.seed, s.seed^0x9e3779b97f4a7c15)),
+	}
+	for _, m := range s.merchants {
+		if err := h.AddMerchant(m); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// AddMerchant opens a merchant account on the server and issues its API
+// certificate. Zero fields take defaults as described on Merchant.
+func (h *Handler) AddMerchant(m Merchant) error {
+	m, err := m.normalize()
+	if err != nil {
+		return err
+	}
+	leaf, err := h.ca.Issue(pki.LeafOptions{CommonName: m.MchID, Client: true})
+	if err != nil {
+		return fmt.Errorf("redpacktest: issue certificate for %s: %w", m.MchID, err)
+	}
+	p12, err := leaf.PKCS12(m.MchID)
+	if err != nil {
+		return fmt.Errorf("redpacktest: encode apiclient_cert.p12 for %s: %w", m.MchID, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, dup := h.accounts[m.MchID]; dup {
+		return fmt.Errorf("redpacktest: merchant %s already exists", m.MchID)
+	}
+	h.accounts[m.MchID] = &account{Merchant: m, leaf: leaf, p12: p12}
+	h.mchOrder = append(h.mchOrder, m.MchID)
+	return nil
+}
+
+// TLSConfig returns a server TLS configuration for serving the Handler:
+// the server certificate, and a request (not a demand) for a client
+// certificate, which the Handler verifies itself so that a missing or
+// unknown one is answered CA_ERROR in XML, as WeChat does, instead of
+// failing the handshake. It offers HTTP/1.1 only, so that DropAfterCommit
+// closes a whole connection.
+func (h *Handler) TLSConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{h.serverCert},
+		ClientAuth:   tls.RequestClientCert,
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	}
+}
+
+// PathPrefix is the path the endpoints are served under ("/" by default).
+func (h *Handler) PathPrefix() string { return h.prefix }
+
+// CertPool returns a pool with the server's CA, which signed the server
+// certificate and every merchant certificate: pass it to
+// redpack.WithRootCAs.
+func (h *Handler) CertPool() *x509.CertPool { return h.ca.Pool() }
+
+// CACertPEM returns the CA certificate in PEM form.
+func (h *Handler) CACertPEM() []byte { return h.ca.PEM() }
+
+// PKCS12 returns the merchant's apiclient_cert.p12 (password = mch_id), or
+// nil for an unknown merchant.
+func (h *Handler) PKCS12(mchID string) []byte {
+	if a := h.account(mchID); a != nil {
+		return slices.Clone(a.p12)
+	}
+	return nil
+}
+
+// CertPEM returns the merchant's apiclient_cert.pem, or nil for an unknown
+// merchant.
+func (h *Handler) CertPEM(mchID string) []byte {
+	if a := h.account(mchID); a != nil {
+		return a.leaf.CertPEM()
+	}
+	return nil
+}
+
+// KeyPEM returns the merchant's apiclient_key.pem (PKCS#8), or nil for an
+// unknown merchant.
+func (h *Handler) KeyPEM(mchID string) []byte {
+	if a := h.account(mchID); a != nil {
+		return a.leaf.KeyPEM()
+	}
+	return nil
+}
+
+func (h *Handler) account(mchID string) *account {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.accounts[mchID]
+}
+
+// Merchant returns the merchant's settings with its current balance.
+func (h *Handler) Merchant(mchID string) (Merchant, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settleLocked(h.clock.now())
+	a := h.accounts[mchID]
+	if a == nil {
+		return Merchant{}, false
+	}
+	return a.snapshot(), true
+}
+
+// Merchants returns every merchant, in the order they were added.
+func (h *Handler) Merchants() []Merchant {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settleLocked(h.clock.now())
+	out := make([]Merchant, 0, len(h.mchOrder))
+	for _, id := range h.mchOrder {
+		out = append(out, h.accounts[id].snapshot())
+	}
+	return out
+}
+
+func (a *account) snapshot() Merchant {
+	m := a.Merchant
+	m.AppIDs = slices.Clone(m.AppIDs)
+	m.AppAppIDs = slices.Clone(m.AppAppIDs)
+	m.Scenes = slices.Clone(m.Scenes)
+	m.AllowedIPs = slices.Clone(m.AllowedIPs)
+	return m
+}
+
+// Balance returns the merchant's available balance in fen (0 for an
+// unknown merchant). Refunds of unclaimed packets are credited to it.
+func (h *Handler) Balance(mchID string) int64 {
+	m, _ := h.Merchant(mchID)
+	return m.Balance
+}
+
+// SetBalance sets the merchant's available balance in fen: a top-up, or an
+// empty account to provoke NOTENOUGH.
+func (h *Handler) SetBalance(mchID string, fen int64) error {
+	if fen < 0 {
+		return fmt.Errorf("redpacktest: SetBalance: negative balance %d", fen)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := h.accounts[mchID]
+	if a == nil {
+		return fmt.Errorf("redpacktest: SetBalance: no merchant %s", mchID)
+	}
+	a.Balance = fen
+	return nil
+}
+
+// Paid returns how many fen the merchant has paid out for packets in all,
+// refunds not deducted: what a test asserts to prove a retry did not pay
+// twice.
+func (h *Handler) Paid(mchID string) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a := h.accounts[mchID]; a != nil {
+		return a.paid
+	}
+	return 0
+}
+
+// Now returns the server's clock.
+func (h *Handler) Now() time.Time { return h.clock.now() }
+
+// Advance moves the server's clock by d. Packets move along their state
+// machine as the clock passes their deadlines. Moving the clock back does
+// not undo a change already made.
+func (h *Handler) Advance(d time.Duration) {
+	h.clock.advance(d)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settleLocked(h.clock.now())
+}
+
+// SetTime sets the server's clock to t; see Advance.
+func (h *Handler) SetTime(t time.Time) {
+	h.clock.set(t)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settleLocked(h.clock.now())
+}
+
+// Packets returns every packet in the ledger, in the order they were sent.
+func (h *Handler) Packets() []Packet {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settleLocked(h.clock.now())
+	out := make([]Packet, len(h.order))
+	for i, r := range h.order {
+		out[i] = r.snapshot()
+	}
+	return out
+}
+
+// Packet returns the merchant's packet with the bill number.
+func (h *Handler) Packet(mchID, billNo string) (Packet, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settleLocked(h.clock.now())
+	r := h.packets[packetKey{mchID, billNo}]
+	if r == nil {
+		return Packet{}, false
+	}
+	return r.snapshot(), true
+}
+
+// Claim makes users open a SENT packet at the server's current time. A
+// normal or mini-program packet is claimed by its re_openid: pass no
+// openid or that one. A group packet is claimed by the openids given, each
+// taking the next of its random shares (see splitGroup: shares sum to the
+// total, each at least 1 CNY when the average allows); it is RECEIVED when
+// all shares are taken and stays SENT until then.
+func (h *Handler) Claim(mchID, billNo string, openids ...string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.clock.now()
+	h.settleLocked(now)
+	r := h.packets[packetKey{mchID, billNo}]
+	if r == nil {
+		return fmt.Errorf("redpacktest: Claim: merchant %s has no packet %s", mchID, billNo)
+	}
+	return r.claim(now, openids)
+}
+
+// Inject queues faults; see Fault for how requests take them.
+func (h *Handler) Inject(faults ...Fault) error {
+	for i := range faults {
+		if err := faults[i].check(); err != nil {
+			return err
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.faults = append(h.faults, faults...)
+	return nil
+}
+
+// PendingFaults returns the faults no request has taken yet.
+func (h *Handler) PendingFaults() []Fault {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.faults)
+}
+
+// Requests returns every request received so far, in order of arrival.
+func (h *Handler) Requests() []Request {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := slices.Clone(h.requests)
+	for i := range out {
+		out[i].Body = slices.Clone(out[i].Body)
+	}
+	return out
+}
+
+// Close ends every wait of a fault with a Delay (the connection is then
+// closed without an answer), now and later, so that a server shutdown does
+// not hang. The Handler still answers requests afterwards.
+func (h *Handler) Close() {
+	h.closeOnce.Do(func() { close(h.done) })
+}
+
+// ServeHTTP answers one request as WeChat Pay would.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
+	if readErr == nil && len(body) > maxRequestBytes {
+		readErr = errors.New("body too large")
+	}
+	ep := h.route(r.URL.Path)
+
+	h.mu.Lock()
+	req := Request{Path: r.URL.Path, Body: body, RemoteAddr: r.RemoteAddr, Time: time.Now(), ClockTime: h.clock.now()}
+	if ep == nil {
+		h.requests = append(h.requests, req)
+		h.mu.Unlock()
+		http.NotFound(w, r)
+		return
+	}
+	req.Op = ep.op
+	rep, fault := h.judge(&req, ep, r, body, readErr)
+	if !rep.html {
+		req.ErrCode = rep.errCode
+	}
+	h.requests = append(h.requests, req)
+	h.mu.Unlock()
+
+	h.deliver(w, r, rep, fault)
+}
+
+func (h *Handler) route(path string) *endpoint {
+	rest, ok := strings.CutPrefix(path, h.prefix+pathBase)
+	if !ok {
+		return nil
+	}
+	return endpoints[rest]
+}
+
+// judge decides the answer, carrying the request out; h.mu is held. The
+// checks run in the order WeChat's layers would meet them: certificate,
+// XML, merchant, rate, signature, then the endpoint's rules.
+func (h *Handler) judge(req *Request, ep *endpoint, r *http.Request, body []byte, readErr error) (*reply, *Fault) {
+	now := req.ClockTime
+	h.settleLocked(now)
+
+	leaf := h.verifiedClientCert(r)
+	if leaf == nil {
+		return protocolFailure("CA_ERROR", desCAError), nil
+	}
+	if readErr != nil {
+		return protocolFailure("XML_ERROR", desXMLError), nil
+	}
+	f, err := parseRequest(body)
+	if err != nil {
+		return protocolFailure("XML_ERROR", desXMLError), nil
+	}
+	req.MchID, req.MchBillNo = f["mch_id"], f["mch_billno"]
+	echo := ep.echo(f)
+	a := h.accounts[f["mch_id"]]
+	if a == nil {
+		return failure("PARAM_ERROR", desUnknownMchID).with(echo...), nil
+	}
+	if leaf.Subject.CommonName != a.MchID {
+		// A valid certificate, but another merchant's.
+		return protocolFailure("CA_ERROR", desCAError), nil
+	}
+	if !a.allow(req.Time, h.rateLimit) {
+		return failure("FREQ_LIMIT", desFreqLimit).with(echo...), nil
+	}
+	if !h.signatureOK(ep, a, f) {
+		return failure("SIGN_ERROR", desSignError).with(echo...), nil
+	}
+
+	fault := h.takeFault(ep.op, f["mch_billno"])
+	if fault != nil {
+		req.Fault = fault.Kind
+		if fault.Kind.beforeCommit() {
+			return faultReply(fault, ep, echo), fault
+		}
+	}
+	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+	var rep *reply
+	switch {
+	case !a.ipAllowed(remote.Addr()):
+		rep = failure("NO_AUTH", desNoAuth).with(echo...)
+	case ep.isQuery():
+		rep = h.query(ep, a, f, now)
+	default:
+		rep = h.send(ep, a, f, now, fault)
+	}
+	if fault != nil {
+		switch fault.Kind {
+		case SystemErrorAfterCommit:
+			rep = failure("SYSTEMERROR", desAccepted).with(echo...)
+		case ProcessingAfterCommit, ProcessingThenFail:
+			rep = failure("PROCESSING", desAccepted).with(echo...)
+		}
+	}
+	return rep, fault
+}
+
+// verifiedClientCert returns the client certificate if it chains to the
+// server's CA and is meant for client authentication, else nil. The real
+// time is used, not the server clock: certificates are real TLS objects.
+func (h *Handler) verifiedClientCert(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         h.caPool,
+		Intermediates: inter,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return nil
+	}
+	return leaf
+}
+
+// signatureOK checks the request's signature over the endpoint's documented
+// fields with the merchant's key.
+func (h *Handler) signatureOK(ep *endpoint, a *account, f map[string]string) bool {
+	got := f["sign"]
+	if got == "" {
+		return false
+	}
+	signed, useHMAC := ep.signed, false
+	if h.acceptHMAC {
+		switch f["sign_type"] {
+		case "", "MD5":
+		case signTypeHMAC:
+			useHMAC = true
+		default:
+			return false
+		}
+		signed = append(slices.Clone(signed), "sign_type")
+	} else if f["sign_type"] == signTypeHMAC {
+		return false
+	}
+	return signMatches(signature(f, signed, a.APIKey, useHMAC), got)
+}
+
+// allow applies the per-merchant rate limit: at most limit accepted
+// requests in any second.
+func (a *account) allow(now time.Time, limit int) bool {
+	if limit <= 0 {
+		return true
+	}
+	cut := now.Add(-time.Second)
+	i := 0
+	for i < len(a.recent) && !a.recent[i].After(cut) {
+		i++
+	}
+	a.recent = a.recent[i:]
+	if len(a.recent) >= limit {
+		return false
+	}
+	a.recent = append(a.recent, now)
+	return true
+}
+
+func (h *Handler) takeFault(op, billNo string) *Fault {
+	for i := range h.faults {
+		if h.faults[i].matches(op, billNo) {
+			f := h.faults[i]
+			h.faults = slices.Delete(h.faults, i, i+1)
+			return &f
+		}
+	}
+	return nil
+}
+
+// faultReply is the answer of a before-commit fault.
+func faultReply(f *Fault, ep *endpoint, echo []field) *reply {
+	switch f.Kind {
+	case HTMLGateway:
+		return &reply{html: true}
+	case ProcessingBeforeCommit:
+		return failure("PROCESSING", desAccepted).with(echo...)
+	case ErrCodeAnswer:
+		des := f.ErrCodeDes
+		if des == "" {
+			des = desForced
+		}
+		return failure(f.ErrCode, des).with(echo...)
+	}
+	if ep.isQuery() {
+		return failure("SYSTEMERROR", desQueryBusy).with(echo...)
+	}
+	return failure("SYSTEMERROR", desAccepted).with(echo...)
+}
+
+// send judges and carries out a send; h.mu is held.
+func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.Time, fault *Fault) *reply {
+	echo := ep.echo(f)
+	refuse := func(code, des string) *reply { return failure(code, des).with(echo...) }
+
+	if des := ep.checkFields(f); des != "" {
+		return refuse("PARAM_ERROR", des)
+	}
+	switch a.appKind(f["wxappid"]) {
+	case appUnbound:
+		return refuse("PARAM_ERROR", desAppIDMismatch)
+	case appMobile:
+		return refuse("ILLEGAL_APPID", desIllegalAppID)
+	}
+	if m := f["msgappid"]; m != "" && a.appKind(m) != appBound {
+		return refuse("MSGAPPID_ERROR", desMsgAppID)
+	}
+	if f["sub_mch_id"] != "" {
+		// The fake merchants are not service providers with sub-merchants.
+		return refuse("ACCEPTMODE_ERROR", desAcceptMode)
+	}
+	if c := f["consume_mch_id"]; c != "" && c != a.MchID {
+		return refuse("NO_CONSUME_COMPETENCE", desNoConsume)
+	}
+
+	amount, _ := strconv.ParseInt(f["total_amount"], 10, 64) // digits, ≤10 of them: checked
+	num, _ := strconv.ParseInt(f["total_num"], 10, 64)
+	switch ep.kind {
+	case KindGroup:
+		if num < 3 || num > 20 {
+			return refuse("PARAM_ERROR", desTotalNumGroup)
+		}
+		if f["amt_type"] != "ALL_RAND" {
+			return refuse("PARAM_ERROR", desAmtType)
+		}
+	default:
+		if num != 1 {
+			return refuse("PARAM_ERROR", desTotalNumOne)
+		}
+	}
+	if ep.kind == KindMiniProgram && f["notify_way"] != "MINI_PROGRAM_JSAPI" {
+		return refuse("PARAM_ERROR", desNotifyWay)
+	}
+	lo, hi := minPlainAmount, maxPlainAmount
+	if s := f["scene_id"]; s != "" {
+		if !slices.Contains(allScenes, s) {
+			return refuse("PARAM_ERROR", desSceneValue)
+		}
+		if !slices.Contains(a.Scenes, s) {
+			return refuse("PARAM_ERROR", desSceneClosed)
+		}
+		lo, hi = a.SceneMinAmount, a.SceneMaxAmount
+	}
+	if ep.kind == KindGroup {
+		hi = min(hi, maxGroupShare)
+	}
+	if amount < lo*num || amount > hi*num {
+		return refuse("MONEY_LIMIT", fmt.Sprintf(desMoneyLimit, yuan(lo), yuan(hi)))
+	}
+
+	key := packetKey{a.MchID, f["mch_billno"]}
+	if r := h.packets[key]; r != nil {
+		return h.resend(r, f, amount, now, echo)
+	}
+
+	r := h.newRecord(ep.kind, a, f, amount, int(num), now)
+	if fault != nil && fault.Kind == ProcessingThenFail {
+		// Accepted, never paid: it will fail once the hold ends.
+		r.Status, r.holdUntil, r.failOnHold = StatusSending, now.Add(holdOf(fault)), true
+		r.failReason = cmpOr(fault.Reason, desDefaultFailure)
+		h.add(r)
+		return sentReply(r)
+	}
+
+	// The daily caps (spec §8). A refused packet stays in the ledger as
+	// FAILED with the reason, as WeChat's records show (spec §5.2).
+	day := chinaDay(now)
+	mchDay := a.MchID + "|" + day
+	userDay := a.MchID + "|" + f["re_openid"] + "|" + day
+	userShare := amount / num // a group counts against its seed user by the average share
+	capFail := func(code, des string) *reply {
+		r.Status, r.Reason = StatusFailed, des
+		h.add(r)
+		return refuse(code, des)
+	}
+	switch {
+	case h.daily[mchDay]+amount > a.DailyAmount:
+		return capFail("SENDAMOUNT_LIMIT", desSendAmount)
+	case h.userCount[userDay]+1 > a.UserDailyCount:
+		return capFail("SENDNUM_LIMIT", desSendNumLimit)
+	case h.userAmount[userDay]+userShare > a.UserDailyAmount:
+		return capFail("RCVDAMOUNT_LIMIT", desRcvdAmount)
+	}
+	if a.Balance < amount {
+		// Nothing recorded: the same bill number may be sent again after a
+		// top-up.
+		return refuse("NOTENOUGH", desNotEnough)
+	}
+
+	a.Balance -= amount
+	a.paid += amount
+	h.daily[mchDay] += amount
+	h.userCount[userDay]++
+	h.userAmount[userDay] += userShare
+	r.Paid = true
+	r.Status = StatusSent
+	if fault != nil && fault.Kind == ProcessingAfterCommit {
+		r.Status, r.holdUntil = StatusSending, now.Add(holdOf(fault))
+	}
+	h.add(r)
+	return sentReply(r)
+}
+
+// resend answers a bill number seen before (spec §3.5): the original
+// packet's state if the request matches it, nothing paid again.
+func (h *Handler) resend(r *record, f map[string]string, amount int64, now time.Time, echo []field) *reply {
+	refuse := func(code, des string) *reply { return failure(code, des).with(echo...) }
+	switch {
+	case !now.Before(r.SendTime.Add(RefundAfter)):
+		return refuse("PARAM_ERROR", desExpired)
+	case f["re_openid"] != r.ReOpenID:
+		return refuse("FATAL_ERROR", desOpenIDDiffers)
+	case amount != r.TotalAmount:
+		return refuse("FATAL_ERROR", desAmountDiffers)
+	}
+	switch r.Status {
+	case StatusSending:
+		return refuse("PROCESSING", desAccepted)
+	case StatusFailed:
+		return refuse("SEND_FAILED", desSendFailed)
+	}
+	return sentReply(r)
+}
+
+func holdOf(f *Fault) time.Duration {
+	if f.Hold > 0 {
+		return f.Hold
+	}
+	return DefaultHold
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// newRecord makes a packet for a new request; h.mu is held.
+func (h *Handler) newRecord(kind Kind, a *account, f map[string]string, amount int64, num int, now time.Time) *record {
+	h.seq++
+	r := &record{Packet: Packet{
+		MchID:       a.MchID,
+		MchBillNo:   f["mch_billno"],
+		DetailID:    fmt.Sprintf("1000041701%s3%012d", chinaDay(now), h.seq),
+		Kind:        kind,
+		WxAppID:     f["wxappid"],
+		ReOpenID:    f["re_openid"],
+		TotalAmount: amount,
+		TotalNum:    num,
+		SceneID:     f["scene_id"],
+		SendName:    f["send_name"],
+		Wishing:     f["wishing"],
+		ActName:     f["act_name"],
+		Remark:      f["remark"],
+		SendTime:    now,
+	}}
+	switch kind {
+	case KindGroup:
+		r.shares = splitGroup(h.rng, amount, num)
+	case KindMiniProgram:
+		r.Package = "sendid=" + h.randHex(32) + "&ver=8&sign=" + h.randHex(20) +
+			"&mchid=" + a.MchID + "&appid=" + f["wxappid"]
+	}
+	return r
+}
+
+func (h *Handler) randHex(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(h.rng.Uint32())
+	}
+	return hex.EncodeToString(b)
+}
+
+func (h *Handler) add(r *record) {
+	h.packets[packetKey{r.MchID, r.MchBillNo}] = r
+	h.order = append(h.order, r)
+	if r.Status != StatusFailed {
+		h.open = append(h.open, r)
+	}
+}
+
+// sentReply is a send's success answer for the packet (spec §9.1 Response
+// 1, §9.4): the original packet's values, whichever request asked.
+func sentReply(r *record) *reply {
+	rep := success(desSuccess).with(
+		str("mch_billno", r.MchBillNo),
+		str("mch_id", r.MchID),
+		str("wxappid", r.WxAppID),
+		str("re_openid", r.ReOpenID),
+		num("total_amount", r.TotalAmount),
+		str("send_listid", r.DetailID),
+	)
+	if r.Package != "" {
+		rep.with(str("package", r.Package))
+	}
+	return rep
+}
+
+// query answers gethbinfo; h.mu is held.
+func (h *Handler) query(ep *endpoint, a *account, f map[string]string, now time.Time) *reply {
+	echo := ep.echo(f)
+	refuse := func(code, des string) *reply { return failure(code, des).with(echo...) }
+	if des := ep.checkFields(f); des != "" {
+		return refuse("PARAM_ERROR", des)
+	}
+	if f["bill_type"] != "MCHT" {
+		return refuse("PARAM_ERROR", desBillType)
+	}
+	if a.appKind(f["appid"]) != appBound {
+		return refuse("PARAM_ERROR", desQueryAppID)
+	}
+	r := h.packets[packetKey{a.MchID, f["mch_billno"]}]
+	if r == nil || !now.Before(r.SendTime.Add(QueryWindow)) {
+		return refuse("NOT_FOUND", desNotFound)
+	}
+	rep := success(desQueryOK).with(
+		str("mch_billno", r.MchBillNo),
+		str("mch_id", r.MchID),
+		str("detail_id", r.DetailID),
+		str("status", string(r.Status)),
+		str("send_type", "API"),
+		str("hb_type", r.Kind.hbType()),
+		num("total_num", int64(r.TotalNum)),
+		num("total_amount", r.TotalAmount),
+	)
+	if r.Reason != "" {
+		rep.with(str("reason", r.Reason))
+	}
+	rep.with(str("send_time", wechatTime(r.SendTime)))
+	if !r.RefundTime.IsZero() {
+		rep.with(str("refund_time", wechatTime(r.RefundTime)), num("refund_amount", r.RefundAmount))
+	}
+	for _, fd := range []field{str("wishing", r.Wishing), str("remark", r.Remark), str("act_name", r.ActName)} {
+		if fd.value != "" {
+			rep.with(fd)
+		}
+	}
+	for _, rc := range r.Receivers {
+		rep.hblist = append(rep.hblist, []field{
+			str("openid", rc.OpenID),
+			num("amount", rc.Amount),
+			str("rcv_time", wechatTime(rc.Time)),
+		})
+	}
+	return rep
+}
+
+// settleLocked moves packets along the state machine up to now and credits
+// refunds; h.mu is held.
+func (h *Handler) settleLocked(now time.Time) {
+	keep := h.open[:0]
+	for _, r := range h.open {
+		credit, done := r.settle(now)
+		if credit > 0 {
+			h.accounts[r.MchID].Balance += credit
+		}
+		if !done {
+			keep = append(keep, r)
+		}
+	}
+	clear(h.open[len(keep):])
+	h.open = keep
+}
+
+// deliver writes the answer, spoiled as the fault says. It runs without
+// h.mu, since it may wait.
+func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, rep *reply, fault *Fault) {
+	if fault != nil && fault.Delay > 0 && !h.wait(r.Context(), fault.Delay) {
+		// The client left or the server is closing: nobody to answer.
+		panic(http.ErrAbortHandler)
+	}
+	if rep.html {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		io.WriteString(w, gatewayPage)
+		return
+	}
+	body := rep.encode()
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if fault != nil {
+		switch fault.Kind {
+		case DropAfterCommit:
+			// Abort before anything is written: the connection closes with
+			// no answer at all.
+			panic(http.ErrAbortHandler)
+		case TruncatedBody:
+			w.WriteHeader(http.StatusOK)
+			w.Write(body[:len(body)/2])
+			if fl, ok := w.(http.Flusher); ok {
+				fl.Flush()
+			}
+			panic(http.ErrAbortHandler)
+		}
+	}
+	w.Write(body)
+}
+
+// wait sleeps d unless ctx ends or the handler closes first; it says
+// whether the full time passed.
+func (h *Handler) wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-h.done:
+		return false
+	}
+}
