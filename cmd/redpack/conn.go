@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redpack-go/redpack"
+)
+
+// connVar is a credential or connection setting: a flag and the
+// environment variable it overrides.
+type connVar struct {
+	flag, env, usage string
+}
+
+// connVars are the settings every command that talks to WeChat takes.
+// Their flag defaults are empty (base-url aside), so help never shows a
+// value taken from the environment.
+var connVars = []connVar{
+	{"mch-id", "REDPACK_MCH_ID", "merchant id (商户号)"},
+	{"appid", "REDPACK_APPID", "Official Account appid the openids belong to"},
+	{"api-key", "REDPACK_API_KEY", `APIv2 key, 32 characters; "-" reads it from stdin`},
+	{"cert-p12", "REDPACK_CERT_P12", "merchant certificate apiclient_cert.p12"},
+	{"cert-password", "REDPACK_CERT_PASSWORD", "password of the .p12 (default: the mch_id)"},
+	{"cert-pem", "REDPACK_CERT_PEM", "or the certificate as apiclient_cert.pem …"},
+	{"key-pem", "REDPACK_KEY_PEM", "… with its key apiclient_key.pem"},
+	{"ca-cert", "REDPACK_CA_CERT", "PEM file of extra server roots, e.g. a fake server's CA"},
+	{"base-url", "REDPACK_BASE_URL", "API base URL (default " + redpack.DefaultBaseURL + ")"},
+}
+
+// conn holds the connection flags of one command run.
+type conn struct {
+	vals        map[string]*string // by flag name
+	maxAttempts int
+	timeout     time.Duration
+	verbose     bool
+}
+
+// register adds the connection flags to fs.
+func (c *conn) register(fs *flag.FlagSet) {
+	c.vals = make(map[string]*string, len(connVars))
+	for _, v := range connVars {
+		c.vals[v.flag] = fs.String(v.flag, "", v.usage+" [$"+v.env+"]")
+	}
+	fs.IntVar(&c.maxAttempts, "max-attempts", redpack.DefaultRetryPolicy.MaxAttempts,
+		"attempts per request, the first included; 1 turns the client's own retries off")
+	fs.DurationVar(&c.timeout, "timeout", redpack.DefaultTimeout, "time limit of one attempt")
+	fs.BoolVar(&c.verbose, "verbose", false, "log every attempt to stderr (never a secret)")
+}
+
+// connFlagNames lists the connection flags for help, in order.
+func connFlagNames() []string {
+	names := make([]string, 0, len(connVars)+3)
+	for _, v := range connVars {
+		names = append(names, v.flag)
+	}
+	return append(names, "max-attempts", "timeout", "verbose")
+}
+
+func (c *conn) get(name string) string { return *c.vals[name] }
+
+// resolve fills each connection flag that was not given from its
+// environment variable.
+func (c *conn) resolve(fs *flag.FlagSet, getenv func(string) string) {
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, v := range connVars {
+		if set[v.flag] {
+			continue
+		}
+		if ev := getenv(v.env); ev != "" {
+			*c.vals[v.flag] = ev
+		}
+	}
+}
+
+// mchID is the merchant id as given, for a default bill number.
+func (c *conn) mchID() string { return c.get("mch-id") }
+
+// inputError is bad input the command found itself: a flag, an argument or
+// the credentials. It exits 2, like a *redpack.ValidationError.
+type inputError struct {
+	kind string // "usage" or "config"
+	flag string // the flag at fault, if one is
+	msg  string
+}
+
+func (e *inputError) Error() string { return e.msg }
+
+func usageErr(flag, format string, a ...any) error {
+	return &inputError{kind: "usage", flag: flag, msg: fmt.Sprintf(format, a...)}
+}
+
+func configErr(format string, a ...any) error {
+	return &inputError{kind: "config", msg: fmt.Sprintf(format, a...)}
+}
+
+// client builds the redpack client the flags describe. Every error is an
+// *inputError of kind "config"; none holds a secret.
+func (c *conn) client(e *env) (*redpack.Client, error) {
+	var missing []string
+	need := func(flag, env string) {
+		if c.get(flag) == "" {
+			missing = append(missing, "--"+flag+" ($"+env+")")
+		}
+	}
+	need("mch-id", "REDPACK_MCH_ID")
+	need("appid", "REDPACK_APPID")
+	need("api-key", "REDPACK_API_KEY")
+	p12, certPEM, keyPEM := c.get("cert-p12"), c.get("cert-pem"), c.get("key-pem")
+	switch {
+	case p12 != "" && (certPEM != "" || keyPEM != ""):
+		return nil, configErr("give the certificate once: --cert-p12, or --cert-pem with --key-pem, not both")
+	case p12 == "" && certPEM == "" && keyPEM == "":
+		missing = append(missing, "a certificate: --cert-p12 ($REDPACK_CERT_P12), or --cert-pem with --key-pem")
+	case p12 == "" && (certPEM == "" || keyPEM == ""):
+		return nil, configErr("--cert-pem and --key-pem go together; give both")
+	}
+	if len(missing) > 0 {
+		return nil, configErr("missing credentials: %s", strings.Join(missing, ", "))
+	}
+	if c.maxAttempts < 1 {
+		return nil, &inputError{kind: "usage", flag: "max-attempts", msg: fmt.Sprintf("--max-attempts must be at least 1, got %d", c.maxAttempts)}
+	}
+	if c.timeout <= 0 {
+		return nil, &inputError{kind: "usage", flag: "timeout", msg: "--timeout must be positive"}
+	}
+
+	apiKey := c.get("api-key")
+	if apiKey == "-" {
+		k, err := readSecretLine(e.stdin)
+		if err != nil {
+			return nil, configErr("read the API key from stdin: %v", err)
+		}
+		apiKey = k
+	}
+	var cfg *redpack.MerchantConfig
+	var err error
+	if p12 != "" {
+		cfg, err = redpack.LoadPKCS12Config(c.mchID(), c.get("appid"), apiKey, p12, c.get("cert-password"))
+	} else {
+		cfg, err = redpack.LoadPEMConfig(c.mchID(), c.get("appid"), apiKey, certPEM, keyPEM)
+	}
+	if err != nil {
+		return nil, configErr("%v", err)
+	}
+
+	baseURL := c.get("base-url")
+	if baseURL == "" {
+		baseURL = redpack.DefaultBaseURL
+	}
+	opts := []redpack.Option{
+		redpack.WithBaseURL(baseURL),
+		redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: c.maxAttempts}),
+		redpack.WithHTTPClient(&http.Client{Timeout: c.timeout}),
+	}
+	if path := c.get("ca-cert"); path != "" {
+		pool, err := loadRoots(path)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, redpack.WithRootCAs(pool))
+	}
+	if c.verbose {
+		opts = append(opts, redpack.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
+	}
+	client, err := redpack.NewClient(cfg, opts...)
+	if err != nil {
+		var v *redpack.ValidationError
+		if errors.As(err, &v) {
+			return nil, &inputError{kind: "config", flag: fieldFlags[v.Field], msg: err.Error()}
+		}
+		return nil, configErr("%v", err)
+	}
+	return client, nil
+}
+
+// loadRoots returns the system roots plus the certificates in the PEM file.
+func loadRoots(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, configErr("--ca-cert: %v", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, configErr("--ca-cert: %s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// readSecretLine reads one line, without its line ending.
+func readSecretLine(r io.Reader) (string, error) {
+	if r == nil {
+		return "", errors.New("no stdin")
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("nothing to read")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

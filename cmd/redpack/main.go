@@ -1,0 +1,232 @@
+// Command redpack sends WeChat Pay cash red packets (现金红包, APIv2) and
+// looks them up, with the redpack SDK.
+//
+// Usage:
+//
+//	redpack <command> [flags] [arguments]
+//
+// The commands are:
+//
+//	send        send a normal red packet to one user (sendredpack)
+//	send-group  send a group (fission) packet (sendgroupredpack; offline at WeChat since 2024-06-05)
+//	query       look a packet up by its bill number (gethbinfo)
+//	demo        the whole flow on a built-in fake WeChat Pay server: no account needed
+//	help        show help, or a command's: redpack help send
+//
+// Try it without an account:
+//
+//	go run ./cmd/redpack demo
+//
+// # Credentials
+//
+// Every flag has an environment variable; a flag overrides it. Secrets are
+// never printed: not in output, errors, logs or help.
+//
+//	--mch-id         REDPACK_MCH_ID         merchant id (商户号)
+//	--appid          REDPACK_APPID          Official Account appid
+//	--api-key        REDPACK_API_KEY        the 32-character APIv2 key ("-" reads it from stdin)
+//	--cert-p12       REDPACK_CERT_P12       apiclient_cert.p12
+//	--cert-password  REDPACK_CERT_PASSWORD  its password; default the mch_id
+//	--cert-pem       REDPACK_CERT_PEM       or apiclient_cert.pem …
+//	--key-pem        REDPACK_KEY_PEM        … with apiclient_key.pem
+//	--ca-cert        REDPACK_CA_CERT        extra server roots (PEM), e.g. a fake server's CA
+//	--base-url       REDPACK_BASE_URL       default https://api.mch.weixin.qq.com/
+//
+// Prefer the environment for the API key: command-line flags are visible
+// to other users of the machine.
+//
+// Every command that talks to WeChat also takes --max-attempts (default 3;
+// 1 turns the client's own retries off), --timeout (per attempt, default
+// 30s), --verbose (log each attempt to stderr, without secrets) and --json.
+//
+// # Sending
+//
+//	redpack send --openid oUpF8uMuAJO_M2pxb1Q9zNjWeS6o --amount 1000 \
+//	    --send-name 天虹百货 --wishing 新年快乐 --act-name 新年红包 \
+//	    --remark 快来抢 --client-ip 192.168.0.1
+//
+// The bill number (--bill, default redpack.NewBillNo) is printed before
+// anything is sent. It is the packet's identity: after an unknown outcome,
+// run the same command again with the same --bill, or query it; never send
+// the payment under a new bill number, which can pay twice.
+//
+// With --json a command prints one JSON object on stdout:
+// {"ok":true,"command":…,"result":{…}} or
+// {"ok":false,"command":…,"exit_code":…,"error":{"kind":…,"err_code":…,"mch_billno":…,"advice":…}}.
+//
+// # Exit codes
+//
+//	0  success
+//	1  any other failure
+//	2  bad input: flags, a field the client refused to send, or bad credentials; nothing was sent
+//	3  WeChat refused definitely (err_code); nothing was paid
+//	4  outcome unknown: the packet may have been paid; re-send with the same --bill and fields, or query
+//	5  not sent: the request never reached WeChat (network); safe to run again
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+)
+
+// Exit codes. They are part of the command's interface: scripts branch on
+// them, and help prints them.
+const (
+	exitOK      = 0 // success
+	exitFailure = 1 // anything else
+	exitUsage   = 2 // bad flags, validation error or bad credentials: nothing was sent
+	exitRefused = 3 // WeChat's definite refusal: nothing was paid
+	exitUnknown = 4 // the packet may or may not have been paid
+	exitNotSent = 5 // the request never reached WeChat: safe to retry
+)
+
+// exitCodeHelp is the exit-code table help prints.
+var exitCodeHelp = [][2]string{
+	{"0", "success"},
+	{"1", "any other failure"},
+	{"2", "bad input: flags, a field the client refused to send, or bad credentials; nothing was sent"},
+	{"3", "WeChat refused definitely (an err_code such as NOTENOUGH); nothing was paid"},
+	{"4", "outcome unknown: the packet MAY have been paid. Re-send with the SAME --bill and fields,\nor query it; never send it under a new bill number"},
+	{"5", "not sent: the request never reached WeChat (network); safe to run again with the same --bill"},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// env is what a command may touch of the outside world; tests supply their
+// own.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// command is one subcommand. New ones (send-mini, fake-server) are one more
+// entry in commands.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) int
+}
+
+// commands is the subcommand table, in the order help lists them. It is a
+// function rather than a variable because help refers back to it.
+func commands() []command {
+	return []command{
+		{"send", "send a normal red packet to one user (sendredpack)", runSend},
+		{"send-group", "send a group (fission) packet; offline at WeChat since 2024-06-05", runSendGroup},
+		{"query", "look a packet up by its bill number (gethbinfo)", runQuery},
+		{"demo", "the whole flow on a built-in fake WeChat Pay server: no account needed", runDemo},
+		{"help", "show this help, or a command's: redpack help send", runHelp},
+	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// run is the whole program, minus the process: it reads args and the
+// environment through getenv, writes to stdout and stderr, and returns the
+// exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	if len(args) == 0 {
+		writeUsage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		name = "help"
+	}
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "redpack: unknown command %q\nRun 'redpack help' for usage.\n", name)
+		return exitUsage
+	}
+	return c.run(ctx, e, args[1:])
+}
+
+func runHelp(ctx context.Context, e *env, args []string) int {
+	switch {
+	case len(args) == 0:
+		writeUsage(e.stdout)
+		return exitOK
+	case len(args) == 1 && args[0] != "help":
+		if c, ok := lookup(args[0]); ok {
+			return c.run(ctx, e, []string{"-h"})
+		}
+		fmt.Fprintf(e.stderr, "redpack help: unknown command %q\nRun 'redpack help' for usage.\n", args[0])
+		return exitUsage
+	case len(args) == 1:
+		writeUsage(e.stdout)
+		return exitOK
+	}
+	fmt.Fprintln(e.stderr, "usage: redpack help [command]")
+	return exitUsage
+}
+
+func writeUsage(w io.Writer) {
+	fmt.Fprint(w, `redpack sends WeChat Pay cash red packets (现金红包, APIv2) and looks them up.
+
+Usage:
+  redpack <command> [flags] [arguments]
+
+Commands:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+Try it without an account:
+  redpack demo
+
+Credentials (a flag overrides its environment variable; secrets are never printed):
+`)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, v := range connVars {
+		fmt.Fprintf(tw, "  --%s\t%s\t%s\n", v.flag, v.env, v.usage)
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+Prefer the environment for the API key: command-line flags are visible to
+other users of the machine. "--api-key -" reads it from stdin.
+
+The bill number (--bill; a new one by default) is printed before anything is
+sent. Keep it: it is the packet's identity and the only safe way to retry.
+
+Exit codes:
+`)
+	writeExitCodes(w)
+	fmt.Fprint(w, `
+Run 'redpack help <command>' for a command's flags.
+`)
+}
+
+func writeExitCodes(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range exitCodeHelp {
+		lines := strings.Split(c[1], "\n")
+		fmt.Fprintf(tw, "  %s\t%s\n", c[0], lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(tw, "  \t%s\n", l)
+		}
+	}
+	tw.Flush()
+}

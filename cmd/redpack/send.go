@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redpack-go/redpack"
+)
+
+// packetFlags are the fields of a send request.
+type packetFlags struct {
+	group bool
+
+	bill, openID, sendName, wishing, clientIP, actName, remark string
+	amount                                                     int64
+	num                                                        int
+	scene, consumeMchID                                        string
+	riskPostTime, riskMobile, riskDeviceID, riskClientVersion  string
+}
+
+func (p *packetFlags) register(fs *flag.FlagSet) {
+	group := func(s string) string {
+		if p.group {
+			return s
+		}
+		return ""
+	}
+	fs.StringVar(&p.bill, "bill", "", "bill `number` mch_billno, ≤28 letters/digits (default: a new one from redpack.NewBillNo)")
+	fs.StringVar(&p.openID, "openid", "", "the `openid` of the receiver"+group(" who shares the packet first")+" (re_openid)")
+	fs.Int64Var(&p.amount, "amount", 0, "`fen`"+group(" for the whole group")+": 100 = ¥1.00 (total_amount)")
+	if p.group {
+		fs.IntVar(&p.num, "num", 0, "`receivers` sharing the packet, 3 to 20 (total_num)")
+	} else {
+		fs.StringVar(&p.clientIP, "client-ip", "", "IPv4 `address` of the calling machine (client_ip)")
+	}
+	fs.StringVar(&p.sendName, "send-name", "", "sender `name` shown to the user, ≤32 bytes (send_name)")
+	fs.StringVar(&p.wishing, "wishing", "", "blessing `text`, ≤128 bytes")
+	fs.StringVar(&p.actName, "act-name", "", "activity `name`, ≤32 bytes (act_name)")
+	fs.StringVar(&p.remark, "remark", "", "remark `text`, ≤256 bytes")
+	fs.StringVar(&p.scene, "scene", "", "`scene_id` PRODUCT_1 … PRODUCT_8; needed outside ¥1–¥200"+group(" per receiver"))
+	fs.StringVar(&p.consumeMchID, "consume-mch-id", "", "funding merchant `id`, for service providers (consume_mch_id)")
+	fs.StringVar(&p.riskPostTime, "risk-posttime", "", "risk_info: `time` of the user's action, Unix seconds or RFC 3339")
+	fs.StringVar(&p.riskMobile, "risk-mobile", "", "risk_info: the user's `phone`, e.g. 86-13800000000")
+	fs.StringVar(&p.riskDeviceID, "risk-deviceid", "", "risk_info: MAC address or device `id`")
+	fs.StringVar(&p.riskClientVersion, "risk-clientversion", "", "risk_info: client `version` of the user's action")
+}
+
+func (p *packetFlags) names() []string {
+	names := []string{"bill", "openid", "amount"}
+	if p.group {
+		names = append(names, "num")
+	} else {
+		names = append(names, "client-ip")
+	}
+	return append(names, "send-name", "wishing", "act-name", "remark", "scene", "consume-mch-id",
+		"risk-posttime", "risk-mobile", "risk-deviceid", "risk-clientversion")
+}
+
+// missing returns the required flags that were not given, so that all of
+// them are reported at once and nothing is announced for a request that
+// cannot be sent. Checking the values is the library's job.
+func (p *packetFlags) missing() []string {
+	var out []string
+	for _, f := range []struct {
+		name  string
+		unset bool
+	}{
+		{"openid", p.openID == ""},
+		{"amount", p.amount == 0},
+		{"num", p.group && p.num == 0},
+		{"client-ip", !p.group && p.clientIP == ""},
+		{"send-name", p.sendName == ""},
+		{"wishing", p.wishing == ""},
+		{"act-name", p.actName == ""},
+		{"remark", p.remark == ""},
+	} {
+		if f.unset {
+			out = append(out, "--"+f.name)
+		}
+	}
+	return out
+}
+
+// riskInfo returns the risk_info flags as a RiskInfo, or nil when none is
+// set.
+func (p *packetFlags) riskInfo() (*redpack.RiskInfo, error) {
+	if p.riskPostTime == "" && p.riskMobile == "" && p.riskDeviceID == "" && p.riskClientVersion == "" {
+		return nil, nil
+	}
+	r := &redpack.RiskInfo{Mobile: p.riskMobile, DeviceID: p.riskDeviceID, ClientVersion: p.riskClientVersion}
+	if s := p.riskPostTime; s != "" {
+		if secs, err := strconv.ParseInt(s, 10, 64); err == nil {
+			r.PostTime = time.Unix(secs, 0)
+		} else if t, err := time.Parse(time.RFC3339, s); err == nil {
+			r.PostTime = t
+		} else {
+			return nil, usageErr("risk-posttime", "--risk-posttime %q is neither Unix seconds nor an RFC 3339 time", s)
+		}
+	}
+	return r, nil
+}
+
+// resendLine is the command that sends this packet again under the same
+// bill number: the safe retry after an unknown outcome. Credentials are
+// left out: they come from the same flags or environment as before.
+func (p *packetFlags) resendLine(command, billNo string) string {
+	parts := []string{"redpack", command, "--bill", shellQuote(billNo), "--openid", shellQuote(p.openID),
+		"--amount", strconv.FormatInt(p.amount, 10)}
+	if p.group {
+		parts = append(parts, "--num", strconv.Itoa(p.num))
+	} else {
+		parts = append(parts, "--client-ip", shellQuote(p.clientIP))
+	}
+	for _, kv := range [][2]string{
+		{"send-name", p.sendName}, {"wishing", p.wishing}, {"act-name", p.actName}, {"remark", p.remark},
+		{"scene", p.scene}, {"consume-mch-id", p.consumeMchID},
+		{"risk-posttime", p.riskPostTime}, {"risk-mobile", p.riskMobile},
+		{"risk-deviceid", p.riskDeviceID}, {"risk-clientversion", p.riskClientVersion},
+	} {
+		if kv[1] != "" {
+			parts = append(parts, "--"+kv[0], shellQuote(kv[1]))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// sendJSON is the result of a send in --json output.
+type sendJSON struct {
+	MchBillNo       string `json:"mch_billno"`
+	SendListID      string `json:"send_listid"`
+	MchID           string `json:"mch_id"`
+	WxAppID         string `json:"wxappid"`
+	ReOpenID        string `json:"re_openid"`
+	HBType          string `json:"hb_type"`
+	TotalNum        int    `json:"total_num"`
+	TotalAmount     int64  `json:"total_amount"`
+	TotalAmountYuan string `json:"total_amount_yuan"`
+}
+
+func runSend(ctx context.Context, e *env, args []string) int {
+	return sendCommand(ctx, e, "send", args)
+}
+
+func runSendGroup(ctx context.Context, e *env, args []string) int {
+	return sendCommand(ctx, e, "send-group", args)
+}
+
+func sendCommand(ctx context.Context, e *env, name string, args []string) int {
+	fs := newFlagSet(name)
+	p := &packetFlags{group: name == "send-group"}
+	p.register(fs)
+	var c conn
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of text")
+
+	usage := func(w io.Writer) {
+		if p.group {
+			fmt.Fprint(w, `Usage: redpack send-group [flags]
+
+Sends a group (fission, 裂变) red packet: the first user shares it and --num
+users split --amount at random (sendgroupredpack). WeChat took group packets
+offline on 2024-06-05; the command remains for merchants whose accounts still
+accept them.
+`)
+		} else {
+			fmt.Fprint(w, `Usage: redpack send [flags]
+
+Sends a normal red packet to one user (sendredpack). Without --scene a packet
+holds 100 to 20000 fen (¥1.00 to ¥200.00).
+`)
+		}
+		fmt.Fprint(w, `
+The bill number is printed before anything is sent: keep it. If the outcome
+is unknown (exit 4), run the same command again with the same --bill and the
+same fields, or query it; never send the payment under a new bill number.
+`)
+		writeFlags(w, fs, []flagGroup{
+			{"Packet", p.names()},
+			{"Credentials and connection", connFlagNames()},
+			{"Output", []string{"json"}},
+		})
+		fmt.Fprint(w, "\nExit codes:\n")
+		writeExitCodes(w)
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return handleParseError(e, name, err, usage)
+	}
+	out := &reporter{e: e, command: name, json: *asJSON}
+	oc := opContext{pays: true}
+	if len(pos) > 0 {
+		// The stray argument is not quoted back: it may be a secret whose
+		// flag was mistyped ("--api-key= KEY").
+		return out.fail(usageErr("", "%s takes no arguments, got %d (flags start with --)", name, len(pos)), oc)
+	}
+	if m := p.missing(); len(m) > 0 {
+		return out.fail(usageErr(strings.TrimPrefix(m[0], "--"), "required flags not given: %s", strings.Join(m, ", ")), oc)
+	}
+	risk, err := p.riskInfo()
+	if err != nil {
+		return out.fail(err, oc)
+	}
+	c.resolve(fs, e.getenv)
+	client, err := c.client(e)
+	if err != nil {
+		return out.fail(err, oc)
+	}
+
+	oc.billNo = p.bill
+	if oc.billNo == "" {
+		oc.billNo = redpack.NewBillNo(client.MchID())
+	}
+	oc.resend = p.resendLine(name, oc.billNo)
+	op, num := "sendredpack", 1
+	if p.group {
+		op, num = "sendgroupredpack", p.num
+	}
+	announce(out.notice(), oc.billNo, op, p, out.json)
+
+	var res *redpack.SendResult
+	if p.group {
+		res, err = client.SendGroupRedPack(ctx, &redpack.SendGroupRedPackRequest{
+			MchBillNo: oc.billNo, SendName: p.sendName, ReOpenID: p.openID, TotalAmount: p.amount,
+			TotalNum: p.num, Wishing: p.wishing, ActName: p.actName, Remark: p.remark,
+			SceneID: redpack.SceneID(p.scene), RiskInfo: risk, ConsumeMchID: p.consumeMchID,
+		})
+	} else {
+		res, err = client.SendRedPack(ctx, &redpack.SendRedPackRequest{
+			MchBillNo: oc.billNo, SendName: p.sendName, ReOpenID: p.openID, TotalAmount: p.amount,
+			Wishing: p.wishing, ClientIP: p.clientIP, ActName: p.actName, Remark: p.remark,
+			SceneID: redpack.SceneID(p.scene), RiskInfo: risk, ConsumeMchID: p.consumeMchID,
+		})
+	}
+	if err != nil {
+		return out.fail(err, oc)
+	}
+	hbType := "NORMAL"
+	if p.group {
+		hbType = "GROUP"
+	}
+	result := sendJSON{
+		MchBillNo: res.MchBillNo, SendListID: res.SendListID, MchID: res.MchID, WxAppID: res.WxAppID,
+		ReOpenID: res.ReOpenID, HBType: hbType, TotalNum: num, TotalAmount: res.TotalAmount,
+		TotalAmountYuan: yuanString(res.TotalAmount),
+	}
+	return out.succeed(result, func(w io.Writer) {
+		fmt.Fprintln(w, "PAID")
+		rows := [][2]string{
+			{"Bill number", res.MchBillNo},
+			{"Packet number", res.SendListID + " (send_listid)"},
+			{"Merchant", res.MchID},
+			{"Appid", res.WxAppID},
+			{"Receiver", res.ReOpenID},
+			{"Amount", fmt.Sprintf("%s (%d fen)", cny(res.TotalAmount), res.TotalAmount)},
+		}
+		if p.group {
+			rows[4][0] = "First receiver"
+			rows = append(rows, [2]string{"Shared by", fmt.Sprintf("%d users", num)})
+		}
+		writeKV(w, "  ", rows)
+		fmt.Fprintf(w, "\nThe user has 24 hours to open it; then it is refunded. Check it with:\n  redpack query %s\n", res.MchBillNo)
+	})
+}
+
+// announce prints the bill number before anything is sent, so that the
+// user can store it.
+func announce(w io.Writer, billNo, op string, p *packetFlags, quiet bool) {
+	if quiet {
+		fmt.Fprintf(w, "redpack: bill number %s (keep it: after an unknown outcome, re-send under it or query it)\n", billNo)
+		return
+	}
+	fmt.Fprintf(w, "Bill number  %s\n", billNo)
+	fmt.Fprintln(w, "             Keep it. If the outcome is unclear, re-send under this number")
+	fmt.Fprintln(w, "             (never a new one) or query it.")
+	if p.group {
+		fmt.Fprintf(w, "\nSending a group packet of %s for %d users, first to %s (%s; offline at WeChat since 2024-06-05) …\n\n",
+			cny(p.amount), p.num, p.openID, op)
+		return
+	}
+	fmt.Fprintf(w, "\nSending %s to %s (%s) …\n\n", cny(p.amount), p.openID, op)
+}
+
+// queryJSON is the result of a query in --json output.
+type queryJSON struct {
+	MchBillNo        string         `json:"mch_billno"`
+	MchID            string         `json:"mch_id"`
+	DetailID         string         `json:"detail_id"`
+	Status           string         `json:"status"`
+	Definite         bool           `json:"definite"`
+	Paid             bool           `json:"paid"`
+	SendType         string         `json:"send_type"`
+	HBType           string         `json:"hb_type"`
+	TotalNum         int            `json:"total_num"`
+	TotalAmount      int64          `json:"total_amount"`
+	TotalAmountYuan  string         `json:"total_amount_yuan"`
+	RefundAmount     int64          `json:"refund_amount"`
+	RefundAmountYuan string         `json:"refund_amount_yuan"`
+	Reason           string         `json:"reason,omitempty"`
+	SendTime         string         `json:"send_time,omitempty"`
+	RefundTime       string         `json:"refund_time,omitempty"`
+	Wishing          string         `json:"wishing,omitempty"`
+	Remark           string         `json:"remark,omitempty"`
+	ActName          string         `json:"act_name,omitempty"`
+	Receivers        []receiverJSON `json:"hblist"`
+}
+
+type receiverJSON struct {
+	OpenID     string `json:"openid"`
+	Amount     int64  `json:"amount"`
+	AmountYuan string `json:"amount_yuan"`
+	RcvTime    string `json:"rcv_time,omitempty"`
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339)
+}
+
+func runQuery(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet("query")
+	var c conn
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of text")
+	usage := func(w io.Writer) {
+		fmt.Fprint(w, `Usage: redpack query [flags] <mch_billno>
+
+Looks a packet up by its bill number (gethbinfo): its status, amount and
+receivers. Queries reach back 30 days. NOT_FOUND (exit 3) is not a failure: a
+send may still be in progress.
+`)
+		writeFlags(w, fs, []flagGroup{
+			{"Credentials and connection", connFlagNames()},
+			{"Output", []string{"json"}},
+		})
+		fmt.Fprint(w, "\nExit codes:\n")
+		writeExitCodes(w)
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return handleParseError(e, "query", err, usage)
+	}
+	out := &reporter{e: e, command: "query", json: *asJSON}
+	if len(pos) != 1 {
+		return out.fail(usageErr("", "query takes one bill number, got %d arguments", len(pos)), opContext{})
+	}
+	oc := opContext{billNo: pos[0]}
+	c.resolve(fs, e.getenv)
+	client, err := c.client(e)
+	if err != nil {
+		return out.fail(err, oc)
+	}
+	info, err := client.QueryRedPack(ctx, oc.billNo)
+	if err != nil {
+		return out.fail(err, oc)
+	}
+	return out.succeed(queryResult(info), func(w io.Writer) { writeInfo(w, info) })
+}
+
+func queryResult(info *redpack.RedPackInfo) queryJSON {
+	q := queryJSON{
+		MchBillNo: info.MchBillNo, MchID: info.MchID, DetailID: info.DetailID,
+		Status: string(info.Status), Definite: info.Status.Definite(), Paid: info.Status.Paid(),
+		SendType: string(info.SendType), HBType: string(info.HBType),
+		TotalNum: info.TotalNum, TotalAmount: info.TotalAmount, TotalAmountYuan: yuanString(info.TotalAmount),
+		RefundAmount: info.RefundAmount, RefundAmountYuan: yuanString(info.RefundAmount),
+		Reason: info.Reason, SendTime: rfc3339(info.SendTime), RefundTime: rfc3339(info.RefundTime),
+		Wishing: info.Wishing, Remark: info.Remark, ActName: info.ActName,
+		Receivers: []receiverJSON{},
+	}
+	for _, r := range info.Receivers {
+		q.Receivers = append(q.Receivers, receiverJSON{
+			OpenID: r.OpenID, Amount: r.Amount, AmountYuan: yuanString(r.Amount), RcvTime: rfc3339(r.ReceiveTime),
+		})
+	}
+	return q
+}
+
+// writeInfo prints a queried packet as a table.
+func writeInfo(w io.Writer, info *redpack.RedPackInfo) {
+	kind := string(info.HBType)
+	if info.SendType != "" {
+		kind += ", sent by " + string(info.SendType)
+	}
+	rows := [][2]string{
+		{"Bill number", info.MchBillNo},
+		{"Packet number", info.DetailID},
+		{"Status", fmt.Sprintf("%s: %s", info.Status, statusWords(info.Status))},
+		{"Kind", kind},
+		{"Amount", fmt.Sprintf("%s in %d share(s)", cny(info.TotalAmount), info.TotalNum)},
+		{"Sent", clockTime(info.SendTime)},
+	}
+	if !info.RefundTime.IsZero() || info.RefundAmount > 0 {
+		rows = append(rows, [2]string{"Refunded", fmt.Sprintf("%s at %s", cny(info.RefundAmount), clockTime(info.RefundTime))})
+	}
+	for _, kv := range [][2]string{{"Reason", info.Reason}, {"Activity", info.ActName}, {"Wishing", info.Wishing}, {"Remark", info.Remark}} {
+		if kv[1] != "" {
+			rows = append(rows, kv)
+		}
+	}
+	writeKV(w, "", rows)
+	fmt.Fprintln(w)
+	if len(info.Receivers) == 0 {
+		fmt.Fprintln(w, "Receivers: nobody has opened it yet.")
+		return
+	}
+	fmt.Fprintln(w, "Receivers:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  OPENID\tAMOUNT\tOPENED AT")
+	for _, r := range info.Receivers {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.OpenID, cny(r.Amount), clockTime(r.ReceiveTime))
+	}
+	tw.Flush()
+}
