@@ -205,7 +205,7 @@ func BenchmarkValidate(b *testing.B) {
 	r.RiskInfo = nil
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if err := r.validate(); err != nil {
+		if err := r.Validate(); err != nil {
 			b.Fatal(err)
 		}
 	}

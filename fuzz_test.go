@@ -85,7 +85,7 @@ func FuzzValidatedRequestRoundTrips(f *testing.F) {
 	f.Fuzz(func(t *testing.T, bill, sendName, openID string, amount int64, wishing, ip, act, remark, scene string) {
 		req := &SendRedPackRequest{MchBillNo: bill, SendName: sendName, ReOpenID: openID, TotalAmount: amount,
 			Wishing: wishing, ClientIP: ip, ActName: act, Remark: remark, SceneID: SceneID(scene)}
-		err := req.validate()
+		err := req.Validate()
 		if err != nil {
 			var ve *ValidationError
 			if !errors.As(err, &ve) || ve.Field == "" {

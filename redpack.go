@@ -136,7 +136,9 @@ type SendResult struct {
 const (
 	minAmount      = 100    // 1 CNY: below it WeChat requires a scene
 	maxAmount      = 20000  // 200 CNY: above it WeChat requires a scene
+	minSceneAmount = 30     // 0.30 CNY: the lowest floor a scene can be given
 	maxSceneAmount = 499900 // 4999 CNY: the per-packet ceiling a scene allows
+	maxGroupShare  = 100000 // 1000 CNY: the most one share of a group packet may hold
 )
 
 // SendRedPack sends a normal red packet. On success the packet is paid.
@@ -148,7 +150,7 @@ func (c *Client) SendRedPack(ctx context.Context, req *SendRedPackRequest) (*Sen
 	if req == nil {
 		return nil, &ValidationError{Field: "request", Reason: "is nil"}
 	}
-	if err := req.validate(); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	ps := make([]param, 0, 16)
@@ -175,7 +177,7 @@ func (c *Client) SendGroupRedPack(ctx context.Context, req *SendGroupRedPackRequ
 	if req == nil {
 		return nil, &ValidationError{Field: "request", Reason: "is nil"}
 	}
-	if err := req.validate(); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	ps := make([]param, 0, 16)
@@ -230,7 +232,10 @@ func (c *Client) sendPacket(ctx context.Context, op operation, billNo string, am
 	return res, nil
 }
 
-func (r *SendRedPackRequest) validate() error {
+// Validate reports the first field WeChat would refuse, as a
+// *ValidationError naming the wire field, or nil. SendRedPack calls it
+// before sending; call it yourself to check a request before storing it.
+func (r *SendRedPackRequest) Validate() error {
 	if err := checkCommon(r.MchBillNo, r.SendName, r.ReOpenID, r.Wishing, r.ActName, r.Remark, r.SceneID, r.RiskInfo, r.ConsumeMchID); err != nil {
 		return err
 	}
@@ -246,7 +251,8 @@ func (r *SendRedPackRequest) validate() error {
 	return nil
 }
 
-func (r *SendGroupRedPackRequest) validate() error {
+// Validate is SendRedPackRequest.Validate for group packets.
+func (r *SendGroupRedPackRequest) Validate() error {
 	if err := checkCommon(r.MchBillNo, r.SendName, r.ReOpenID, r.Wishing, r.ActName, r.Remark, r.SceneID, r.RiskInfo, r.ConsumeMchID); err != nil {
 		return err
 	}
@@ -256,6 +262,7 @@ func (r *SendGroupRedPackRequest) validate() error {
 	// WeChat checks the average per receiver against the per-packet range.
 	n := int64(r.TotalNum)
 	lo, hi := amountRange(r.SceneID)
+	hi = min(hi, maxGroupShare)
 	if r.TotalAmount < lo*n || r.TotalAmount > hi*n {
 		return &ValidationError{Field: "total_amount", Reason: fmt.Sprintf(
 			"the average per receiver must be %d to %d fen%s; %d fen for %d receivers is outside that",
@@ -265,13 +272,14 @@ func (r *SendGroupRedPackRequest) validate() error {
 }
 
 // amountRange is the fen one packet may hold: 1–200 CNY, or with a scene
-// from 1 fen up to the 4999 CNY ceiling (the scene's own limit, set in the
-// merchant console, is checked by WeChat).
+// from 0.30 CNY (the lowest floor a scene can have) up to the 4999 CNY
+// ceiling; the scene's own limits, set in the merchant console, are checked
+// by WeChat.
 func amountRange(scene SceneID) (lo, hi int64) {
 	if scene == "" {
 		return minAmount, maxAmount
 	}
-	return 1, maxSceneAmount
+	return minSceneAmount, maxSceneAmount
 }
 
 func sceneNote(scene SceneID) string {

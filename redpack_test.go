@@ -292,6 +292,7 @@ func TestValidation(t *testing.T) {
 		{"amount zero", func(r *SendRedPackRequest) { r.TotalAmount = 0 }, "total_amount"},
 		{"amount negative with scene", func(r *SendRedPackRequest) { r.TotalAmount, r.SceneID = -5, SceneLottery }, "total_amount"},
 		{"amount over scene ceiling", func(r *SendRedPackRequest) { r.TotalAmount, r.SceneID = 500000, SceneLottery }, "total_amount"},
+		{"amount below scene floor", func(r *SendRedPackRequest) { r.TotalAmount, r.SceneID = 29, SceneLottery }, "total_amount"},
 		{"unknown scene", func(r *SendRedPackRequest) { r.SceneID = "PRODUCT_9" }, "scene_id"},
 		{"lower-case scene", func(r *SendRedPackRequest) { r.SceneID = "product_1" }, "scene_id"},
 		{"risk_info too long", func(r *SendRedPackRequest) { r.RiskInfo = &RiskInfo{DeviceID: strings.Repeat("d", 120)} }, "risk_info"},
@@ -332,7 +333,7 @@ func TestValidationAccepts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			req := goodSend()
 			tt.edit(req)
-			assert.NoError(t, req.validate())
+			assert.NoError(t, req.Validate())
 		})
 	}
 }
@@ -343,7 +344,7 @@ func TestGroupValidation(t *testing.T) {
 			ReOpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", TotalAmount: 900, TotalNum: 3, Wishing: "恭喜发财",
 			ActName: "裂变红包测试", Remark: "分享给好友"}
 	}
-	require.NoError(t, good().validate())
+	require.NoError(t, good().Validate())
 	tests := []struct {
 		name  string
 		edit  func(r *SendGroupRedPackRequest)
@@ -370,7 +371,12 @@ func TestGroupValidation(t *testing.T) {
 	}
 	edge := good()
 	edge.TotalAmount, edge.TotalNum = 20*20000, 20
-	assert.NoError(t, edge.validate(), "20 receivers at 200 CNY each")
+	assert.NoError(t, edge.Validate(), "20 receivers at 200 CNY each")
+	edge.SceneID = SceneLottery
+	edge.TotalAmount = 20 * 100000
+	assert.NoError(t, edge.Validate(), "with a scene, up to 1000 CNY a share")
+	edge.TotalAmount++
+	assert.Error(t, edge.Validate(), "one share may not exceed 1000 CNY")
 }
 
 func TestNilRequests(t *testing.T) {
