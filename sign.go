@@ -4,9 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
-	"encoding/hex"
-	"hash"
-	"io"
 	"slices"
 	"strings"
 )
@@ -57,31 +54,38 @@ func Sign(params map[string]string, apiKey string, t SignType) string {
 // signParams signs ps, sorting it in place.
 func signParams(ps []param, apiKey string, t SignType) string {
 	slices.SortFunc(ps, func(a, b param) int { return strings.Compare(a.k, b.k) })
-	var h hash.Hash
-	if t == SignHMACSHA256 {
-		h = hmac.New(sha256.New, []byte(apiKey))
-	} else {
-		h = md5.New()
-	}
-	first := true
+	// Build the string to sign in one buffer (on the stack for a typical
+	// request) and hash it once: per-field writes to a hash.Hash allocate.
+	var stack [1024]byte
+	buf := stack[:0]
 	for _, p := range ps {
 		if p.v == "" || p.k == "sign" {
 			continue
 		}
-		if !first {
-			io.WriteString(h, "&")
+		if len(buf) > 0 {
+			buf = append(buf, '&')
 		}
-		first = false
-		io.WriteString(h, p.k)
-		io.WriteString(h, "=")
-		io.WriteString(h, p.v)
+		buf = append(buf, p.k...)
+		buf = append(buf, '=')
+		buf = append(buf, p.v...)
 	}
-	io.WriteString(h, "&key=")
-	io.WriteString(h, apiKey)
-	var sum [sha256.Size]byte
-	var out [2 * sha256.Size]byte
-	n := hex.Encode(out[:], h.Sum(sum[:0]))
-	return strings.ToUpper(string(out[:n]))
+	buf = append(buf, "&key="...)
+	buf = append(buf, apiKey...)
+	var sum []byte
+	if t == SignHMACSHA256 {
+		h := hmac.New(sha256.New, []byte(apiKey))
+		h.Write(buf)
+		sum = h.Sum(nil)
+	} else {
+		s := md5.Sum(buf)
+		sum = s[:]
+	}
+	const upperHex = "0123456789ABCDEF"
+	out := make([]byte, 2*len(sum))
+	for i, c := range sum {
+		out[2*i], out[2*i+1] = upperHex[c>>4], upperHex[c&0xf]
+	}
+	return string(out)
 }
 
 // verifySign reports whether sign is the signature of ps, in constant time.
