@@ -419,7 +419,7 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	unclear := func(err error) result {
 		return result{status: resp.StatusCode, err: err, v: vUnclear, retry: ctx.Err() == nil}
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	raw, err := readLimited(resp, c.maxBody)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
@@ -445,6 +445,21 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	}
 	r.ans = ans
 	return r
+}
+
+// readLimited reads at most max+1 bytes of the body, in one allocation
+// when the server says how long it is.
+func readLimited(resp *http.Response, max int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= max {
+		buf := make([]byte, n, n+1)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			return nil, err
+		}
+		// A server that sent more than it announced is read on, up to max.
+		rest, err := io.ReadAll(io.LimitReader(resp.Body, max+1-n))
+		return append(buf, rest...), err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, max+1))
 }
 
 // judge classifies a well-formed answer.

@@ -509,3 +509,38 @@ func TestForAppID(t *testing.T) {
 }
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
+
+// TestCertificateErrorsHideSecrets: certificate failures, at load time and
+// on the wire, name the problem but never the password or the key.
+func TestCertificateErrorsHideSecrets(t *testing.T) {
+	const password = "pa55-word-never-shown"
+	p := testPKI()
+	p12, err := p.client.PKCS12(password)
+	require.NoError(t, err)
+	_, err = NewPKCS12Config(testMchID, testAppID, testAPIKey, p12, "another-"+password)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), password)
+	assert.NotContains(t, err.Error(), testAPIKey)
+
+	cfg, err := NewPKCS12Config(testMchID, testAppID, testAPIKey, p12, password)
+	require.NoError(t, err)
+	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", cfg, cfg, *cfg), password)
+
+	other, err := pki.NewCA("someone else")
+	require.NoError(t, err)
+	leaf, err := other.Issue(pki.LeafOptions{CommonName: testMchID, Client: true})
+	require.NoError(t, err)
+	stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
+	logger, lines := newCapture()
+	c, err := NewClient(NewConfig(testMchID, testAppID, testAPIKey, leaf.TLSCertificate()),
+		WithBaseURL(stub.srv.URL+testPrefix), WithRootCAs(p.ca.Pool()), WithLogger(logger))
+	require.NoError(t, err)
+	_, err = c.SendRedPack(context.Background(), goodSend())
+	require.Error(t, err)
+	got := lines()
+	require.NotEmpty(t, got)
+	for _, s := range append(got, err.Error()) {
+		assert.NotContains(t, s, testAPIKey)
+		assert.NotContains(t, s, password)
+	}
+}

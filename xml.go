@@ -123,8 +123,18 @@ func looksLikeHTML(body []byte) bool {
 	if len(head) > 512 {
 		head = head[:512]
 	}
-	lower := bytes.ToLower(head)
-	return bytes.Contains(lower, []byte("<html")) || bytes.Contains(lower, []byte("<!doctype html"))
+	return containsFold(head, "<html") || containsFold(head, "<!doctype html")
+}
+
+// containsFold is a case-insensitive bytes.Contains for an ASCII needle,
+// without the copy bytes.ToLower would make.
+func containsFold(b []byte, needle string) bool {
+	for i := 0; i+len(needle) <= len(b); i++ {
+		if bytes.EqualFold(b[i:i+len(needle)], []byte(needle)) {
+			return true
+		}
+	}
+	return false
 }
 
 // excerpt quotes at most 64 bytes of b, cut on a rune boundary.
