@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -543,4 +544,80 @@ func TestCertificateErrorsHideSecrets(t *testing.T) {
 		assert.NotContains(t, s, testAPIKey)
 		assert.NotContains(t, s, password)
 	}
+}
+
+// TestConnectionReuseConcurrent: 100 calls from 8 goroutines, twice. The
+// first burst opens the connections it needs; the second reuses them all
+// (the default transport keeps only 2 idle and would re-handshake), and
+// every connection is handshaken once.
+func TestConnectionReuseConcurrent(t *testing.T) {
+	stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
+	var handshakes, conns atomic.Int32
+	stub.srv.TLS.VerifyConnection = func(tls.ConnectionState) error { handshakes.Add(1); return nil }
+	stub.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	c := stub.client(t)
+	burst := func() {
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 100/8+1; i++ {
+					if _, err := c.SendRedPack(context.Background(), goodSend()); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	burst()
+	first := handshakes.Load()
+	assert.Equal(t, conns.Load(), first, "one handshake per connection")
+	burst()
+	assert.Equal(t, first, handshakes.Load(), "the second burst reuses the idle connections")
+}
+
+// TestNoGrowthPerCall: nothing retained per call grows with the number of
+// calls (a generous margin absorbs the runtime's own noise).
+func TestNoGrowthPerCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes 10,000 calls")
+	}
+	stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
+	c := stub.client(t)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	for i := 0; i < 500; i++ { // warm up pools and connections
+		_, _ = c.SendRedPack(context.Background(), goodSend())
+	}
+	stub.mu.Lock()
+	stub.reqs = nil
+	stub.mu.Unlock()
+	before := heap()
+	for i := 0; i < 10000; i++ {
+		if _, err := c.SendRedPack(context.Background(), goodSend()); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 0 { // the stub keeps requests; the client must not
+			stub.mu.Lock()
+			stub.reqs = nil
+			stub.mu.Unlock()
+		}
+	}
+	stub.mu.Lock()
+	stub.reqs = nil
+	stub.mu.Unlock()
+	after := heap()
+	// 10,000 calls retaining even 200 bytes each would add 2 MB.
+	assert.Less(t, int64(after)-int64(before), int64(2<<20), "heap grew from %d to %d", before, after)
 }
