@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -278,9 +279,10 @@ func TestMutualTLS(t *testing.T) {
 }
 
 func TestConnectionReuse(t *testing.T) {
-	stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
 	var handshakes atomic.Int32
-	stub.srv.TLS.VerifyConnection = func(tls.ConnectionState) error { handshakes.Add(1); return nil }
+	stub := newStubWith(t, fixtureReply("sendredpack_SUCCESS.xml"), func(s *httptest.Server) {
+		s.TLS.VerifyConnection = func(tls.ConnectionState) error { handshakes.Add(1); return nil }
+	})
 	c := stub.client(t)
 	for i := 0; i < 20; i++ {
 		_, err := c.SendRedPack(context.Background(), goodSend())
@@ -551,14 +553,15 @@ func TestCertificateErrorsHideSecrets(t *testing.T) {
 // (the default transport keeps only 2 idle and would re-handshake), and
 // every connection is handshaken once.
 func TestConnectionReuseConcurrent(t *testing.T) {
-	stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
 	var handshakes, conns atomic.Int32
-	stub.srv.TLS.VerifyConnection = func(tls.ConnectionState) error { handshakes.Add(1); return nil }
-	stub.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
+	stub := newStubWith(t, fixtureReply("sendredpack_SUCCESS.xml"), func(s *httptest.Server) {
+		s.TLS.VerifyConnection = func(tls.ConnectionState) error { handshakes.Add(1); return nil }
+		s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
 		}
-	}
+	})
 	c := stub.client(t)
 	burst := func() {
 		var wg sync.WaitGroup
@@ -577,6 +580,16 @@ func TestConnectionReuseConcurrent(t *testing.T) {
 		wg.Wait()
 	}
 	burst()
+	// A dial started during the burst may still be finishing: wait until
+	// every connection the burst opened has been handshaken.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if n := conns.Load(); n == handshakes.Load() {
+			time.Sleep(100 * time.Millisecond)
+			if conns.Load() == n {
+				break
+			}
+		}
+	}
 	first := handshakes.Load()
 	assert.Equal(t, conns.Load(), first, "one handshake per connection")
 	burst()

@@ -74,6 +74,13 @@ type stubRequest struct {
 
 func newStub(t *testing.T, reply func(r stubRequest) (int, string)) *wechatStub {
 	t.Helper()
+	return newStubWith(t, reply, nil)
+}
+
+// newStubWith lets configure change the server before it starts (changing
+// it afterwards races with the serving goroutines).
+func newStubWith(t *testing.T, reply func(r stubRequest) (int, string), configure func(*httptest.Server)) *wechatStub {
+	t.Helper()
 	p := testPKI()
 	s := &wechatStub{reply: reply}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
@@ -83,6 +90,9 @@ func newStub(t *testing.T, reply func(r stubRequest) (int, string)) *wechatStub 
 		ClientCAs:    p.ca.Pool(),
 	}
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
+	if configure != nil {
+		configure(s.srv)
+	}
 	s.srv.StartTLS()
 	t.Cleanup(s.srv.Close)
 	return s
