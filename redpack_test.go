@@ -208,6 +208,8 @@ func TestSendUnreadableAnswers(t *testing.T) {
 		{"negative amount", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<total_amount>1000", "<total_amount>-1000", 1), "not a whole number"},
 		{"other amount", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<total_amount>1000", "<total_amount>2000", 1), "not the amount sent"},
 		{"other bill number", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "1234567890]]></mch_billno>", "1234567891]]></mch_billno>", 1), "not the bill number sent"},
+		{"entity expansion", http.StatusOK, `<!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]><xml><return_code>&b;</return_code></xml>`, "malformed XML"},
+		{"external entity", http.StatusOK, `<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><return_code>SUCCESS</return_code><result_code>&x;</result_code></xml>`, "malformed XML"},
 		{"too deep", http.StatusOK, "<xml>" + strings.Repeat("<a>", 50) + strings.Repeat("</a>", 50) + "</xml>", "malformed XML"},
 		{"bad signature", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "</xml>", "<sign>0123456789ABCDEF0123456789ABCDEF</sign></xml>", 1), "signature does not verify"},
 	}
