@@ -99,6 +99,8 @@
 //
 // Service-provider mode (sub_mch_id is answered ACCEPTMODE_ERROR,
 // consume_mch_id other than mch_id NO_CONSUME_COMPETENCE), openid-to-appid
-// ownership (OPENID_ERROR; inject it with ErrCodeAnswer), the sandbox
-// getsignkey endpoints, and risk control.
+// ownership (OPENID_ERROR; inject it with ErrCodeAnswer), and risk
+// control. The sandbox getsignkey endpoints are served (see SandboxSignKey)
+// for SDKs that call them at start-up; red packets themselves have no
+// sandbox paths.
 package redpacktest

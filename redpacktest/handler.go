@@ -396,6 +396,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if readErr == nil && len(body) > maxRequestBytes {
 		readErr = errors.New("body too large")
 	}
+	if readErr == nil && h.serveSignKey(w, r.URL.Path, body) {
+		return
+	}
 	ep := h.route(r.URL.Path)
 
 	h.mu.Lock()

@@ -1,0 +1,57 @@
+package redpacktest
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"net/http"
+)
+
+// The sandbox sign-key endpoints (spec §7, §9.5). WeChat has no sandbox for
+// red packets; these exist because SDKs with a sandbox mode call them first,
+// and a fake server they cannot start against is no use to them. No client
+// certificate is needed; the request is signed with the production key.
+var signKeyPaths = map[string]bool{
+	"sandboxnew/pay/getsignkey":           true, // legacy
+	"xdc/apiv2getsignkey/sign/getsignkey": true, // current
+}
+
+// SandboxSignKey is the sandbox key the getsignkey endpoints hand out for a
+// merchant: derived from its id and API key, so it is the same every time.
+func SandboxSignKey(mchID, apiKey string) string {
+	sum := md5.Sum([]byte("redpacktest sandbox " + mchID + " " + apiKey))
+	return hex.EncodeToString(sum[:])
+}
+
+// serveSignKey answers getsignkey; it reports false if path is not one.
+func (h *Handler) serveSignKey(w http.ResponseWriter, path string, body []byte) bool {
+	if len(path) < len(h.prefix) || path[:len(h.prefix)] != h.prefix || !signKeyPaths[path[len(h.prefix):]] {
+		return false
+	}
+	fail := func(msg string) *reply {
+		return &reply{errCode: "FAIL", fields: []field{str("return_code", "FAIL"), str("return_msg", msg)}}
+	}
+	rep := func() *reply {
+		f, err := parseRequest(body)
+		if err != nil {
+			return fail(desXMLError)
+		}
+		h.mu.Lock()
+		a := h.accounts[f["mch_id"]]
+		h.mu.Unlock()
+		if a == nil {
+			return fail(desUnknownMchID)
+		}
+		if f["nonce_str"] == "" || !signMatches(signature(f, []string{"mch_id", "nonce_str"}, a.APIKey, false), f["sign"]) {
+			return fail(desSignError)
+		}
+		return &reply{errCode: "SUCCESS", fields: []field{
+			str("return_code", "SUCCESS"),
+			str("return_msg", "ok"),
+			str("mch_id", a.MchID),
+			str("sandbox_signkey", SandboxSignKey(a.MchID, a.APIKey)),
+		}}
+	}()
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Write(rep.encode())
+	return true
+}
