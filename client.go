@@ -417,13 +417,16 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	}
 	defer resp.Body.Close()
 	unclear := func(err error) result {
-		return result{status: resp.StatusCode, err: err, v: vUnclear, retry: ctx.Err() == nil}
+		// If the context ended meanwhile, say so: whatever was read is
+		// likely cut short by it, and callers check for context errors.
+		ctxErr := ctx.Err()
+		if ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w: %w", ctxErr, err)
+		}
+		return result{status: resp.StatusCode, err: err, v: vUnclear, retry: ctxErr == nil}
 	}
 	raw, err := readLimited(resp, c.maxBody)
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = fmt.Errorf("%w (%v)", ctxErr, err)
-		}
 		return unclear(fmt.Errorf("reading the answer: %w", err))
 	}
 	if int64(len(raw)) > c.maxBody {
