@@ -360,10 +360,17 @@ func checkText(field, v string, max int, required bool) error {
 	if !utf8.ValidString(v) {
 		return &ValidationError{Field: field, Reason: "is not valid UTF-8"}
 	}
-	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return &ValidationError{Field: field, Reason: "holds a control character"}
+	if strings.IndexFunc(v, notXMLChar) >= 0 {
+		return &ValidationError{Field: field, Reason: "holds a control character or a character XML cannot carry"}
 	}
 	return nil
+}
+
+// notXMLChar reports a rune that XML 1.0 documents cannot hold (or, for
+// tab and newlines, that WeChat's fields have no use for): sent anyway,
+// WeChat would answer XML_ERROR.
+func notXMLChar(r rune) bool {
+	return unicode.IsControl(r) || r == 0xFFFE || r == 0xFFFF
 }
 
 func isAlnum(s string) bool {

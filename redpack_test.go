@@ -281,6 +281,7 @@ func TestValidation(t *testing.T) {
 		{"wishing too long", func(r *SendRedPackRequest) { r.Wishing = strings.Repeat("福", 43) }, "wishing"},
 		{"wishing with control char", func(r *SendRedPackRequest) { r.Wishing = "hi\x00there" }, "wishing"},
 		{"wishing not utf-8", func(r *SendRedPackRequest) { r.Wishing = "\xff\xfe" }, "wishing"},
+		{"remark with U+FFFF", func(r *SendRedPackRequest) { r.Remark = "\uffff" }, "remark"},
 		{"no act_name", func(r *SendRedPackRequest) { r.ActName = "" }, "act_name"},
 		{"act_name too long", func(r *SendRedPackRequest) { r.ActName = strings.Repeat("a", 33) }, "act_name"},
 		{"no remark", func(r *SendRedPackRequest) { r.Remark = "" }, "remark"},
