@@ -406,24 +406,17 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		ctxErr := ctx.Err()
-		if ctxErr != nil {
-			err = fmt.Errorf("%w (%v)", ctxErr, err)
-		}
+		live := ctx.Err() == nil
+		err = withContextErr(ctx, err)
 		if !wrote.Load() || certRefused(err) {
-			return result{err: err, v: vNotSent, retry: ctxErr == nil && !isTLSConfigError(err)}
+			return result{err: err, v: vNotSent, retry: live && !isTLSConfigError(err)}
 		}
-		return result{err: err, v: vUnclear, retry: ctxErr == nil}
+		return result{err: err, v: vUnclear, retry: live}
 	}
 	defer resp.Body.Close()
 	unclear := func(err error) result {
-		// If the context ended meanwhile, say so: whatever was read is
-		// likely cut short by it, and callers check for context errors.
-		ctxErr := ctx.Err()
-		if ctxErr != nil && !errors.Is(err, ctxErr) {
-			err = fmt.Errorf("%w: %w", ctxErr, err)
-		}
-		return result{status: resp.StatusCode, err: err, v: vUnclear, retry: ctxErr == nil}
+		live := ctx.Err() == nil
+		return result{status: resp.StatusCode, err: withContextErr(ctx, err), v: vUnclear, retry: live}
 	}
 	raw, err := readLimited(resp, c.maxBody)
 	if err != nil {
@@ -448,6 +441,16 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	}
 	r.ans = ans
 	return r
+}
+
+// withContextErr puts ctx's error in front of err when the context has
+// ended: a failure then is most likely its doing, and callers check for
+// context errors with errors.Is. Both stay in the chain.
+func withContextErr(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("%w: %w", ctxErr, err)
+	}
+	return err
 }
 
 // readLimited reads at most max+1 bytes of the body, in one allocation

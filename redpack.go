@@ -201,7 +201,7 @@ func (c *Client) SendGroupRedPack(ctx context.Context, req *SendGroupRedPackRequ
 
 // sendPacket runs a send through the request path and reads its result.
 func (c *Client) sendPacket(ctx context.Context, op operation, billNo string, amount int64, ps []param) (*SendResult, error) {
-	res := &SendResult{MchBillNo: billNo}
+	res := &SendResult{}
 	err := c.do(ctx, op, billNo, ps, func(root *etree.Element) error {
 		*res = SendResult{MchBillNo: billNo, TotalAmount: amount}
 		for _, e := range root.ChildElements() {
