@@ -50,6 +50,7 @@ type Client struct {
 
 	// Seams for tests; set only inside this package.
 	nonce  func() string
+	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
 	jitter func(int64) int64
 }
@@ -192,6 +193,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		retry:    o.retry,
 		limiter:  o.limiter,
 		nonce:    newNonce,
+		now:      o.now,
 		sleep:    sleepCtx,
 		jitter:   randJitter,
 	}, nil

@@ -169,7 +169,7 @@ func (c *Client) SendRedPack(ctx context.Context, req *SendRedPackRequest) (*Sen
 		param{"wishing", req.Wishing},
 		param{"wxappid", c.appID},
 	)
-	return c.sendPacket(ctx, opSendRedPack, req.MchBillNo, req.TotalAmount, ps)
+	return c.sendPacket(ctx, opSendRedPack, req.MchBillNo, c.appID, req.TotalAmount, ps, nil)
 }
 
 // SendGroupRedPack sends a fission red packet. Errors are as SendRedPack's.
@@ -196,14 +196,19 @@ func (c *Client) SendGroupRedPack(ctx context.Context, req *SendGroupRedPackRequ
 		param{"wishing", req.Wishing},
 		param{"wxappid", c.appID},
 	)
-	return c.sendPacket(ctx, opSendGroupRedPack, req.MchBillNo, req.TotalAmount, ps)
+	return c.sendPacket(ctx, opSendGroupRedPack, req.MchBillNo, c.appID, req.TotalAmount, ps, nil)
 }
 
-// sendPacket runs a send through the request path and reads its result.
-func (c *Client) sendPacket(ctx context.Context, op operation, billNo string, amount int64, ps []param) (*SendResult, error) {
+// sendPacket runs a send through the request path and reads its result,
+// starting from what was sent. If pkg is not nil the answer must carry a
+// mini-program package, stored there.
+func (c *Client) sendPacket(ctx context.Context, op operation, billNo, appID string, amount int64, ps []param, pkg *string) (*SendResult, error) {
 	res := &SendResult{}
 	err := c.do(ctx, op, billNo, ps, func(root *etree.Element) error {
-		*res = SendResult{MchBillNo: billNo, TotalAmount: amount}
+		*res = SendResult{MchBillNo: billNo, WxAppID: appID, TotalAmount: amount}
+		if pkg != nil {
+			*pkg = ""
+		}
 		for _, e := range root.ChildElements() {
 			switch e.Tag {
 			case "mch_id":
@@ -214,6 +219,10 @@ func (c *Client) sendPacket(ctx context.Context, op operation, billNo string, am
 				res.ReOpenID = e.Text()
 			case "send_listid":
 				res.SendListID = e.Text()
+			case "package":
+				if pkg != nil {
+					*pkg = e.Text()
+				}
 			case "total_amount":
 				n, err := parseInt64(e.Tag, e.Text())
 				if err != nil {
@@ -223,6 +232,10 @@ func (c *Client) sendPacket(ctx context.Context, op operation, billNo string, am
 					return fieldError(e.Tag, e.Text(), "is not the amount sent")
 				}
 			}
+		}
+		if pkg != nil && *pkg == "" {
+			// Paid, but the user cannot open it without the package.
+			return &DecodeError{Reason: "a mini-program packet's answer has no <package>", Excerpt: `""`}
 		}
 		return nil
 	})
