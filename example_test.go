@@ -110,6 +110,49 @@ func ExampleClient_SendGroupRedPack() {
 	// paid 900 fen for the group
 }
 
+func ExampleClient_SendMiniProgramRedPack() {
+	srv, _ := redpacktest.NewServer()
+	defer srv.Close()
+	client, _ := srv.Client(redpacktest.DefaultMchID)
+
+	// The appid is the mini-program's, named in the request: the client's
+	// own appid is the Official Account's, which sendredpack uses.
+	req := &redpack.SendMiniProgramRedPackRequest{
+		MiniProgramAppID: redpacktest.DefaultMiniProgramAppID,
+		MchBillNo:        redpack.NewBillNo(redpacktest.DefaultMchID),
+		SendName:         "示例科技",
+		ReOpenID:         "oMiniAbCdEfGhIjKlMnOpQrStUvW", // an openid under the mini-program
+		TotalAmount:      100,
+		Wishing:          "感谢参与",
+		ActName:          "小程序活动",
+		Remark:           "备注",
+	}
+	res, err := client.SendMiniProgramRedPack(context.Background(), req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("paid", res.TotalAmount, "fen; package starts", res.Package[:7])
+
+	// The mini-program asks its back end for the packet; the back end
+	// answers with these arguments for wx.sendBizRedPacket, as JSON.
+	params, err := client.BizRedPacketParams(res)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(params.SignType, len(params.PaySign), strings.HasPrefix(params.Package, "sendid%3D"))
+
+	// On the fake server, OpenBizRedPacket plays the front end's call.
+	if err := srv.OpenBizRedPacket(redpacktest.BizRedPacket(*params)); err != nil {
+		log.Fatal(err)
+	}
+	p, _ := srv.Packet(redpacktest.DefaultMchID, req.MchBillNo)
+	fmt.Println(p.Status)
+	// Output:
+	// paid 100 fen; package starts sendid=
+	// MD5 32 true
+	// RECEIVED
+}
+
 func ExampleClient_QueryRedPack() {
 	srv, _ := redpacktest.NewServer()
 	defer srv.Close()

@@ -266,6 +266,7 @@ func TestValidationErrorSendsNothing(t *testing.T) {
 				assert.Contains(t, r.stderr, "("+tc.flag+")", r)
 			}
 			assert.Contains(t, r.stderr, "Nothing was sent")
+			assert.NotContains(t, r.stdout, "Bill number", "a request the library refuses is not announced as being sent")
 
 			r = runCLI(t, f.env(), "", append(tc.args, "--json")...)
 			assert.Equal(t, exitUsage, r.code, r)

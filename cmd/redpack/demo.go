@@ -21,8 +21,9 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 
 Tells the whole story of cash red packets against redpacktest, a fake WeChat
 Pay server started inside this process: sending a packet and a group packet,
-users opening them, querying them back, refusals, an unknown outcome settled
-without paying twice, and the refund of unclaimed packets after 24 hours.
+users opening them, querying them back, a mini-program packet with the
+arguments its front end needs, refusals, an unknown outcome settled without
+paying twice, and the refund of unclaimed packets after 24 hours.
 No account, credentials or network are needed; it takes a few seconds.
 `)
 	}
@@ -50,7 +51,10 @@ const (
 	chen  = "oUpF8uIuTY4ll_SNx3hZw8xD3vdg"
 )
 
-var demoNames = map[string]string{alice: "Alice", bob: "Bob", chen: "Chen"}
+// dana uses the merchant's mini-program: her openid is under its appid.
+const dana = "oMiniAbCdEfGhIjKlMnOpQrStUvW"
+
+var demoNames = map[string]string{alice: "Alice", bob: "Bob", chen: "Chen", dana: "Dana"}
 
 // demoRun is the demo's state: the fake server and two clients for its
 // merchant, one with quick retries and one with none.
@@ -66,7 +70,7 @@ type demoRun struct {
 
 // demoBills are the bill numbers of the story, set as it goes.
 type demoBills struct {
-	normal, group, notEnough, unknown, dropped string
+	normal, group, mini, notEnough, unknown, dropped string
 }
 
 // demo tells the story on w. It checks each step against the fake server's
@@ -108,7 +112,7 @@ func (d *demoRun) run(ctx context.Context) error {
 	})
 
 	steps := []func(context.Context) error{
-		d.sendNormal, d.sendGroup, d.claim, d.query, d.refused, d.unknown, d.refund,
+		d.sendNormal, d.sendGroup, d.claim, d.query, d.sendMini, d.refused, d.unknown, d.refund,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -272,6 +276,75 @@ func (d *demoRun) query(ctx context.Context) error {
 	d.table([]string{"BILL NUMBER", "KIND", "STATUS", "AMOUNT", "RECEIVERS"}, rows)
 	d.para("RECEIVED means " + statusWords(redpack.StatusReceived) + ". The receivers' shares add up to the total.")
 	return nil
+}
+
+func (d *demoRun) sendMini(ctx context.Context) error {
+	d.section("A mini-program packet")
+	mini := redpacktest.DefaultMiniProgramAppID
+	d.para("Dana uses the merchant's mini-program (appid " + mini + "), so her openid is under that appid " +
+		"and sendredpack cannot pay her. sendminiprogramhb pays the packet and answers with a package; " +
+		"the mini-program then opens it for her with wx.sendBizRedPacket. The request names the " +
+		"mini-program's appid itself, as 'redpack send-mini --mini-appid' does.")
+	d.bills.mini = redpack.NewBillNo(d.mch)
+	res, err := d.client.SendMiniProgramRedPack(ctx, &redpack.SendMiniProgramRedPackRequest{
+		MiniProgramAppID: mini,
+		MchBillNo:        d.bills.mini,
+		SendName:         "天虹百货",
+		ReOpenID:         dana,
+		TotalAmount:      1688,
+		Wishing:          "小程序专享红包",
+		ActName:          "小程序元宵活动",
+		Remark:           "打开小程序领取",
+	})
+	if err != nil {
+		return fmt.Errorf("send a mini-program packet: %w", err)
+	}
+	d.kv([][2]string{
+		{"Bill number", d.bills.mini},
+		{"To", "Dana (" + dana + ")"},
+		{"Amount", cny(res.TotalAmount)},
+		{"Result", "sent and paid; waiting for the mini-program to open it"},
+	})
+	params, err := d.client.BizRedPacketParams(res)
+	if err != nil {
+		return err
+	}
+	d.para("The back end answers the mini-program with the arguments of wx.sendBizRedPacket " +
+		"(client.BizRedPacketParams: the package URL-encoded, paySign signed with the API key):")
+	var b bytes.Buffer
+	writeBizRedPacket(&b, params)
+	fmt.Fprintln(d.w, strings.TrimRight(indent(b.String(), "   "), "\n"))
+	fmt.Fprintln(d.w)
+
+	d.srv.Advance(time.Minute)
+	if err := d.srv.OpenBizRedPacket(redpacktest.BizRedPacket(*params)); err != nil {
+		return fmt.Errorf("the fake server refused the front-end arguments: %w", err)
+	}
+	miniClient, err := d.client.ForAppID(mini)
+	if err != nil {
+		return err
+	}
+	info, err := miniClient.QueryRedPack(ctx, d.bills.mini)
+	if err != nil {
+		return fmt.Errorf("query %s: %w", d.bills.mini, err)
+	}
+	if info.Status != redpack.StatusReceived {
+		return fmt.Errorf("query %s: status %s, want RECEIVED", d.bills.mini, info.Status)
+	}
+	d.para("The fake server checks paySign with its own code, as WeChat would, and Dana opens the " +
+		"packet. Queried under the mini-program's appid, it is " + string(info.Status) + ".")
+	return nil
+}
+
+// indent puts prefix before every non-empty line of s.
+func indent(s, prefix string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (d *demoRun) refused(ctx context.Context) error {

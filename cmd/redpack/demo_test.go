@@ -22,9 +22,10 @@ func TestDemo(t *testing.T) {
 		"2. Send a group packet",
 		"3. The users open them (claimed)",
 		"4. Query them back",
-		"5. Refused: nothing paid, and why",
-		"6. Unknown outcome, settled safely",
-		"7. Unclaimed packets are refunded after 24 hours",
+		"5. A mini-program packet",
+		"6. Refused: nothing paid, and why",
+		"7. Unknown outcome, settled safely",
+		"8. Unclaimed packets are refunded after 24 hours",
 		"Summary: the fake server's ledger",
 	}
 	last := -1
@@ -49,6 +50,9 @@ func TestDemo(t *testing.T) {
 		"RFUND_ING",
 		"REFUND ",
 		"each paid exactly once",
+		"wx.sendBizRedPacket",
+		`"signType": "MD5"`,
+		"it is RECEIVED",
 	} {
 		assert.Contains(t, out, want)
 	}

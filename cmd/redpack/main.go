@@ -9,6 +9,7 @@
 //
 //	send        send a normal red packet to one user (sendredpack)
 //	send-group  send a group (fission) packet (sendgroupredpack; offline at WeChat since 2024-06-05)
+//	send-mini   send a mini-program packet (sendminiprogramhb) and print the wx.sendBizRedPacket arguments
 //	query       look a packet up by its bill number (gethbinfo)
 //	demo        the whole flow on a built-in fake WeChat Pay server: no account needed
 //	help        show help, or a command's: redpack help send
@@ -124,6 +125,7 @@ func commands() []command {
 	return []command{
 		{"send", "send a normal red packet to one user (sendredpack)", runSend},
 		{"send-group", "send a group (fission) packet; offline at WeChat since 2024-06-05", runSendGroup},
+		{"send-mini", "send a mini-program packet and print the wx.sendBizRedPacket arguments (sendminiprogramhb)", runSendMini},
 		{"query", "look a packet up by its bill number (gethbinfo)", runQuery},
 		{"demo", "the whole flow on a built-in fake WeChat Pay server: no account needed", runDemo},
 		{"help", "show this help, or a command's: redpack help send", runHelp},

@@ -92,6 +92,9 @@ func explain(err error, oc opContext) *failure {
 		if oc.command == "query" && valid.Field == "mch_billno" {
 			f.Flag = ""
 		}
+		if oc.command == "send-mini" && valid.Field == "wxappid" {
+			f.Flag = "mini-appid"
+		}
 		what := "the field"
 		if f.Flag != "" {
 			what = "--" + f.Flag

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -13,30 +14,45 @@ import (
 	"github.com/redpack-go/redpack"
 )
 
+// packetKind is which send a command makes.
+type packetKind int
+
+const (
+	kindNormal packetKind = iota // send: sendredpack
+	kindGroup                    // send-group: sendgroupredpack
+	kindMini                     // send-mini: sendminiprogramhb
+)
+
 // packetFlags are the fields of a send request.
 type packetFlags struct {
-	group bool
+	kind packetKind
 
-	bill, openID, sendName, wishing, clientIP, actName, remark string
-	amount                                                     int64
-	num                                                        int
-	scene, consumeMchID                                        string
-	riskPostTime, riskMobile, riskDeviceID, riskClientVersion  string
+	miniAppID, bill, openID, sendName, wishing, clientIP, actName, remark string
+	amount                                                                int64
+	num                                                                   int
+	scene, consumeMchID                                                   string
+	riskPostTime, riskMobile, riskDeviceID, riskClientVersion             string
 }
 
 func (p *packetFlags) register(fs *flag.FlagSet) {
 	group := func(s string) string {
-		if p.group {
+		if p.kind == kindGroup {
 			return s
 		}
 		return ""
 	}
+	openID := "the `openid` of the receiver" + group(" who shares the packet first") + " (re_openid)"
+	if p.kind == kindMini {
+		fs.StringVar(&p.miniAppID, "mini-appid", "", "the mini-program's `appid` (wxappid), not the Official Account's (env REDPACK_MINI_APPID)")
+		openID = "the receiver's `openid` under the mini-program (re_openid)"
+	}
 	fs.StringVar(&p.bill, "bill", "", "bill `number` mch_billno, ≤28 letters/digits (default: a new one from redpack.NewBillNo)")
-	fs.StringVar(&p.openID, "openid", "", "the `openid` of the receiver"+group(" who shares the packet first")+" (re_openid)")
+	fs.StringVar(&p.openID, "openid", "", openID)
 	fs.Int64Var(&p.amount, "amount", 0, "`fen`"+group(" for the whole group")+": 100 = ¥1.00 (total_amount)")
-	if p.group {
+	switch p.kind {
+	case kindGroup:
 		fs.IntVar(&p.num, "num", 0, "`receivers` sharing the packet, 3 to 20 (total_num)")
-	} else {
+	case kindNormal:
 		fs.StringVar(&p.clientIP, "client-ip", "", "IPv4 `address` of the calling machine (client_ip)")
 	}
 	fs.StringVar(&p.sendName, "send-name", "", "sender `name` shown to the user, ≤32 bytes (send_name)")
@@ -44,6 +60,9 @@ func (p *packetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.actName, "act-name", "", "activity `name`, ≤32 bytes (act_name)")
 	fs.StringVar(&p.remark, "remark", "", "remark `text`, ≤256 bytes")
 	fs.StringVar(&p.scene, "scene", "", "`scene_id` PRODUCT_1 … PRODUCT_8; needed outside ¥1–¥200"+group(" per receiver"))
+	if p.kind == kindMini {
+		return // sendminiprogramhb takes no consume_mch_id or risk_info
+	}
 	fs.StringVar(&p.consumeMchID, "consume-mch-id", "", "funding merchant `id`, for service providers (consume_mch_id)")
 	fs.StringVar(&p.riskPostTime, "risk-posttime", "", "risk_info: `time` of the user's action, Unix seconds or RFC 3339")
 	fs.StringVar(&p.riskMobile, "risk-mobile", "", "risk_info: the user's `phone`, e.g. 86-13800000000")
@@ -52,8 +71,11 @@ func (p *packetFlags) register(fs *flag.FlagSet) {
 }
 
 func (p *packetFlags) names() []string {
+	if p.kind == kindMini {
+		return []string{"mini-appid", "bill", "openid", "amount", "send-name", "wishing", "act-name", "remark", "scene"}
+	}
 	names := []string{"bill", "openid", "amount"}
-	if p.group {
+	if p.kind == kindGroup {
 		names = append(names, "num")
 	} else {
 		names = append(names, "client-ip")
@@ -71,10 +93,11 @@ func (p *packetFlags) missing() []string {
 		name  string
 		unset bool
 	}{
+		{"mini-appid", p.kind == kindMini && p.miniAppID == ""},
 		{"openid", p.openID == ""},
 		{"amount", p.amount == 0},
-		{"num", p.group && p.num == 0},
-		{"client-ip", !p.group && p.clientIP == ""},
+		{"num", p.kind == kindGroup && p.num == 0},
+		{"client-ip", p.kind == kindNormal && p.clientIP == ""},
 		{"send-name", p.sendName == ""},
 		{"wishing", p.wishing == ""},
 		{"act-name", p.actName == ""},
@@ -106,15 +129,52 @@ func (p *packetFlags) riskInfo() (*redpack.RiskInfo, error) {
 	return r, nil
 }
 
+// validator is a library send request: a *redpack.SendRedPackRequest,
+// *redpack.SendGroupRedPackRequest or *redpack.SendMiniProgramRedPackRequest.
+type validator interface{ Validate() error }
+
+// request is the library request the flags describe under billNo.
+func (p *packetFlags) request(billNo string) (validator, error) {
+	switch p.kind {
+	case kindMini:
+		return &redpack.SendMiniProgramRedPackRequest{
+			MiniProgramAppID: p.miniAppID, MchBillNo: billNo, SendName: p.sendName, ReOpenID: p.openID,
+			TotalAmount: p.amount, Wishing: p.wishing, ActName: p.actName, Remark: p.remark,
+			SceneID: redpack.SceneID(p.scene),
+		}, nil
+	}
+	risk, err := p.riskInfo()
+	if err != nil {
+		return nil, err
+	}
+	if p.kind == kindGroup {
+		return &redpack.SendGroupRedPackRequest{
+			MchBillNo: billNo, SendName: p.sendName, ReOpenID: p.openID, TotalAmount: p.amount,
+			TotalNum: p.num, Wishing: p.wishing, ActName: p.actName, Remark: p.remark,
+			SceneID: redpack.SceneID(p.scene), RiskInfo: risk, ConsumeMchID: p.consumeMchID,
+		}, nil
+	}
+	return &redpack.SendRedPackRequest{
+		MchBillNo: billNo, SendName: p.sendName, ReOpenID: p.openID, TotalAmount: p.amount,
+		Wishing: p.wishing, ClientIP: p.clientIP, ActName: p.actName, Remark: p.remark,
+		SceneID: redpack.SceneID(p.scene), RiskInfo: risk, ConsumeMchID: p.consumeMchID,
+	}, nil
+}
+
 // resendLine is the command that sends this packet again under the same
 // bill number: the safe retry after an unknown outcome. Credentials are
 // left out: they come from the same flags or environment as before.
 func (p *packetFlags) resendLine(command, billNo string) string {
-	parts := []string{"redpack", command, "--bill", shellQuote(billNo), "--openid", shellQuote(p.openID),
-		"--amount", strconv.FormatInt(p.amount, 10)}
-	if p.group {
+	parts := []string{"redpack", command}
+	if p.kind == kindMini {
+		parts = append(parts, "--mini-appid", shellQuote(p.miniAppID))
+	}
+	parts = append(parts, "--bill", shellQuote(billNo), "--openid", shellQuote(p.openID),
+		"--amount", strconv.FormatInt(p.amount, 10))
+	switch p.kind {
+	case kindGroup:
 		parts = append(parts, "--num", strconv.Itoa(p.num))
-	} else {
+	case kindNormal:
 		parts = append(parts, "--client-ip", shellQuote(p.clientIP))
 	}
 	for _, kv := range [][2]string{
@@ -141,40 +201,60 @@ type sendJSON struct {
 	TotalNum        int    `json:"total_num"`
 	TotalAmount     int64  `json:"total_amount"`
 	TotalAmountYuan string `json:"total_amount_yuan"`
+	// A mini-program packet's package, and the wx.sendBizRedPacket
+	// arguments its front end needs.
+	Package      string                      `json:"package,omitempty"`
+	BizRedPacket *redpack.BizRedPacketParams `json:"biz_red_packet,omitempty"`
 }
 
 func runSend(ctx context.Context, e *env, args []string) int {
-	return sendCommand(ctx, e, "send", args)
+	return sendCommand(ctx, e, "send", kindNormal, args)
 }
 
 func runSendGroup(ctx context.Context, e *env, args []string) int {
-	return sendCommand(ctx, e, "send-group", args)
+	return sendCommand(ctx, e, "send-group", kindGroup, args)
 }
 
-func sendCommand(ctx context.Context, e *env, name string, args []string) int {
+func runSendMini(ctx context.Context, e *env, args []string) int {
+	return sendCommand(ctx, e, "send-mini", kindMini, args)
+}
+
+const (
+	sendHelp = `Usage: redpack send [flags]
+
+Sends a normal red packet to one user (sendredpack). Without --scene a packet
+holds 100 to 20000 fen (¥1.00 to ¥200.00). The openid is the user's under the
+Official Account (--appid); for a mini-program user, use send-mini.
+`
+	sendGroupHelp = `Usage: redpack send-group [flags]
+
+Sends a group (fission, 裂变) red packet: the first user shares it and --num
+users split --amount at random (sendgroupredpack). WeChat took group packets
+offline on 2024-06-05; the command remains for merchants whose accounts still
+accept them.
+`
+	sendMiniHelp = `Usage: redpack send-mini [flags]
+
+Sends a mini-program red packet (sendminiprogramhb) to a user of the
+mini-program --mini-appid, and prints the arguments the mini-program passes
+to wx.sendBizRedPacket so the user can open it: timeStamp, nonceStr, the
+URL-encoded package, signType and paySign (signed with the API key; the
+recipe is inferred from SDKs, as WeChat does not spell it out). Without
+--scene a packet holds 100 to 20000 fen. To query the packet later, give the
+mini-program's appid: redpack query --appid <mini-appid> <bill>.
+`
+)
+
+func sendCommand(ctx context.Context, e *env, name string, kind packetKind, args []string) int {
 	fs := newFlagSet(name)
-	p := &packetFlags{group: name == "send-group"}
+	p := &packetFlags{kind: kind}
 	p.register(fs)
 	var c conn
 	c.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of text")
 
 	usage := func(w io.Writer) {
-		if p.group {
-			fmt.Fprint(w, `Usage: redpack send-group [flags]
-
-Sends a group (fission, 裂变) red packet: the first user shares it and --num
-users split --amount at random (sendgroupredpack). WeChat took group packets
-offline on 2024-06-05; the command remains for merchants whose accounts still
-accept them.
-`)
-		} else {
-			fmt.Fprint(w, `Usage: redpack send [flags]
-
-Sends a normal red packet to one user (sendredpack). Without --scene a packet
-holds 100 to 20000 fen (¥1.00 to ¥200.00).
-`)
-		}
+		fmt.Fprint(w, map[packetKind]string{kindNormal: sendHelp, kindGroup: sendGroupHelp, kindMini: sendMiniHelp}[kind])
 		fmt.Fprint(w, `
 The bill number is printed before anything is sent: keep it. If the outcome
 is unknown (exit 4), run the same command again with the same --bill and the
@@ -193,17 +273,19 @@ same fields, or query it; never send the payment under a new bill number.
 		return handleParseError(e, name, err, usage)
 	}
 	out := &reporter{e: e, command: name, json: *asJSON}
-	oc := opContext{pays: true}
+	oc := opContext{command: name, pays: true}
 	if len(pos) > 0 {
 		// The stray argument is not quoted back: it may be a secret whose
 		// flag was mistyped ("--api-key= KEY").
 		return out.fail(usageErr("", "%s takes no arguments, got %d (flags start with --)", name, len(pos)), oc)
 	}
+	if kind == kindMini && p.miniAppID == "" {
+		p.miniAppID = e.getenv("REDPACK_MINI_APPID")
+	}
 	if m := p.missing(); len(m) > 0 {
 		return out.fail(usageErr(strings.TrimPrefix(m[0], "--"), "required flags not given: %s", strings.Join(m, ", ")), oc)
 	}
-	risk, err := p.riskInfo()
-	if err != nil {
+	if _, err := p.riskInfo(); err != nil { // a flag error comes before credentials
 		return out.fail(err, oc)
 	}
 	c.resolve(fs, e.getenv)
@@ -216,38 +298,49 @@ same fields, or query it; never send the payment under a new bill number.
 	if oc.billNo == "" {
 		oc.billNo = redpack.NewBillNo(client.MchID())
 	}
-	oc.resend = p.resendLine(name, oc.billNo)
-	op, num := "sendredpack", 1
-	if p.group {
-		op, num = "sendgroupredpack", p.num
-	}
-	announce(out.notice(), oc.billNo, op, p, out.json)
-
-	var res *redpack.SendResult
-	if p.group {
-		res, err = client.SendGroupRedPack(ctx, &redpack.SendGroupRedPackRequest{
-			MchBillNo: oc.billNo, SendName: p.sendName, ReOpenID: p.openID, TotalAmount: p.amount,
-			TotalNum: p.num, Wishing: p.wishing, ActName: p.actName, Remark: p.remark,
-			SceneID: redpack.SceneID(p.scene), RiskInfo: risk, ConsumeMchID: p.consumeMchID,
-		})
-	} else {
-		res, err = client.SendRedPack(ctx, &redpack.SendRedPackRequest{
-			MchBillNo: oc.billNo, SendName: p.sendName, ReOpenID: p.openID, TotalAmount: p.amount,
-			Wishing: p.wishing, ClientIP: p.clientIP, ActName: p.actName, Remark: p.remark,
-			SceneID: redpack.SceneID(p.scene), RiskInfo: risk, ConsumeMchID: p.consumeMchID,
-		})
+	req, err := p.request(oc.billNo)
+	if err == nil {
+		// Checked before the bill number is announced: a request the
+		// library would refuse is never presented as being sent.
+		err = req.Validate()
 	}
 	if err != nil {
 		return out.fail(err, oc)
 	}
-	hbType := "NORMAL"
-	if p.group {
-		hbType = "GROUP"
+	oc.resend = p.resendLine(name, oc.billNo)
+	announce(out.notice(), oc.billNo, p, out.json)
+
+	var (
+		res  *redpack.SendResult
+		mini *redpack.MiniProgramResult
+		biz  *redpack.BizRedPacketParams
+	)
+	switch r := req.(type) {
+	case *redpack.SendRedPackRequest:
+		res, err = client.SendRedPack(ctx, r)
+	case *redpack.SendGroupRedPackRequest:
+		res, err = client.SendGroupRedPack(ctx, r)
+	case *redpack.SendMiniProgramRedPackRequest:
+		mini, err = client.SendMiniProgramRedPack(ctx, r)
+		if err == nil {
+			res = &mini.SendResult
+			biz, err = client.BizRedPacketParams(mini)
+		}
+	}
+	if err != nil {
+		return out.fail(err, oc)
+	}
+	hbType, num := "NORMAL", 1
+	if kind == kindGroup {
+		hbType, num = "GROUP", p.num
 	}
 	result := sendJSON{
 		MchBillNo: res.MchBillNo, SendListID: res.SendListID, MchID: res.MchID, WxAppID: res.WxAppID,
 		ReOpenID: res.ReOpenID, HBType: hbType, TotalNum: num, TotalAmount: res.TotalAmount,
-		TotalAmountYuan: yuanString(res.TotalAmount),
+		TotalAmountYuan: yuanString(res.TotalAmount), BizRedPacket: biz,
+	}
+	if mini != nil {
+		result.Package = mini.Package
 	}
 	return out.succeed(result, func(w io.Writer) {
 		fmt.Fprintln(w, "PAID")
@@ -259,18 +352,32 @@ same fields, or query it; never send the payment under a new bill number.
 			{"Receiver", res.ReOpenID},
 			{"Amount", fmt.Sprintf("%s (%d fen)", cny(res.TotalAmount), res.TotalAmount)},
 		}
-		if p.group {
+		if kind == kindGroup {
 			rows[4][0] = "First receiver"
 			rows = append(rows, [2]string{"Shared by", fmt.Sprintf("%d users", num)})
 		}
 		writeKV(w, "  ", rows)
+		if biz != nil {
+			fmt.Fprintln(w, "\nThe mini-program opens it for the user with wx.sendBizRedPacket and these arguments:")
+			writeBizRedPacket(w, biz)
+			fmt.Fprintf(w, "\nThe user has 24 hours to open it; then it is refunded. Check it with:\n  redpack query --appid %s %s\n",
+				shellQuote(res.WxAppID), res.MchBillNo)
+			return
+		}
 		fmt.Fprintf(w, "\nThe user has 24 hours to open it; then it is refunded. Check it with:\n  redpack query %s\n", res.MchBillNo)
 	})
 }
 
+// writeBizRedPacket prints the wx.sendBizRedPacket arguments as the JSON a
+// back end hands its mini-program.
+func writeBizRedPacket(w io.Writer, biz *redpack.BizRedPacketParams) {
+	b, _ := json.MarshalIndent(biz, "  ", "  ") // five strings: cannot fail
+	fmt.Fprintf(w, "  %s\n", b)
+}
+
 // announce prints the bill number before anything is sent, so that the
 // user can store it.
-func announce(w io.Writer, billNo, op string, p *packetFlags, quiet bool) {
+func announce(w io.Writer, billNo string, p *packetFlags, quiet bool) {
 	if quiet {
 		fmt.Fprintf(w, "redpack: bill number %s (keep it: after an unknown outcome, re-send under it or query it)\n", billNo)
 		return
@@ -278,12 +385,15 @@ func announce(w io.Writer, billNo, op string, p *packetFlags, quiet bool) {
 	fmt.Fprintf(w, "Bill number  %s\n", billNo)
 	fmt.Fprintln(w, "             Keep it. If the outcome is unclear, re-send under this number")
 	fmt.Fprintln(w, "             (never a new one) or query it.")
-	if p.group {
-		fmt.Fprintf(w, "\nSending a group packet of %s for %d users, first to %s (%s; offline at WeChat since 2024-06-05) …\n\n",
-			cny(p.amount), p.num, p.openID, op)
-		return
+	switch p.kind {
+	case kindGroup:
+		fmt.Fprintf(w, "\nSending a group packet of %s for %d users, first to %s (sendgroupredpack; offline at WeChat since 2024-06-05) …\n\n",
+			cny(p.amount), p.num, p.openID)
+	case kindMini:
+		fmt.Fprintf(w, "\nSending %s to %s of mini-program %s (sendminiprogramhb) …\n\n", cny(p.amount), p.openID, p.miniAppID)
+	default:
+		fmt.Fprintf(w, "\nSending %s to %s (sendredpack) …\n\n", cny(p.amount), p.openID)
 	}
-	fmt.Fprintf(w, "\nSending %s to %s (%s) …\n\n", cny(p.amount), p.openID, op)
 }
 
 // queryJSON is the result of a query in --json output.
