@@ -32,6 +32,11 @@
 // request is made. Amounts are integer fen (1 CNY = 100 fen); without a
 // SceneID a normal packet must hold 100 to 20000 fen.
 //
+// A user whose openid is under a mini-program rather than the Official
+// Account gets a mini-program packet: SendMiniProgramRedPack, whose request
+// names the mini-program's appid, then BizRedPacketParams for the arguments
+// the mini-program passes to wx.sendBizRedPacket to open it.
+//
 // # Idempotency
 //
 // The bill number (mch_billno) is the idempotency key, and the caller owns
