@@ -102,6 +102,17 @@
 // client must survive without paying twice; the ledger tells what really
 // happened.
 //
+// # Control API
+//
+// AdminHandler serves the ledger, Claim, the clock, Inject, SetBalance and
+// Reset as a small JSON API over plain HTTP, for tests that are not written
+// in Go and drive a standalone server (redpack fake-server). Its doc lists
+// the routes and shapes; for example:
+//
+//	curl -s http://127.0.0.1:8444/packets/1900000109202501011234567890
+//	curl -s -X POST http://127.0.0.1:8444/clock/advance -d '{"duration": "25h"}'
+//	curl -s -X POST http://127.0.0.1:8444/faults -d '{"kind": "SystemErrorAfterCommit"}'
+//
 // # Not modelled
 //
 // Service-provider mode (sub_mch_id is answered ACCEPTMODE_ERROR,
