@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -160,6 +161,11 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	}
 	h, err := redpacktest.NewHandler(append(opts, credOpts...)...)
 	if err != nil {
+		if len(credOpts) > 0 {
+			// Perhaps a saved certificate has expired (they last a year):
+			// say how to start afresh.
+			err = fmt.Errorf("%w (if the credentials saved in %s are at fault, delete the directory to make new ones)", err, dir.path)
+		}
 		return fail(exitUsage, err)
 	}
 	defer h.Close()
@@ -338,7 +344,7 @@ func dialAddr(a net.Addr) string {
 }
 
 func decodeStrict(data []byte, v any) error {
-	d := json.NewDecoder(strings.NewReader(string(data)))
+	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
 		return err

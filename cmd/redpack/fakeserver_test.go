@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redpack-go/redpack/internal/pki"
 	"github.com/redpack-go/redpack/redpacktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -478,6 +479,19 @@ func TestFakeServerRestart(t *testing.T) {
 	w.base = p2.baseURL
 	a = w.post("sendredpack", packetFields(c1.MchID, c1.AppID, c1.MchID+"202501020000000002", "1000"))
 	require.Equal(t, "SUCCESS", a["result_code"], a)
+
+	// The README's curl request works as it stands against the default
+	// merchant.
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, sample, ok := strings.Cut(string(readme), "--data-binary @- <<'XML'\n")
+	require.True(t, ok, "README has no sample request")
+	sample, _, ok = strings.Cut(sample, "\nXML\n")
+	require.True(t, ok)
+	a = w.postRaw("sendredpack", []byte(sample), w.tls...)
+	require.Equal(t, "SUCCESS", a["result_code"], a)
+	require.Equal(t, "1900000109202501011234567890", a["mch_billno"])
+
 	require.Equal(t, 0, p2.stop())
 }
 
@@ -566,6 +580,18 @@ func TestFakeServerUsageErrors(t *testing.T) {
 	halfDir := filepath.Dir(write("half/ca.pem", "x"))
 	orphanDir := filepath.Dir(filepath.Dir(filepath.Dir(write("orphan/merchants/1900000109/apiclient_cert.pem", "x"))))
 	write("orphan/merchants/1900000109/apiclient_key.pem", "x")
+	// A directory whose merchant certificate has expired.
+	ca, err := pki.NewCA("test CA")
+	require.NoError(t, err)
+	expired, err := ca.Issue(pki.LeafOptions{CommonName: redpacktest.DefaultMchID, Client: true,
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	require.NoError(t, err)
+	write("stale/ca.pem", string(ca.PEM()))
+	write("stale/ca-key.TEST-ONLY.pem", string(ca.KeyPEM()))
+	write("stale/merchants/1900000109/apiclient_cert.pem", string(expired.CertPEM()))
+	staleDir := filepath.Dir(write("stale/merchants/1900000109/apiclient_key.pem", string(expired.KeyPEM())))
+	staleDir = filepath.Dir(filepath.Dir(staleDir))
+
 	base := []string{"fake-server", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}
 	for _, tc := range []struct {
 		name string
@@ -583,6 +609,8 @@ func TestFakeServerUsageErrors(t *testing.T) {
 		{"bad clock", []string{"--clock", "noon"}, exitUsage, "--clock"},
 		{"CA without its key", []string{"--dir", halfDir}, exitFailure, "ca.pem is there but not"},
 		{"merchant without CA", []string{"--dir", orphanDir}, exitFailure, "but no CA"},
+		{"expired certificate", []string{"--dir", staleDir}, exitUsage, "expired"},
+		{"expired certificate hint", []string{"--dir", staleDir}, exitUsage, "delete the directory to make new ones"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(append([]string{}, base...), tc.args...)
