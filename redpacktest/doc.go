@@ -29,7 +29,13 @@
 // mini-program packets. WithMerchants replaces it.
 //
 // The WeChat logic is the Handler, an http.Handler independent of the
-// listener: a standalone program serves it with its TLSConfig.
+// listener: a standalone program serves it with its TLSConfig, as the
+// redpack command's fake-server does (see "Testing from any language" in
+// the README). To restart such a server without handing its clients new
+// credentials, save CACertPEM, CAKeyPEM and each merchant's CertPEM and
+// KeyPEM, and give them back with WithCA and WithMerchantCertificate: the
+// server certificate is issued anew from the same CA. WithLogger logs one
+// line per request, without bodies, signatures or keys.
 //
 // # What the server checks
 //
@@ -81,7 +87,8 @@
 // gethbinfo answers from the ledger for 30 days (QueryWindow).
 //
 // The server's clock follows real time unless WithClock freezes it; Advance
-// and SetTime move it. Statuses, daily caps, bill-number expiry and the
+// and SetTime move it. Reset empties the ledger, drops pending faults and
+// puts balances and the clock back as configured, for the next test. Statuses, daily caps, bill-number expiry and the
 // query window follow this clock; the rate limit and certificate validity
 // follow real time.
 //
@@ -94,6 +101,17 @@
 // gateway page, or any err_code. They reproduce the unknown outcomes a
 // client must survive without paying twice; the ledger tells what really
 // happened.
+//
+// # Control API
+//
+// AdminHandler serves the ledger, Claim, the clock, Inject, SetBalance and
+// Reset as a small JSON API over plain HTTP, for tests that are not written
+// in Go and drive a standalone server (redpack fake-server). Its doc lists
+// the routes and shapes; for example:
+//
+//	curl -s http://127.0.0.1:8444/packets/1900000109202501011234567890
+//	curl -s -X POST http://127.0.0.1:8444/clock/advance -d '{"duration": "25h"}'
+//	curl -s -X POST http://127.0.0.1:8444/faults -d '{"kind": "SystemErrorAfterCommit"}'
 //
 // # Not modelled
 //

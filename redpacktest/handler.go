@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -34,6 +35,8 @@ const pathBase = "mmpaymkttransfers/"
 // WeChat's XML. All methods are safe for concurrent use.
 type Handler struct {
 	ca         *pki.CA
+	givenCerts map[string]*pki.Leaf // WithMerchantCertificate; read-only
+	logger     *slog.Logger         // nil: silent
 	caPool     *x509.CertPool
 	serverCert tls.Certificate
 	prefix     string
@@ -56,6 +59,7 @@ type Handler struct {
 	faults     []Fault
 	requests   []Request
 	rng        *rand.Rand
+	seed       uint64
 	seq        int64
 }
 
@@ -65,6 +69,7 @@ type packetKey struct{ mchID, billNo string }
 // balance.
 type account struct {
 	Merchant
+	config Merchant // as added: what Reset restores
 	paid   int64
 	leaf   *pki.Leaf
 	p12    []byte
@@ -105,9 +110,18 @@ func NewHandler(opts ...Option) (*Handler, error) {
 			return nil, err
 		}
 	}
-	ca, err := pki.NewCA("redpacktest fake WeChat Pay CA")
-	if err != nil {
-		return nil, fmt.Errorf("redpacktest: make CA: %w", err)
+	ca := s.ca
+	if ca == nil {
+		var err error
+		ca, err = pki.NewCA("redpacktest fake WeChat Pay CA")
+		if err != nil {
+			return nil, fmt.Errorf("redpacktest: make CA: %w", err)
+		}
+	}
+	for id := range s.certs {
+		if !slices.ContainsFunc(s.merchants, func(m Merchant) bool { return m.MchID == id }) {
+			return nil, fmt.Errorf("redpacktest: WithMerchantCertificate: no merchant %s", id)
+		}
 	}
 	srv, err := ca.Issue(pki.LeafOptions{CommonName: "api.mch.weixin.qq.com (redpacktest)", Hosts: s.hosts})
 	if err != nil {
@@ -115,19 +129,22 @@ func NewHandler(opts ...Option) (*Handler, error) {
 	}
 	h := &Handler{
 		ca:         ca,
+		givenCerts: s.certs,
+		logger:     s.logger,
 		caPool:     ca.Pool(),
 		serverCert: srv.TLSCertificate(),
 		prefix:     s.prefix,
 		acceptHMAC: s.acceptHMAC,
 		rateLimit:  s.rateLimit,
 		clock:      newClock(s.start, s.frozen),
+		seed:       s.seed,
 		done:       make(chan struct{}),
 		accounts:   make(map[string]*account),
 		packets:    make(map[packetKey]*record),
 		daily:      make(map[string]int64),
 		userCount:  make(map[string]int),
 		userAmount: make(map[string]int64),
-		rng:        rand.New(rand.NewPCG(s.seed, s.seed^0x9e3779b97f4a7c15)),
+		rng:        newRand(s.seed),
 	}
 	for _, m := range s.merchants {
 		if err := h.AddMerchant(m); err != nil {
@@ -144,9 +161,16 @@ func (h *Handler) AddMerchant(m Merchant) error {
 	if err != nil {
 		return err
 	}
-	leaf, err := h.ca.Issue(pki.LeafOptions{CommonName: m.MchID, Client: true})
-	if err != nil {
-		return fmt.Errorf("redpacktest: issue certificate for %s: %w", m.MchID, err)
+	leaf := h.givenCerts[m.MchID]
+	if leaf != nil {
+		if err := h.checkMerchantCert(m.MchID, leaf); err != nil {
+			return err
+		}
+	} else {
+		leaf, err = h.ca.Issue(pki.LeafOptions{CommonName: m.MchID, Client: true})
+		if err != nil {
+			return fmt.Errorf("redpacktest: issue certificate for %s: %w", m.MchID, err)
+		}
 	}
 	p12, err := leaf.PKCS12(m.MchID)
 	if err != nil {
@@ -157,8 +181,25 @@ func (h *Handler) AddMerchant(m Merchant) error {
 	if _, dup := h.accounts[m.MchID]; dup {
 		return fmt.Errorf("redpacktest: merchant %s already exists", m.MchID)
 	}
-	h.accounts[m.MchID] = &account{Merchant: m, leaf: leaf, p12: p12}
+	h.accounts[m.MchID] = &account{Merchant: m, config: m.snapshotOf(), leaf: leaf, p12: p12}
 	h.mchOrder = append(h.mchOrder, m.MchID)
+	return nil
+}
+
+// checkMerchantCert checks a certificate given with WithMerchantCertificate
+// as ServeHTTP will check it, so that a stale one fails now rather than as
+// CA_ERROR on the first request.
+func (h *Handler) checkMerchantCert(mchID string, leaf *pki.Leaf) error {
+	_, err := leaf.Cert.Verify(x509.VerifyOptions{
+		Roots:     h.caPool,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return fmt.Errorf("redpacktest: certificate of merchant %s: %w", mchID, err)
+	}
+	if cn := leaf.Cert.Subject.CommonName; cn != mchID {
+		return fmt.Errorf("redpacktest: certificate of merchant %s is issued to %q", mchID, cn)
+	}
 	return nil
 }
 
@@ -187,6 +228,12 @@ func (h *Handler) CertPool() *x509.CertPool { return h.ca.Pool() }
 
 // CACertPEM returns the CA certificate in PEM form.
 func (h *Handler) CACertPEM() []byte { return h.ca.PEM() }
+
+// CAKeyPEM returns the CA's private key in PKCS#8 PEM form, to save with
+// CACertPEM and give back to WithCA. It is a throwaway test key: anyone
+// holding it can impersonate this fake server and its merchants, and
+// nothing else.
+func (h *Handler) CAKeyPEM() []byte { return h.ca.KeyPEM() }
 
 // PKCS12 returns the merchant's apiclient_cert.p12 (password = mch_id), or
 // nil for an unknown merchant.
@@ -245,8 +292,10 @@ func (h *Handler) Merchants() []Merchant {
 	return out
 }
 
-func (a *account) snapshot() Merchant {
-	m := a.Merchant
+func (a *account) snapshot() Merchant { return a.Merchant.snapshotOf() }
+
+// snapshotOf returns a copy of m that shares no slice with it.
+func (m Merchant) snapshotOf() Merchant {
 	m.AppIDs = slices.Clone(m.AppIDs)
 	m.AppAppIDs = slices.Clone(m.AppAppIDs)
 	m.Scenes = slices.Clone(m.Scenes)
@@ -383,6 +432,33 @@ func (h *Handler) Requests() []Request {
 	return out
 }
 
+// Reset puts the Handler back as it was made, for the next test: the ledger
+// emptied, pending faults dropped, the request log and the daily caps and
+// rate limits cleared, every merchant's balance and settings as configured
+// (SetBalance undone), the random source reseeded and the clock back at its
+// start (the WithClock time when frozen, else real time). The merchants,
+// their API keys and all certificates stay, so clients need not change.
+func (h *Handler) Reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.clock.reset()
+	for _, a := range h.accounts {
+		a.Merchant = a.config.snapshotOf()
+		a.paid, a.recent = 0, nil
+	}
+	h.packets = make(map[packetKey]*record)
+	h.order, h.open, h.faults, h.requests = nil, nil, nil, nil
+	h.daily = make(map[string]int64)
+	h.userCount = make(map[string]int)
+	h.userAmount = make(map[string]int64)
+	h.rng = newRand(h.seed)
+	h.seq = 0
+}
+
+func newRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
 // Close ends every wait of a fault with a Delay (the connection is then
 // closed without an answer), now and later, so that a server shutdown does
 // not hang. The Handler still answers requests afterwards.
@@ -392,32 +468,76 @@ func (h *Handler) Close() {
 
 // ServeHTTP answers one request as WeChat Pay would.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var (
+		req    Request
+		status = http.StatusOK
+		sent   bool // false while the answer may still be dropped
+	)
+	if h.logger != nil {
+		// Deferred so that a dropped connection (a panic with
+		// http.ErrAbortHandler, which goes on) is logged too.
+		defer func() {
+			if !sent {
+				status = 0
+			}
+			h.logRequest(r, &req, status, time.Since(start))
+		}()
+	}
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
 	if readErr == nil && len(body) > maxRequestBytes {
 		readErr = errors.New("body too large")
 	}
-	if readErr == nil && h.serveSignKey(w, r.URL.Path, body) {
-		return
+	if readErr == nil {
+		if code, ok := h.serveSignKey(w, r.URL.Path, body); ok {
+			req.Op, req.ErrCode, sent = "getsignkey", code, true
+			return
+		}
 	}
 	ep := h.route(r.URL.Path)
 
 	h.mu.Lock()
-	req := Request{Path: r.URL.Path, Body: body, RemoteAddr: r.RemoteAddr, Time: time.Now(), ClockTime: h.clock.now()}
+	req = Request{Path: r.URL.Path, Body: body, RemoteAddr: r.RemoteAddr, Time: time.Now(), ClockTime: h.clock.now()}
 	if ep == nil {
 		h.requests = append(h.requests, req)
 		h.mu.Unlock()
 		http.NotFound(w, r)
+		status, sent = http.StatusNotFound, true
 		return
 	}
 	req.Op = ep.op
 	rep, fault := h.judge(&req, ep, r, body, readErr)
 	if !rep.html {
 		req.ErrCode = rep.errCode
+	} else {
+		status = http.StatusBadGateway
 	}
 	h.requests = append(h.requests, req)
 	h.mu.Unlock()
 
 	h.deliver(w, r, rep, fault)
+	sent = true
+}
+
+// logRequest writes the request's log record: allow-listed fields only,
+// never the body, whose sign could be replayed.
+func (h *Handler) logRequest(r *http.Request, req *Request, status int, d time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("op", cmpOr(req.Op, "-")),
+		slog.String("path", r.URL.Path),
+		slog.String("mch_id", req.MchID),
+		slog.String("mch_billno", req.MchBillNo),
+		slog.String("err_code", req.ErrCode),
+	}
+	if req.Fault != 0 {
+		attrs = append(attrs, slog.String("fault", req.Fault.String()))
+	}
+	attrs = append(attrs,
+		slog.Int("status", status),
+		slog.Duration("duration", d.Round(time.Microsecond)),
+		slog.String("remote", r.RemoteAddr),
+	)
+	h.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
 func (h *Handler) route(path string) *endpoint {

@@ -247,6 +247,18 @@ func newClock(start time.Time, frozen bool) *clock {
 	return &clock{start: start, realStart: time.Now(), frozen: frozen}
 }
 
+// reset puts the clock back at its start: the frozen start time, or real
+// time for a running clock, with no offset.
+func (c *clock) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = 0
+	if !c.frozen {
+		now := time.Now()
+		c.start, c.realStart = now, now
+	}
+}
+
 func (c *clock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()

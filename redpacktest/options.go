@@ -3,8 +3,11 @@ package redpacktest
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/redpack-go/redpack/internal/pki"
 )
 
 // Option configures a Handler or Server. Options are checked when the
@@ -20,6 +23,9 @@ type settings struct {
 	frozen     bool
 	seed       uint64
 	hosts      []string
+	ca         *pki.CA
+	certs      map[string]*pki.Leaf // merchant certificates given, by mch_id
+	logger     *slog.Logger
 }
 
 func defaultSettings() settings {
@@ -119,6 +125,59 @@ func WithHosts(hosts ...string) Option {
 			return errors.New("redpacktest: WithHosts: no host")
 		}
 		s.hosts = append([]string(nil), hosts...)
+		return nil
+	}
+}
+
+// WithCA makes the Handler use an existing certificate authority, given as
+// the PEM of its certificate and private key (CACertPEM and CAKeyPEM of an
+// earlier Handler), instead of making a new one. Clients that trust the old
+// CA then trust the new Handler's server certificate, which is issued anew
+// from it. Together with WithMerchantCertificate it lets a fake server be
+// restarted with the credentials its clients already hold.
+func WithCA(certPEM, keyPEM []byte) Option {
+	return func(s *settings) error {
+		ca, err := pki.ParseCA(certPEM, keyPEM)
+		if err != nil {
+			return fmt.Errorf("redpacktest: WithCA: %w", err)
+		}
+		s.ca = ca
+		return nil
+	}
+}
+
+// WithMerchantCertificate gives the merchant mchID an existing API
+// certificate and key in PEM form (the CertPEM and KeyPEM of an earlier
+// Handler) instead of issuing a new one. The certificate must be issued by
+// the Handler's CA (see WithCA), for client authentication, with mchID as
+// its common name, and be valid now; the merchant must exist when the
+// Handler is made. The merchant's apiclient_cert.p12 is encoded anew from
+// it.
+func WithMerchantCertificate(mchID string, certPEM, keyPEM []byte) Option {
+	return func(s *settings) error {
+		leaf, err := pki.ParseLeaf(certPEM, keyPEM)
+		if err != nil {
+			return fmt.Errorf("redpacktest: WithMerchantCertificate %s: %w", mchID, err)
+		}
+		if s.certs == nil {
+			s.certs = make(map[string]*pki.Leaf)
+		}
+		s.certs[mchID] = leaf
+		return nil
+	}
+}
+
+// WithLogger makes the Handler log one record per request at Info level:
+// the operation, path, mch_id, mch_billno, the err_code answered, the
+// fault taken, the HTTP status (0 when the connection was dropped) and the
+// duration. It never logs a body, a signature or a key. Without it the
+// Handler logs nothing.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *settings) error {
+		if l == nil {
+			return errors.New("redpacktest: WithLogger: nil logger")
+		}
+		s.logger = l
 		return nil
 	}
 }

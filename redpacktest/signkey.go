@@ -22,10 +22,11 @@ func SandboxSignKey(mchID, apiKey string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// serveSignKey answers getsignkey; it reports false if path is not one.
-func (h *Handler) serveSignKey(w http.ResponseWriter, path string, body []byte) bool {
+// serveSignKey answers getsignkey and returns the return_code it
+// answered; it reports false if path is not one.
+func (h *Handler) serveSignKey(w http.ResponseWriter, path string, body []byte) (string, bool) {
 	if len(path) < len(h.prefix) || path[:len(h.prefix)] != h.prefix || !signKeyPaths[path[len(h.prefix):]] {
-		return false
+		return "", false
 	}
 	fail := func(msg string) *reply {
 		return &reply{errCode: "FAIL", fields: []field{str("return_code", "FAIL"), str("return_msg", msg)}}
@@ -53,5 +54,5 @@ func (h *Handler) serveSignKey(w http.ResponseWriter, path string, body []byte) 
 	}()
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.Write(rep.encode())
-	return true
+	return rep.errCode, true
 }

@@ -12,11 +12,27 @@
 //	send-mini   send a mini-program packet (sendminiprogramhb) and print the wx.sendBizRedPacket arguments
 //	query       look a packet up by its bill number (gethbinfo)
 //	demo        the whole flow on a built-in fake WeChat Pay server: no account needed
+//	fake-server serve the fake WeChat Pay server for tests in any language
 //	help        show help, or a command's: redpack help send
 //
 // Try it without an account:
 //
 //	go run ./cmd/redpack demo
+//
+// # A fake server for tests in any language
+//
+// fake-server serves redpacktest's fake WeChat Pay server as a program, for
+// a Java, PHP or Python service's own tests (WeChat has no sandbox for red
+// packets):
+//
+//	redpack fake-server --dir ./wechat-fake
+//
+// It listens on https://127.0.0.1:8443/ (mutual TLS) and writes the
+// client's credentials to the directory: ca.pem, apiclient_cert.p12
+// (password = mch_id), apiclient_cert.pem, apiclient_key.pem and
+// merchant.json (mch_id, appid, api_key, base_url). A control API on
+// http://127.0.0.1:8444/ reads the ledger, claims packets, moves the clock,
+// scripts faults and resets. "redpack help fake-server" has the details.
 //
 // # Credentials
 //
@@ -72,6 +88,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 )
 
@@ -97,7 +114,9 @@ var exitCodeHelp = [][2]string{
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM too: fake-server is stopped that way by CI runners and
+	// container engines, and a send then ends as on Ctrl-C.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
@@ -111,8 +130,7 @@ type env struct {
 	getenv         func(string) string
 }
 
-// command is one subcommand. New ones (send-mini, fake-server) are one more
-// entry in commands.
+// command is one subcommand; a new one is one more entry in commands.
 type command struct {
 	name    string
 	summary string
@@ -128,6 +146,7 @@ func commands() []command {
 		{"send-mini", "send a mini-program packet and print the wx.sendBizRedPacket arguments (sendminiprogramhb)", runSendMini},
 		{"query", "look a packet up by its bill number (gethbinfo)", runQuery},
 		{"demo", "the whole flow on a built-in fake WeChat Pay server: no account needed", runDemo},
+		{"fake-server", "serve the fake WeChat Pay server for tests in any language", runFakeServer},
 		{"help", "show this help, or a command's: redpack help send", runHelp},
 	}
 }

@@ -65,6 +65,112 @@ func (ca *CA) PEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
 }
 
+// KeyPEM returns the CA's private key in PKCS#8 PEM form: a test key, kept
+// only so that a fake server can issue certificates again after a restart.
+func (ca *CA) KeyPEM() []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(ca.Key)
+	if err != nil {
+		panic(fmt.Sprintf("pki: marshal CA key: %v", err)) // cannot fail for the keys NewCA and ParseCA hold
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// ParseCA reads a CA saved with PEM and KeyPEM. It checks that the
+// certificate is a CA's and that the key is its key.
+func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
+	cert, err := parseCert(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return nil, fmt.Errorf("CA certificate %q is not a certificate authority", cert.Subject.CommonName)
+	}
+	key, err := parseKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("CA key: %w", err)
+	}
+	if !samePublicKey(cert, key) {
+		return nil, fmt.Errorf("CA key does not match the CA certificate %q", cert.Subject.CommonName)
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
+// ParseLeaf reads a certificate and its RSA key in PEM form (CertPEM and
+// KeyPEM, or a merchant's apiclient_cert.pem and apiclient_key.pem) and
+// checks that the key is the certificate's.
+func ParseLeaf(certPEM, keyPEM []byte) (*Leaf, error) {
+	cert, err := parseCert(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	key, err := parseKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("key: %w", err)
+	}
+	rsaKey, ok := key.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("key: %T, want an RSA key", key)
+	}
+	if !samePublicKey(cert, key) {
+		return nil, fmt.Errorf("key does not match the certificate %q", cert.Subject.CommonName)
+	}
+	return &Leaf{Cert: cert, Key: rsaKey}, nil
+}
+
+// parseCert reads the first CERTIFICATE block of data; text before it is
+// allowed, as OpenSSL allows it.
+func parseCert(data []byte) (*x509.Certificate, error) {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, fmt.Errorf("no CERTIFICATE block in PEM data")
+		}
+		if b.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(b.Bytes)
+		}
+	}
+}
+
+// parseKey reads the first private key block of data: PKCS#8, PKCS#1 (RSA)
+// or SEC 1 (EC).
+func parseKey(data []byte) (crypto.Signer, error) {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, fmt.Errorf("no private key block in PEM data")
+		}
+		var (
+			k   any
+			err error
+		)
+		switch b.Type {
+		case "PRIVATE KEY":
+			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+		case "RSA PRIVATE KEY":
+			k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+		case "EC PRIVATE KEY":
+			k, err = x509.ParseECPrivateKey(b.Bytes)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s, ok := k.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("%T cannot sign", k)
+		}
+		return s, nil
+	}
+}
+
+func samePublicKey(cert *x509.Certificate, key crypto.Signer) bool {
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(cert.PublicKey)
+}
+
 // Leaf is a certificate issued by a CA, with its RSA key (WeChat issues RSA
 // merchant certificates).
 type Leaf struct {
