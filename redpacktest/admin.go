@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -29,6 +30,10 @@ import (
 //	GET  /packets[?mch_id=]             every packet, in send order
 //	GET  /packets/{mch_billno}[?mch_id=] one packet (mch_id needed only if two merchants used the bill number)
 //	POST /packets/{mch_billno}/claim    {"openids": ["o…", …], "mch_id": "…"}, both optional → the packet
+//	POST /biz-red-packet                the wx.sendBizRedPacket arguments a mini-program got from its back end,
+//	                                    {"timeStamp", "nonceStr", "package", "signType", "paySign"} →
+//	                                    {"retcode": 0, "retmsg": "ok", "packet": …} once opened, or
+//	                                    {"retcode": -1, "retmsg": "签名失败"} (see OpenBizRedPacket)
 //	GET  /merchants                     every merchant with balance and paid (never the API key)
 //	GET  /merchants/{mch_id}            one merchant
 //	PUT  /merchants/{mch_id}/balance    {"balance": 100000} → the merchant
@@ -63,6 +68,7 @@ func (h *Handler) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /packets", h.adminPackets)
 	mux.HandleFunc("GET /packets/{billno}", h.adminPacket)
 	mux.HandleFunc("POST /packets/{billno}/claim", h.adminClaim)
+	mux.HandleFunc("POST /biz-red-packet", h.adminOpenBizRedPacket)
 	mux.HandleFunc("GET /merchants", h.adminMerchants)
 	mux.HandleFunc("GET /merchants/{mchid}", h.adminMerchant)
 	mux.HandleFunc("PUT /merchants/{mchid}/balance", h.adminSetBalance)
@@ -333,6 +339,40 @@ func (h *Handler) adminClaim(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ = h.Packet(p.MchID, p.MchBillNo)
 	adminJSON(w, http.StatusOK, packetJSON(p))
+}
+
+// adminOpenBizRedPacket plays wx.sendBizRedPacket. Its answer has the
+// front end's retcode and retmsg; WeChat documents no retcode but 0, so a
+// refusal is -1 with WeChat's retmsg text.
+func (h *Handler) adminOpenBizRedPacket(w http.ResponseWriter, r *http.Request) {
+	var in BizRedPacket
+	if !adminDecode(w, r, &in, false) {
+		return
+	}
+	type answer struct {
+		RetCode int              `json:"retcode"`
+		RetMsg  string           `json:"retmsg"`
+		Packet  *adminPacketJSON `json:"packet,omitempty"`
+	}
+	if err := h.OpenBizRedPacket(in); err != nil {
+		var be *BizRedPacketError
+		if !errors.As(err, &be) {
+			adminError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		adminJSON(w, http.StatusOK, answer{RetCode: -1, RetMsg: be.RetMsg})
+		return
+	}
+	out := answer{RetMsg: "ok"}
+	if raw, err := url.QueryUnescape(in.Package); err == nil {
+		for _, p := range h.Packets() {
+			if p.Package == raw {
+				pj := packetJSON(p)
+				out.Packet = &pj
+			}
+		}
+	}
+	adminJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) adminMerchants(w http.ResponseWriter, r *http.Request) {

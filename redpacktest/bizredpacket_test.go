@@ -2,6 +2,7 @@ package redpacktest
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -131,4 +132,37 @@ func TestOpenBizRedPacketExpired(t *testing.T) {
 	if p := mustPacket(t, f.s, DefaultMchID, bill); p.Status != StatusRefund || p.RefundAmount != 100 {
 		t.Errorf("packet %+v", p)
 	}
+}
+
+// TestAdminOpenBizRedPacket drives OpenBizRedPacket through the control
+// API, as a test in another language would with its back end's JSON.
+func TestAdminOpenBizRedPacket(t *testing.T) {
+	f := newFixture(t)
+	ad := newAdmin(t, f.s.Handler)
+	bill, pkg := sendMini(t, f)
+	args := frontEnd(pkg)
+
+	type answer struct {
+		RetCode int              `json:"retcode"`
+		RetMsg  string           `json:"retmsg"`
+		Packet  *adminPacketJSON `json:"packet"`
+	}
+	var bad answer
+	ad.ok("POST", "/biz-red-packet", mustJSON(t, BizRedPacket{
+		TimeStamp: args.TimeStamp, NonceStr: args.NonceStr, Package: args.Package, SignType: "MD5", PaySign: "00",
+	}), &bad)
+	if bad.RetCode != -1 || bad.RetMsg != BizRetMsgSign || bad.Packet != nil {
+		t.Errorf("bad paySign: %+v", bad)
+	}
+	var good answer
+	ad.ok("POST", "/biz-red-packet", mustJSON(t, args), &good)
+	if good.RetCode != 0 || good.Packet == nil || good.Packet.MchBillNo != bill || good.Packet.Status != StatusReceived {
+		t.Errorf("opening: %+v", good)
+	}
+	var again answer
+	ad.ok("POST", "/biz-red-packet", mustJSON(t, args), &again)
+	if again.RetCode != -1 || again.RetMsg != BizRetMsgClaimed {
+		t.Errorf("opening twice: %+v", again)
+	}
+	ad.fails("POST", "/biz-red-packet", `{"timeStamp": 1}`, http.StatusBadRequest)
 }

@@ -405,6 +405,8 @@ The control API (JSON over plain HTTP on --admin-addr):
   GET  /packets                       the ledger
   GET  /packets/{mch_billno}          one packet
   POST /packets/{mch_billno}/claim    {"openids": ["o…"]} (a group packet is split among them)
+  POST /biz-red-packet                {"timeStamp","nonceStr","package","signType","paySign"}: a mini-program
+                                      opens its packet as wx.sendBizRedPacket would (paySign checked)
   POST /clock/advance                 {"duration": "25h"}: SENT → RFUND_ING → REFUND
   PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"}
   POST /faults                        {"kind": "SystemErrorAfterCommit", "op": "sendredpack"}
