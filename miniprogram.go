@@ -49,7 +49,10 @@ var opSendMiniProgramRedPack = operation{"sendminiprogramhb", "mmpaymkttransfers
 
 // SendMiniProgramRedPack sends a mini-program red packet. On success the
 // packet is paid; give BizRedPacketParams(res) to the mini-program so the
-// user can open it. Errors are as SendRedPack's.
+// user can open it. Errors are as SendRedPack's. A SUCCESS answer without
+// a package is treated as unclear, like any answer the client cannot use:
+// it ends as an unknown outcome, and re-sending the same request (whose
+// answer repeats the package) or a query settles it.
 func (c *Client) SendMiniProgramRedPack(ctx context.Context, req *SendMiniProgramRedPackRequest) (*MiniProgramResult, error) {
 	if req == nil {
 		return nil, &ValidationError{Field: "request", Reason: "is nil"}

@@ -216,3 +216,34 @@ func TestBizRedPacketParamsRefusesEmpty(t *testing.T) {
 	require.True(t, errors.As(err, &ve))
 	assert.Equal(t, "wxappid", ve.Field)
 }
+
+// TestSendMiniProgramAppIDEcho: the result keeps the appid that was sent,
+// which paySign is signed for; an answer naming another one is not
+// trusted, and one naming none is fine.
+func TestSendMiniProgramAppIDEcho(t *testing.T) {
+	for _, tc := range []struct {
+		name, echo string
+		ok         bool
+	}{
+		{"echoed", "<wxappid>" + testMiniAppID + "</wxappid>", true},
+		{"empty", "<wxappid></wxappid>", true},
+		{"absent", "", true},
+		{"another appid", "<wxappid>wx8888888888888888</wxappid>", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			answer := strings.Replace(readFixture("sendminiprogramhb_SUCCESS.xml"),
+				"<wxappid><![CDATA[wxd27ebc41b85ce36d]]></wxappid>", tc.echo, 1)
+			stub := newStub(t, func(stubRequest) (int, string) { return http.StatusOK, answer })
+			c := stub.client(t)
+			res, err := c.SendMiniProgramRedPack(context.Background(), goodMini())
+			if !tc.ok {
+				require.ErrorIs(t, err, ErrUnknownOutcome)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, testMiniAppID, res.WxAppID)
+			_, err = c.BizRedPacketParams(res)
+			assert.NoError(t, err)
+		})
+	}
+}

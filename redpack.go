@@ -214,7 +214,10 @@ func (c *Client) sendPacket(ctx context.Context, op operation, billNo, appID str
 			case "mch_id":
 				res.MchID = e.Text()
 			case "wxappid":
-				res.WxAppID = e.Text()
+				// The appid sent stays the result's: paySign is signed for it.
+				if v := e.Text(); v != "" && v != appID {
+					return fieldError(e.Tag, v, "is not the appid sent")
+				}
 			case "re_openid":
 				res.ReOpenID = e.Text()
 			case "send_listid":
@@ -234,8 +237,11 @@ func (c *Client) sendPacket(ctx context.Context, op operation, billNo, appID str
 			}
 		}
 		if pkg != nil && *pkg == "" {
-			// Paid, but the user cannot open it without the package.
-			return &DecodeError{Reason: "a mini-program packet's answer has no <package>", Excerpt: `""`}
+			// WeChat said SUCCESS, but a packet the user cannot open is not
+			// a result: the caller re-sends (the answer to a repeated bill
+			// number carries the package) or queries, as for any unclear
+			// answer.
+			return fieldError("package", "", "is missing from a successful mini-program answer")
 		}
 		return nil
 	})

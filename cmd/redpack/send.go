@@ -324,11 +324,18 @@ same fields, or query it; never send the payment under a new bill number.
 		mini, err = client.SendMiniProgramRedPack(ctx, r)
 		if err == nil {
 			res = &mini.SendResult
-			biz, err = client.BizRedPacketParams(mini)
 		}
 	}
 	if err != nil {
 		return out.fail(err, oc)
+	}
+	if mini != nil {
+		// Paid whatever happens next: a failure here must not be reported
+		// as the send's (the library's checks make it unreachable).
+		var bizErr error
+		if biz, bizErr = client.BizRedPacketParams(mini); bizErr != nil {
+			fmt.Fprintf(out.notice(), "redpack: the packet is PAID, but its wx.sendBizRedPacket arguments could not be built: %v\n", bizErr)
+		}
 	}
 	hbType, num := "NORMAL", 1
 	if kind == kindGroup {
