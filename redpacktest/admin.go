@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -20,8 +22,9 @@ import (
 // --admin-addr). It reads the ledger, claims packets, moves the clock,
 // scripts faults, sets balances and resets the Handler, as the Go methods
 // of the same names do. Serve it on loopback only: it has no
-// authentication. A request carrying an Origin header (a browser's) is
-// refused, so that a web page cannot drive it.
+// authentication. A request carrying an Origin header (a browser's), or a
+// Host header other than a loopback address or localhost (a rebound DNS
+// name), is refused, so that a web page can neither drive nor read it.
 //
 // The routes (times are RFC 3339, written in China time; amounts are fen;
 // durations are Go durations such as "90s" or "25h"):
@@ -84,8 +87,28 @@ func (h *Handler) AdminHandler() http.Handler {
 			adminError(w, http.StatusForbidden, "requests from web pages are refused")
 			return
 		}
+		if !loopbackHost(r.Host) {
+			// A web page whose name was rebound to 127.0.0.1 sends its own
+			// name as Host: refused, so it cannot read the ledger either.
+			adminError(w, http.StatusForbidden, "the control API answers only to a loopback address or localhost")
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// loopbackHost reports whether a Host header names this machine: a
+// loopback IP or localhost, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // maxAdminBody bounds a control request's body.

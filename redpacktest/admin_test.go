@@ -312,6 +312,21 @@ func TestAdminRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || len(f.s.Packets()) != 2 {
 		t.Errorf("a browser's request: HTTP %d, %d packets left", resp.StatusCode, len(f.s.Packets()))
 	}
+	// A page on a name rebound to 127.0.0.1 reads without Origin, but with
+	// its own Host.
+	for host, want := range map[string]int{"attacker.example": http.StatusForbidden, "attacker.example:8444": http.StatusForbidden,
+		"localhost:8444": http.StatusOK, "127.0.0.1": http.StatusOK, "[::1]:8444": http.StatusOK} {
+		req, _ := http.NewRequest("GET", ad.url+"/packets", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: HTTP %d, want %d", host, resp.StatusCode, want)
+		}
+	}
 	ad.fails("POST", "/clock/advance", `{"duration": "1h", "extra": 1}`, http.StatusBadRequest)
 	ad.fails("POST", "/clock/advance", `{"duration": "1h"} {}`, http.StatusBadRequest)
 	if st := ad.call("GET", "/nowhere", "", nil); st != http.StatusNotFound {
