@@ -88,9 +88,9 @@
 //
 // The server's clock follows real time unless WithClock freezes it; Advance
 // and SetTime move it. Reset empties the ledger, drops pending faults and
-// puts balances and the clock back as configured, for the next test. Statuses, daily caps, bill-number expiry and the
-// query window follow this clock; the rate limit and certificate validity
-// follow real time.
+// puts balances and the clock back as configured, for the next test.
+// Statuses, daily caps, bill-number expiry and the query window follow
+// this clock; the rate limit and certificate validity follow real time.
 //
 // # Faults
 //

@@ -438,6 +438,8 @@ func (h *Handler) Requests() []Request {
 // (SetBalance undone), the random source reseeded and the clock back at its
 // start (the WithClock time when frozen, else real time). The merchants,
 // their API keys and all certificates stay, so clients need not change.
+// Call it between tests, with no request in flight: an answer a fault
+// holds back is still delivered after Reset.
 func (h *Handler) Reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -296,7 +296,11 @@ func (ff *fakeFlags) options(set map[string]bool) ([]redpacktest.Option, []redpa
 		}
 		opts = append(opts, redpacktest.WithClock(t))
 	}
-	if ff.hmac || cfg.HMACSHA256 {
+	hmac := cfg.HMACSHA256
+	if set["hmac-sha256"] {
+		hmac = ff.hmac // a flag overrides the config file, as for the others
+	}
+	if hmac {
 		opts = append(opts, redpacktest.WithHMACSHA256())
 	}
 	return opts, merchants, nil
@@ -365,7 +369,8 @@ WeChat judges them, with the same rules, err_codes and ledger as the Go
 package. No WeChat account is needed.
 
 At start it writes to --dir what a client needs, and reuses it at the next
-start so that clients keep working:
+start so that clients keep working (one server per --dir at a time: two
+running at once would overwrite each other's merchant.json):
   ca.pem                   the CA that signed the server certificate: trust it
   apiclient_cert.p12       the merchant certificate (password: the mch_id)
   apiclient_cert.pem       the same certificate …

@@ -74,7 +74,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var startLine = regexp.MustCompile(`^redpack fake-server listening on (https://\S+/) with control API (http://\S+/) and credentials in (\S+)merchant\.json$`)
+var startLine = regexp.MustCompile(`^redpack fake-server listening on (https://\S+/) with control API (http://\S+/) and credentials in (.+)merchant\.json$`)
 
 // startFake starts fake-server on free loopback ports with dir and waits
 // for its start line. The process is killed when the test ends, if it is

@@ -49,6 +49,9 @@
 //	--ca-cert        REDPACK_CA_CERT        extra server roots (PEM), e.g. a fake server's CA
 //	--base-url       REDPACK_BASE_URL       default https://api.mch.weixin.qq.com/
 //
+// send-mini's --mini-appid, the mini-program's appid, has
+// REDPACK_MINI_APPID.
+//
 // Prefer the environment for the API key: command-line flags are visible
 // to other users of the machine.
 //
@@ -227,7 +230,8 @@ Credentials (a flag overrides its environment variable; secrets are never printe
 	tw.Flush()
 	fmt.Fprint(w, `
 Prefer the environment for the API key: command-line flags are visible to
-other users of the machine. "--api-key -" reads it from stdin.
+other users of the machine. "--api-key -" reads it from stdin. send-mini's
+--mini-appid (the mini-program's appid) has REDPACK_MINI_APPID.
 
 The bill number (--bill; a new one by default) is printed before anything is
 sent. Keep it: it is the packet's identity and the only safe way to retry.
