@@ -204,7 +204,7 @@ func (c *Client) sendPacket(ctx context.Context, op operation, billNo string, am
 	res := &SendResult{}
 	err := c.do(ctx, op, billNo, ps, func(root *etree.Element) error {
 		*res = SendResult{MchBillNo: billNo, TotalAmount: amount}
-		for _, e := range root.ChildElements() {
+		for e := range root.ChildElementsSeq() {
 			switch e.Tag {
 			case "mch_id":
 				res.MchID = e.Text()

@@ -84,7 +84,7 @@ func parseAnswer(body []byte, status int) (*etree.Element, error) {
 // readEnvelope pulls the shared fields out of root.
 func readEnvelope(root *etree.Element) envelope {
 	var e envelope
-	for _, c := range root.ChildElements() {
+	for c := range root.ChildElementsSeq() {
 		switch c.Tag {
 		case "return_code":
 			e.ReturnCode = c.Text()
@@ -110,31 +110,60 @@ func readEnvelope(root *etree.Element) envelope {
 // leafParams lists the root's leaf elements for signature verification.
 func leafParams(root *etree.Element) []param {
 	var ps []param
-	for _, c := range root.ChildElements() {
-		if len(c.ChildElements()) == 0 {
+	for c := range root.ChildElementsSeq() {
+		if !hasChildElement(c) {
 			ps = append(ps, param{c.Tag, c.Text()})
 		}
 	}
 	return ps
 }
 
-func looksLikeHTML(body []byte) bool {
-	head := body
-	if len(head) > 512 {
-		head = head[:512]
-	}
-	return containsFold(head, "<html") || containsFold(head, "<!doctype html")
-}
-
-// containsFold is a case-insensitive bytes.Contains for an ASCII needle,
-// without the copy bytes.ToLower would make.
-func containsFold(b []byte, needle string) bool {
-	for i := 0; i+len(needle) <= len(b); i++ {
-		if bytes.EqualFold(b[i:i+len(needle)], []byte(needle)) {
+// hasChildElement reports whether e has an element among its children.
+// Child elements are walked with ChildElementsSeq here and elsewhere:
+// ChildElements collects them into a new slice on every call.
+func hasChildElement(e *etree.Element) bool {
+	for _, t := range e.Child {
+		if _, ok := t.(*etree.Element); ok {
 			return true
 		}
 	}
 	return false
+}
+
+// looksLikeHTML reports "<html" or "<!doctype html", in any case, in the
+// first 512 bytes. It looks only where a '<' is: comparing at every offset
+// cost as much as a third of parsing a short answer.
+func looksLikeHTML(body []byte) bool {
+	head := body[:min(len(body), 512)]
+	for {
+		i := bytes.IndexByte(head, '<')
+		if i < 0 {
+			return false
+		}
+		head = head[i:]
+		if hasPrefixFold(head, "<html") || hasPrefixFold(head, "<!doctype html") {
+			return true
+		}
+		head = head[1:]
+	}
+}
+
+// hasPrefixFold reports whether b starts with the lower-case ASCII prefix,
+// ignoring ASCII case in b.
+func hasPrefixFold(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // excerpt quotes at most 64 bytes of b, cut on a rune boundary.
