@@ -245,7 +245,8 @@ func (r *SendRedPackRequest) Validate() error {
 	if r.ClientIP == "" {
 		return &ValidationError{Field: "client_ip", Reason: "is required"}
 	}
-	if ip, err := netip.ParseAddr(r.ClientIP); err != nil || !ip.Is4() || ip.String() != r.ClientIP {
+	var canon [len("255.255.255.255")]byte
+	if ip, err := netip.ParseAddr(r.ClientIP); err != nil || !ip.Is4() || string(ip.AppendTo(canon[:0])) != r.ClientIP {
 		return &ValidationError{Field: "client_ip", Reason: fmt.Sprintf("%q is not an IPv4 address like 192.168.0.1", r.ClientIP)}
 	}
 	return nil
