@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -418,7 +420,14 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 		live := ctx.Err() == nil
 		return result{status: resp.StatusCode, err: withContextErr(ctx, err), v: vUnclear, retry: live}
 	}
-	raw, err := readLimited(resp, c.maxBody)
+	pooled := answerBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*pooled) <= maxPooledAnswer {
+			answerBufs.Put(pooled)
+		}
+	}()
+	raw, err := readLimited(resp.Body, resp.ContentLength, c.maxBody, *pooled)
+	*pooled = raw[:0]
 	if err != nil {
 		return unclear(fmt.Errorf("reading the answer: %w", err))
 	}
@@ -453,20 +462,38 @@ func withContextErr(ctx context.Context, err error) error {
 	return err
 }
 
-// readLimited reads at most max+1 bytes of the body, in one allocation
-// when the server says how long it is.
-func readLimited(resp *http.Response, max int64) ([]byte, error) {
-	if n := resp.ContentLength; n >= 0 && n <= max {
-		buf := make([]byte, n, n+1)
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+// readLimited appends at most max+1 bytes of r to buf[:0]. sizeHint, the
+// announced length or -1, sizes buf up front so that a well-behaved answer
+// is read with no allocation beyond buf's growth; a server that sends more
+// than it announced is read on, up to max+1.
+func readLimited(r io.Reader, sizeHint, max int64, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	if sizeHint >= 0 && sizeHint <= max {
+		buf = slices.Grow(buf, int(sizeHint)+1) // +1: room to see EOF
+	}
+	for int64(len(buf)) <= max {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 512)
+		}
+		end := int(min(int64(cap(buf)), max+1))
+		n, err := r.Read(buf[len(buf):end])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
 			return nil, err
 		}
-		// A server that sent more than it announced is read on, up to max.
-		rest, err := io.ReadAll(io.LimitReader(resp.Body, max+1-n))
-		return append(buf, rest...), err
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, max+1))
+	return buf, nil
 }
+
+// answerBufs holds buffers answers are read into. Nothing keeps a buffer
+// once attempt returns: etree and the excerpts copy what they keep.
+var answerBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledAnswer keeps a rare huge answer from being held by the pool.
+const maxPooledAnswer = 64 << 10
 
 // judge classifies a well-formed answer.
 func (c *Client) judge(op operation, billNo string, ans *answer, status int) result {
