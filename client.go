@@ -35,6 +35,12 @@ const DefaultMaxResponseBytes = 1 << 20
 
 const userAgent = "redpack-go (+https://github.com/redpack-go/redpack)"
 
+// Header values of every request, made once.
+var (
+	contentTypeXML = []string{"text/xml; charset=utf-8"}
+	userAgentValue = []string{userAgent}
+)
+
 // Client sends red packets and queries them for one merchant. It is
 // immutable once built and safe for concurrent use; make one per merchant
 // and share it, so that its connections are reused.
@@ -392,19 +398,21 @@ func (c *Client) finalError(op operation, billNo string, attempts int, r result,
 // attempt posts body once, reads the reply and classifies it.
 func (c *Client) attempt(ctx context.Context, op operation, billNo string, body []byte, decode func(*etree.Element) error) result {
 	// wrote is set once the whole request has been written: from then on,
-	// WeChat may have acted on it.
-	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+	// WeChat may have acted on it. Flag and trace share one allocation.
+	wt := &wroteTrace{}
+	wt.trace.WroteRequest = func(i httptrace.WroteRequestInfo) {
 		if i.Err == nil {
-			wrote.Store(true)
+			wt.wrote.Store(true)
 		}
-	}}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.baseURL+op.path, bytes.NewReader(body))
+	}
+	wrote := &wt.wrote
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &wt.trace), http.MethodPost, c.baseURL+op.path, bytes.NewReader(body))
 	if err != nil {
 		return result{err: err, v: vNotSent}
 	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	req.Header.Set("User-Agent", userAgent)
+	// Shared, never-modified values: net/http only reads them.
+	req.Header["Content-Type"] = contentTypeXML
+	req.Header["User-Agent"] = userAgentValue
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -450,6 +458,12 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	}
 	r.ans = ans
 	return r
+}
+
+// wroteTrace is an attempt's httptrace hook with the flag it sets.
+type wroteTrace struct {
+	wrote atomic.Bool
+	trace httptrace.ClientTrace
 }
 
 // withContextErr puts ctx's error in front of err when the context has
