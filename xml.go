@@ -69,9 +69,17 @@ func parseAnswer(body []byte, status int) (*etree.Element, error) {
 	if looksLikeHTML(body) {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "an HTML page, not WeChat's XML", Excerpt: excerpt(body)}
 	}
-	doc := etree.NewDocument()
-	doc.ReadSettings.MaxDepth = maxDepth
-	if err := doc.ReadFromBytes(body); err != nil {
+	in := body
+	if compact, ok := compactSpace(make([]byte, 0, len(body)), body); ok {
+		in = compact
+	}
+	doc, err := readDocument(in)
+	if err != nil && len(in) != len(body) {
+		// Report the error as the answer has it (line numbers count the
+		// line breaks compactSpace removed).
+		doc, err = readDocument(body)
+	}
+	if err != nil {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "malformed XML: " + err.Error(), Excerpt: excerpt(body)}
 	}
 	root := doc.Root()
@@ -80,6 +88,111 @@ func parseAnswer(body []byte, status int) (*etree.Element, error) {
 	}
 	return root, nil
 }
+
+func readDocument(b []byte) (*etree.Document, error) {
+	doc := etree.NewDocument()
+	doc.ReadSettings.MaxDepth = maxDepth
+	return doc, doc.ReadFromBytes(b)
+}
+
+// compactSpace appends body to dst without the whitespace that follows an
+// end tag, an empty-element tag or the root's start tag and reaches the
+// next '<' (or the end): the line breaks and indentation between WeChat's
+// fields. etree keeps each such run as a token of its own, at several
+// allocations apiece, yet none is ever read: Element.Text stops at an
+// element's first child element, and the runs removed come after one (or
+// open the root, whose text is not read). What remains parses to the same
+// tree less those tokens, or fails as body does; FuzzCompactSpace checks
+// both. Text, CDATA, comments, processing instructions and tags are
+// copied as they are.
+//
+// ok is false, and body must be parsed as it is, for what compactSpace
+// does not follow: a DOCTYPE or other <! declaration, or markup left open.
+func compactSpace(dst, body []byte) (out []byte, ok bool) {
+	depth := 0
+	for i := 0; i < len(body); {
+		if body[i] != '<' {
+			j := bytes.IndexByte(body[i:], '<')
+			if j < 0 {
+				j = len(body) - i
+			}
+			dst = append(dst, body[i:i+j]...)
+			i += j
+			continue
+		}
+		m := body[i:]
+		var end int // just past the markup m starts with
+		dropAfter := false
+		switch {
+		case bytes.HasPrefix(m, []byte("<!--")):
+			end = closeAfter(m, 4, "-->")
+		case bytes.HasPrefix(m, []byte("<![CDATA[")):
+			end = closeAfter(m, 9, "]]>")
+		case bytes.HasPrefix(m, []byte("<?")):
+			end = closeAfter(m, 2, "?>")
+		case bytes.HasPrefix(m, []byte("<!")):
+			return nil, false
+		case bytes.HasPrefix(m, []byte("</")):
+			end = closeAfter(m, 2, ">")
+			depth--
+			dropAfter = true
+		default:
+			end = startTagEnd(m)
+			if end > 0 && m[end-2] == '/' {
+				dropAfter = true // <name/>: an empty element
+			} else {
+				depth++
+				dropAfter = depth == 1
+			}
+		}
+		if end <= 0 {
+			return nil, false
+		}
+		dst = append(dst, m[:end]...)
+		i += end
+		if dropAfter {
+			j := i
+			for j < len(body) && isXMLSpace(body[j]) {
+				j++
+			}
+			if j == len(body) || body[j] == '<' {
+				i = j
+			}
+		}
+	}
+	return dst, true
+}
+
+// closeAfter returns the index just past the first closer in m at or after
+// from, or -1.
+func closeAfter(m []byte, from int, closer string) int {
+	k := bytes.Index(m[from:], []byte(closer))
+	if k < 0 {
+		return -1
+	}
+	return from + k + len(closer)
+}
+
+// startTagEnd returns the index just past the '>' that closes the start
+// tag m begins with, skipping quoted attribute values, or -1.
+func startTagEnd(m []byte) int {
+	var quote byte
+	for k := 1; k < len(m); k++ {
+		switch c := m[k]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return k + 1
+		}
+	}
+	return -1
+}
+
+func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // readEnvelope pulls the shared fields out of root.
 func readEnvelope(root *etree.Element) envelope {
