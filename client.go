@@ -303,12 +303,6 @@ var (
 	opQueryRedPack     = operation{"gethbinfo", "mmpaymkttransfers/gethbinfo", false}
 )
 
-// answer is a parsed reply.
-type answer struct {
-	root *etree.Element
-	env  envelope
-}
-
 // verdict is what one attempt proves about the request.
 type verdict int
 
@@ -322,7 +316,8 @@ const (
 // result is one attempt's outcome. err is the bare cause: a transport or
 // context error, a *DecodeError or an *APIError.
 type result struct {
-	ans    *answer
+	env    envelope // the answer's shared fields, for the log
+	parsed bool     // env was read from an answer
 	status int
 	err    error
 	v      verdict
@@ -445,18 +440,20 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	if resp.StatusCode != http.StatusOK {
 		return unclear(&DecodeError{HTTPStatus: resp.StatusCode, Reason: "HTTP status " + resp.Status, Excerpt: excerpt(raw)})
 	}
-	root, err := parseAnswer(raw, resp.StatusCode)
+	p := parsers.Get().(*answerParser)
+	defer p.release()
+	root, err := p.parse(raw, resp.StatusCode)
 	if err != nil {
 		return unclear(err)
 	}
-	ans := &answer{root: root, env: readEnvelope(root)}
-	r := c.judge(op, billNo, ans, resp.StatusCode)
+	env := readEnvelope(root)
+	r := c.judge(op, billNo, root, &env, resp.StatusCode)
 	if r.v == vSuccess {
 		if err := decode(root); err != nil {
 			r = unclear(err)
 		}
 	}
-	r.ans = ans
+	r.env, r.parsed = env, true
 	return r
 }
 
@@ -510,9 +507,8 @@ var answerBufs = sync.Pool{New: func() any { return new([]byte) }}
 const maxPooledAnswer = 64 << 10
 
 // judge classifies a well-formed answer.
-func (c *Client) judge(op operation, billNo string, ans *answer, status int) result {
+func (c *Client) judge(op operation, billNo string, root *etree.Element, env *envelope, status int) result {
 	unclear := func(err error) result { return result{status: status, err: err, v: vUnclear, retry: true} }
-	env := ans.env
 	if env.Sign != "" {
 		// Red-packet answers are unsigned; one that is signed must verify.
 		t := c.signType
@@ -522,7 +518,7 @@ func (c *Client) judge(op operation, billNo string, ans *answer, status int) res
 		case SignMD5.String():
 			t = SignMD5
 		}
-		if !verifySign(leafParams(ans.root), env.Sign, c.apiKey.v, t) {
+		if !verifySign(leafParams(root), env.Sign, c.apiKey.v, t) {
 			return unclear(&DecodeError{HTTPStatus: status, Reason: "the answer's signature does not verify", Excerpt: `"(withheld)"`})
 		}
 	}
@@ -582,11 +578,11 @@ func (c *Client) logAttempt(ctx context.Context, op operation, billNo string, at
 		slog.Int("http_status", r.status),
 		slog.Duration("duration", d),
 	)
-	if r.ans != nil {
+	if r.parsed {
 		attrs = append(attrs,
-			slog.String("return_code", r.ans.env.ReturnCode),
-			slog.String("result_code", r.ans.env.ResultCode),
-			slog.String("err_code", r.ans.env.ErrCode))
+			slog.String("return_code", r.env.ReturnCode),
+			slog.String("result_code", r.env.ResultCode),
+			slog.String("err_code", r.env.ErrCode))
 	}
 	if r.err != nil {
 		attrs = append(attrs, slog.String("error", r.err.Error()), slog.Bool("retry", r.retry))

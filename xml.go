@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -66,33 +67,70 @@ type envelope struct {
 
 // parseAnswer reads body as WeChat's <xml> document and returns its root.
 func parseAnswer(body []byte, status int) (*etree.Element, error) {
+	return newAnswerParser().parse(body, status)
+}
+
+// answerParser parses answers with etree. Those on the request path come
+// from parsers and go back with release, keeping their etree.Document
+// (with its ReadSettings), reader and scratch buffer for the next answer.
+type answerParser struct {
+	doc     etree.Document
+	r       bytes.Reader
+	scratch []byte // the compacted answer
+}
+
+var parsers = sync.Pool{New: func() any { return newAnswerParser() }}
+
+func newAnswerParser() *answerParser {
+	p := &answerParser{}
+	p.doc.ReadSettings.MaxDepth = maxDepth
+	return p
+}
+
+// release returns p to parsers. The tree parse returned must no longer be
+// used: decoders copy what they keep.
+func (p *answerParser) release() {
+	clear(p.doc.Child) // let the old tree go
+	p.doc.Child = p.doc.Child[:0]
+	p.r.Reset(nil)
+	if cap(p.scratch) > maxPooledAnswer {
+		p.scratch = nil
+	}
+	parsers.Put(p)
+}
+
+// parse reads body as WeChat's <xml> document and returns its root.
+func (p *answerParser) parse(body []byte, status int) (*etree.Element, error) {
 	if looksLikeHTML(body) {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "an HTML page, not WeChat's XML", Excerpt: excerpt(body)}
 	}
 	in := body
-	if compact, ok := compactSpace(make([]byte, 0, len(body)), body); ok {
-		in = compact
+	if compact, ok := compactSpace(p.scratch[:0], body); ok {
+		in, p.scratch = compact, compact
 	}
-	doc, err := readDocument(in)
+	err := p.read(in)
 	if err != nil && len(in) != len(body) {
 		// Report the error as the answer has it (line numbers count the
 		// line breaks compactSpace removed).
-		doc, err = readDocument(body)
+		err = p.read(body)
 	}
 	if err != nil {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "malformed XML: " + err.Error(), Excerpt: excerpt(body)}
 	}
-	root := doc.Root()
+	root := p.doc.Root()
 	if root == nil || root.Tag != "xml" {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "no <xml> root element", Excerpt: excerpt(body)}
 	}
 	return root, nil
 }
 
-func readDocument(b []byte) (*etree.Document, error) {
-	doc := etree.NewDocument()
-	doc.ReadSettings.MaxDepth = maxDepth
-	return doc, doc.ReadFromBytes(b)
+// read parses b into p.doc, replacing what it held.
+func (p *answerParser) read(b []byte) error {
+	clear(p.doc.Child)
+	p.doc.Child = p.doc.Child[:0]
+	p.r.Reset(b)
+	_, err := p.doc.ReadFrom(&p.r)
+	return err
 }
 
 // compactSpace appends body to dst without the whitespace that follows an

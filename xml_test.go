@@ -62,6 +62,7 @@ func FuzzCompactSpace(f *testing.F) {
 		}
 		orig, errOrig := readDocument(body)
 		comp, errComp := readDocument(compact)
+
 		if (errOrig == nil) != (errComp == nil) {
 			t.Fatalf("original parses: %v (%v); compacted parses: %v (%v)\ncompacted: %q", errOrig == nil, errOrig, errComp == nil, errComp, compact)
 		}
@@ -76,6 +77,12 @@ func FuzzCompactSpace(f *testing.F) {
 			sameElement(t, oe[i], ce[i], true)
 		}
 	})
+}
+
+func readDocument(b []byte) (*etree.Document, error) {
+	doc := etree.NewDocument()
+	doc.ReadSettings.MaxDepth = maxDepth
+	return doc, doc.ReadFromBytes(b)
 }
 
 func docElements(d *etree.Document) []*etree.Element { return d.ChildElements() }
