@@ -21,32 +21,32 @@ func encodeRequest(ps []param, sign string) []byte {
 	for _, p := range ps {
 		n += 2*len(p.k) + len(p.v) + 5
 	}
-	var b bytes.Buffer
-	b.Grow(n + n/8)
-	b.WriteString("<xml>")
+	b := make([]byte, 0, n+n/8)
+	b = append(b, "<xml>"...)
 	for _, p := range ps {
 		if p.v == "" {
 			continue
 		}
-		writeElement(&b, p.k, p.v)
+		b = appendElement(b, p.k, p.v)
 	}
-	writeElement(&b, "sign", sign)
-	b.WriteString("</xml>")
-	return b.Bytes()
+	b = appendElement(b, "sign", sign)
+	return append(b, "</xml>"...)
 }
 
-func writeElement(b *bytes.Buffer, k, v string) {
-	b.WriteByte('<')
-	b.WriteString(k)
-	b.WriteByte('>')
+func appendElement(b []byte, k, v string) []byte {
+	b = append(b, '<')
+	b = append(b, k...)
+	b = append(b, '>')
 	if strings.ContainsAny(v, "<>&'\"\r\n\t") {
-		xml.EscapeText(b, []byte(v)) // never fails on a bytes.Buffer
+		var esc bytes.Buffer
+		xml.EscapeText(&esc, []byte(v)) // never fails on a bytes.Buffer
+		b = append(b, esc.Bytes()...)
 	} else {
-		b.WriteString(v)
+		b = append(b, v...)
 	}
-	b.WriteString("</")
-	b.WriteString(k)
-	b.WriteByte('>')
+	b = append(b, "</"...)
+	b = append(b, k...)
+	return append(b, '>')
 }
 
 // maxDepth bounds the element tree of an answer: WeChat's deepest is
