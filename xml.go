@@ -87,8 +87,8 @@ func newAnswerParser() *answerParser {
 	return p
 }
 
-// release returns p to parsers. The tree parse returned must no longer be
-// used: decoders copy what they keep.
+// release returns p to parsers. The tree that parse returned must not be
+// used after this: decoders copy what they keep.
 func (p *answerParser) release() {
 	clear(p.doc.Child) // let the old tree go
 	p.doc.Child = p.doc.Child[:0]
