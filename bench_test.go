@@ -166,11 +166,13 @@ func BenchmarkDecodeSendResult(b *testing.B) {
 	body := []byte(readFixture("sendredpack_SUCCESS.xml"))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		root, err := parseAnswer(body, 200)
+		p := parsers.Get().(*answerParser) // as Client.attempt does
+		root, err := p.parse(body, 200)
 		if err != nil {
 			b.Fatal(err)
 		}
 		_ = readEnvelope(root)
+		p.release()
 	}
 }
 
@@ -178,7 +180,8 @@ func BenchmarkDecodeRedPackInfo(b *testing.B) {
 	body := []byte(groupAnswer(20))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		root, err := parseAnswer(body, 200)
+		p := parsers.Get().(*answerParser)
+		root, err := p.parse(body, 200)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -186,6 +189,7 @@ func BenchmarkDecodeRedPackInfo(b *testing.B) {
 		if err != nil || len(info.Receivers) != 20 {
 			b.Fatal(err)
 		}
+		p.release()
 	}
 }
 

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +34,12 @@ const DefaultTimeout = 30 * time.Second
 const DefaultMaxResponseBytes = 1 << 20
 
 const userAgent = "redpack-go (+https://github.com/redpack-go/redpack)"
+
+// Header values of every request, made once.
+var (
+	contentTypeXML = []string{"text/xml; charset=utf-8"}
+	userAgentValue = []string{userAgent}
+)
 
 // Client sends red packets and queries them for one merchant. It is
 // immutable once built and safe for concurrent use; make one per merchant
@@ -297,12 +305,6 @@ var (
 	opQueryRedPack     = operation{"gethbinfo", "mmpaymkttransfers/gethbinfo", false}
 )
 
-// answer is a parsed reply.
-type answer struct {
-	root *etree.Element
-	env  envelope
-}
-
 // verdict is what one attempt proves about the request.
 type verdict int
 
@@ -316,7 +318,8 @@ const (
 // result is one attempt's outcome. err is the bare cause: a transport or
 // context error, a *DecodeError or an *APIError.
 type result struct {
-	ans    *answer
+	env    envelope // the answer's shared fields, for the log
+	parsed bool     // env was read from an answer
 	status int
 	err    error
 	v      verdict
@@ -351,9 +354,14 @@ func (c *Client) do(ctx context.Context, op operation, billNo string, ps []param
 			}
 		}
 		attempts++
-		start := time.Now()
+		var start time.Time
+		if c.logger != nil { // silent clients do not read the clock
+			start = time.Now()
+		}
 		r = c.attempt(ctx, op, billNo, body, decode)
-		c.logAttempt(ctx, op, billNo, attempts, r, time.Since(start))
+		if c.logger != nil {
+			c.logAttempt(ctx, op, billNo, attempts, r, time.Since(start))
+		}
 		if r.v == vSuccess {
 			return nil
 		}
@@ -392,19 +400,21 @@ func (c *Client) finalError(op operation, billNo string, attempts int, r result,
 // attempt posts body once, reads the reply and classifies it.
 func (c *Client) attempt(ctx context.Context, op operation, billNo string, body []byte, decode func(*etree.Element) error) result {
 	// wrote is set once the whole request has been written: from then on,
-	// WeChat may have acted on it.
-	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+	// WeChat may have acted on it. Flag and trace share one allocation.
+	wt := &wroteTrace{}
+	wt.trace.WroteRequest = func(i httptrace.WroteRequestInfo) {
 		if i.Err == nil {
-			wrote.Store(true)
+			wt.wrote.Store(true)
 		}
-	}}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.baseURL+op.path, bytes.NewReader(body))
+	}
+	wrote := &wt.wrote
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &wt.trace), http.MethodPost, c.baseURL+op.path, bytes.NewReader(body))
 	if err != nil {
 		return result{err: err, v: vNotSent}
 	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	req.Header.Set("User-Agent", userAgent)
+	// Shared, never-modified values: net/http only reads them.
+	req.Header["Content-Type"] = contentTypeXML
+	req.Header["User-Agent"] = userAgentValue
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -420,7 +430,14 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 		live := ctx.Err() == nil
 		return result{status: resp.StatusCode, err: withContextErr(ctx, err), v: vUnclear, retry: live}
 	}
-	raw, err := readLimited(resp, c.maxBody)
+	pooled := answerBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*pooled) <= maxPooledAnswer {
+			answerBufs.Put(pooled)
+		}
+	}()
+	raw, err := readLimited(resp.Body, resp.ContentLength, c.maxBody, *pooled)
+	*pooled = raw[:0]
 	if err != nil {
 		return unclear(fmt.Errorf("reading the answer: %w", err))
 	}
@@ -430,19 +447,27 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	if resp.StatusCode != http.StatusOK {
 		return unclear(&DecodeError{HTTPStatus: resp.StatusCode, Reason: "HTTP status " + resp.Status, Excerpt: excerpt(raw)})
 	}
-	root, err := parseAnswer(raw, resp.StatusCode)
+	p := parsers.Get().(*answerParser)
+	defer p.release()
+	root, err := p.parse(raw, resp.StatusCode)
 	if err != nil {
 		return unclear(err)
 	}
-	ans := &answer{root: root, env: readEnvelope(root)}
-	r := c.judge(op, billNo, ans, resp.StatusCode)
+	env := readEnvelope(root)
+	r := c.judge(op, billNo, root, &env, resp.StatusCode)
 	if r.v == vSuccess {
 		if err := decode(root); err != nil {
 			r = unclear(err)
 		}
 	}
-	r.ans = ans
+	r.env, r.parsed = env, true
 	return r
+}
+
+// wroteTrace is an attempt's httptrace hook with the flag it sets.
+type wroteTrace struct {
+	wrote atomic.Bool
+	trace httptrace.ClientTrace
 }
 
 // withContextErr puts ctx's error in front of err when the context has
@@ -455,25 +480,42 @@ func withContextErr(ctx context.Context, err error) error {
 	return err
 }
 
-// readLimited reads at most max+1 bytes of the body, in one allocation
-// when the server says how long it is.
-func readLimited(resp *http.Response, max int64) ([]byte, error) {
-	if n := resp.ContentLength; n >= 0 && n <= max {
-		buf := make([]byte, n, n+1)
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+// readLimited appends at most max+1 bytes of r to buf[:0]. sizeHint, the
+// announced length or -1, sizes buf up front so that a well-behaved answer
+// is read with no allocation beyond buf's growth; a server that sends more
+// than it announced is read on, up to max+1.
+func readLimited(r io.Reader, sizeHint, max int64, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	if sizeHint >= 0 && sizeHint <= max {
+		buf = slices.Grow(buf, int(sizeHint)+1) // +1: room to see EOF
+	}
+	for int64(len(buf)) <= max {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 512)
+		}
+		end := int(min(int64(cap(buf)), max+1))
+		n, err := r.Read(buf[len(buf):end])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
 			return nil, err
 		}
-		// A server that sent more than it announced is read on, up to max.
-		rest, err := io.ReadAll(io.LimitReader(resp.Body, max+1-n))
-		return append(buf, rest...), err
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, max+1))
+	return buf, nil
 }
 
+// answerBufs holds buffers answers are read into. Nothing keeps a buffer
+// once attempt returns: etree and the excerpts copy what they keep.
+var answerBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledAnswer keeps a rare huge answer from being held by the pool.
+const maxPooledAnswer = 64 << 10
+
 // judge classifies a well-formed answer.
-func (c *Client) judge(op operation, billNo string, ans *answer, status int) result {
+func (c *Client) judge(op operation, billNo string, root *etree.Element, env *envelope, status int) result {
 	unclear := func(err error) result { return result{status: status, err: err, v: vUnclear, retry: true} }
-	env := ans.env
 	if env.Sign != "" {
 		// Red-packet answers are unsigned; one that is signed must verify.
 		t := c.signType
@@ -483,7 +525,7 @@ func (c *Client) judge(op operation, billNo string, ans *answer, status int) res
 		case SignMD5.String():
 			t = SignMD5
 		}
-		if !verifySign(leafParams(ans.root), env.Sign, c.apiKey.v, t) {
+		if !verifySign(leafParams(root), env.Sign, c.apiKey.v, t) {
 			return unclear(&DecodeError{HTTPStatus: status, Reason: "the answer's signature does not verify", Excerpt: `"(withheld)"`})
 		}
 	}
@@ -543,11 +585,11 @@ func (c *Client) logAttempt(ctx context.Context, op operation, billNo string, at
 		slog.Int("http_status", r.status),
 		slog.Duration("duration", d),
 	)
-	if r.ans != nil {
+	if r.parsed {
 		attrs = append(attrs,
-			slog.String("return_code", r.ans.env.ReturnCode),
-			slog.String("result_code", r.ans.env.ResultCode),
-			slog.String("err_code", r.ans.env.ErrCode))
+			slog.String("return_code", r.env.ReturnCode),
+			slog.String("result_code", r.env.ResultCode),
+			slog.String("err_code", r.env.ErrCode))
 	}
 	if r.err != nil {
 		attrs = append(attrs, slog.String("error", r.err.Error()), slog.Bool("retry", r.retry))

@@ -26,11 +26,21 @@ func FuzzDecodeAnswer(f *testing.F) {
 	f.Add([]byte(`<!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><xml><return_code>&b;</return_code></xml>`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		root, err := parseAnswer(body, 200)
+		// A pooled parser, reused across inputs as on the request path,
+		// must answer as a fresh one does.
+		p := parsers.Get().(*answerParser)
+		defer p.release()
+		proot, perr := p.parse(body, 200)
+		if (err == nil) != (perr == nil) || err != nil && err.Error() != perr.Error() {
+			t.Fatalf("fresh parser: %v; pooled parser: %v", err, perr)
+		}
 		if err != nil {
 			checkDecodeError(t, err)
 			return
 		}
-		_ = readEnvelope(root)
+		if readEnvelope(root) != readEnvelope(proot) {
+			t.Fatalf("fresh and pooled parsers read different envelopes")
+		}
 		_ = leafParams(root)
 		if _, err := decodeRedPackInfo(root); err != nil {
 			checkDecodeError(t, err)

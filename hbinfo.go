@@ -128,7 +128,7 @@ func (c *Client) QueryRedPack(ctx context.Context, mchBillNo string) (*RedPackIn
 func decodeRedPackInfo(root *etree.Element) (*RedPackInfo, error) {
 	info := &RedPackInfo{}
 	var err error
-	for _, e := range root.ChildElements() {
+	for e := range root.ChildElementsSeq() {
 		v := e.Text()
 		switch e.Tag {
 		case "mch_billno":
@@ -184,12 +184,12 @@ func decodeRedPackInfo(root *etree.Element) (*RedPackInfo, error) {
 
 func decodeReceivers(hblist *etree.Element) ([]Receiver, error) {
 	var out []Receiver
-	for _, hb := range hblist.ChildElements() {
+	for hb := range hblist.ChildElementsSeq() {
 		if hb.Tag != "hbinfo" {
 			continue
 		}
 		var r Receiver
-		for _, e := range hb.ChildElements() {
+		for e := range hb.ChildElementsSeq() {
 			v := e.Text()
 			var err error
 			switch e.Tag {

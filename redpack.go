@@ -209,7 +209,7 @@ func (c *Client) sendPacket(ctx context.Context, op operation, billNo, appID str
 		if pkg != nil {
 			*pkg = ""
 		}
-		for _, e := range root.ChildElements() {
+		for e := range root.ChildElementsSeq() {
 			switch e.Tag {
 			case "mch_id":
 				res.MchID = e.Text()
@@ -264,7 +264,8 @@ func (r *SendRedPackRequest) Validate() error {
 	if r.ClientIP == "" {
 		return &ValidationError{Field: "client_ip", Reason: "is required"}
 	}
-	if ip, err := netip.ParseAddr(r.ClientIP); err != nil || !ip.Is4() || ip.String() != r.ClientIP {
+	var canon [len("255.255.255.255")]byte
+	if ip, err := netip.ParseAddr(r.ClientIP); err != nil || !ip.Is4() || string(ip.AppendTo(canon[:0])) != r.ClientIP {
 		return &ValidationError{Field: "client_ip", Reason: fmt.Sprintf("%q is not an IPv4 address like 192.168.0.1", r.ClientIP)}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package redpack
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
@@ -74,18 +75,20 @@ func signParams(ps []param, apiKey string, t SignType) string {
 	var sum []byte
 	if t == SignHMACSHA256 {
 		h := hmac.New(sha256.New, []byte(apiKey))
-		h.Write(buf)
+		// A copy, so that buf does not escape through the hash.Hash
+		// interface and the MD5 path keeps its buffer on the stack.
+		h.Write(bytes.Clone(buf))
 		sum = h.Sum(nil)
 	} else {
-		s := md5.Sum(buf)
-		sum = s[:]
+		md := md5.Sum(buf)
+		sum = md[:]
 	}
 	const upperHex = "0123456789ABCDEF"
-	out := make([]byte, 2*len(sum))
+	var out [2 * sha256.Size]byte
 	for i, c := range sum {
 		out[2*i], out[2*i+1] = upperHex[c>>4], upperHex[c&0xf]
 	}
-	return string(out)
+	return string(out[:2*len(sum)])
 }
 
 // verifySign reports whether sign is the signature of ps, in constant time.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -20,32 +21,32 @@ func encodeRequest(ps []param, sign string) []byte {
 	for _, p := range ps {
 		n += 2*len(p.k) + len(p.v) + 5
 	}
-	var b bytes.Buffer
-	b.Grow(n + n/8)
-	b.WriteString("<xml>")
+	b := make([]byte, 0, n+n/8)
+	b = append(b, "<xml>"...)
 	for _, p := range ps {
 		if p.v == "" {
 			continue
 		}
-		writeElement(&b, p.k, p.v)
+		b = appendElement(b, p.k, p.v)
 	}
-	writeElement(&b, "sign", sign)
-	b.WriteString("</xml>")
-	return b.Bytes()
+	b = appendElement(b, "sign", sign)
+	return append(b, "</xml>"...)
 }
 
-func writeElement(b *bytes.Buffer, k, v string) {
-	b.WriteByte('<')
-	b.WriteString(k)
-	b.WriteByte('>')
+func appendElement(b []byte, k, v string) []byte {
+	b = append(b, '<')
+	b = append(b, k...)
+	b = append(b, '>')
 	if strings.ContainsAny(v, "<>&'\"\r\n\t") {
-		xml.EscapeText(b, []byte(v)) // never fails on a bytes.Buffer
+		var esc bytes.Buffer
+		xml.EscapeText(&esc, []byte(v)) // never fails on a bytes.Buffer
+		b = append(b, esc.Bytes()...)
 	} else {
-		b.WriteString(v)
+		b = append(b, v...)
 	}
-	b.WriteString("</")
-	b.WriteString(k)
-	b.WriteByte('>')
+	b = append(b, "</"...)
+	b = append(b, k...)
+	return append(b, '>')
 }
 
 // maxDepth bounds the element tree of an answer: WeChat's deepest is
@@ -66,25 +67,175 @@ type envelope struct {
 
 // parseAnswer reads body as WeChat's <xml> document and returns its root.
 func parseAnswer(body []byte, status int) (*etree.Element, error) {
+	return newAnswerParser().parse(body, status)
+}
+
+// answerParser parses answers with etree. Those on the request path come
+// from parsers and go back with release, keeping their etree.Document
+// (with its ReadSettings), reader and scratch buffer for the next answer.
+type answerParser struct {
+	doc     etree.Document
+	r       bytes.Reader
+	scratch []byte // the compacted answer
+}
+
+var parsers = sync.Pool{New: func() any { return newAnswerParser() }}
+
+func newAnswerParser() *answerParser {
+	p := &answerParser{}
+	p.doc.ReadSettings.MaxDepth = maxDepth
+	return p
+}
+
+// release returns p to parsers. The tree that parse returned must not be
+// used after this: decoders copy what they keep.
+func (p *answerParser) release() {
+	clear(p.doc.Child) // let the old tree go
+	p.doc.Child = p.doc.Child[:0]
+	p.r.Reset(nil)
+	if cap(p.scratch) > maxPooledAnswer {
+		p.scratch = nil
+	}
+	parsers.Put(p)
+}
+
+// parse reads body as WeChat's <xml> document and returns its root.
+func (p *answerParser) parse(body []byte, status int) (*etree.Element, error) {
 	if looksLikeHTML(body) {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "an HTML page, not WeChat's XML", Excerpt: excerpt(body)}
 	}
-	doc := etree.NewDocument()
-	doc.ReadSettings.MaxDepth = maxDepth
-	if err := doc.ReadFromBytes(body); err != nil {
+	in := body
+	if compact, ok := compactSpace(p.scratch[:0], body); ok {
+		in, p.scratch = compact, compact
+	}
+	err := p.read(in)
+	if err != nil && len(in) != len(body) {
+		// Report the error as the answer has it (line numbers count the
+		// line breaks compactSpace removed).
+		err = p.read(body)
+	}
+	if err != nil {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "malformed XML: " + err.Error(), Excerpt: excerpt(body)}
 	}
-	root := doc.Root()
+	root := p.doc.Root()
 	if root == nil || root.Tag != "xml" {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "no <xml> root element", Excerpt: excerpt(body)}
 	}
 	return root, nil
 }
 
+// read parses b into p.doc, replacing what it held.
+func (p *answerParser) read(b []byte) error {
+	clear(p.doc.Child)
+	p.doc.Child = p.doc.Child[:0]
+	p.r.Reset(b)
+	_, err := p.doc.ReadFrom(&p.r)
+	return err
+}
+
+// compactSpace appends body to dst without the whitespace that follows an
+// end tag, an empty-element tag or the root's start tag and reaches the
+// next '<' (or the end): the line breaks and indentation between WeChat's
+// fields. etree keeps each such run as a token of its own, at several
+// allocations apiece, yet none is ever read: Element.Text stops at an
+// element's first child element, and the runs removed come after one (or
+// open the root, whose text is not read). What remains parses to the same
+// tree less those tokens, or fails as body does; FuzzCompactSpace checks
+// both. Text, CDATA, comments, processing instructions and tags are
+// copied as they are.
+//
+// ok is false, and body must be parsed as it is, for what compactSpace
+// does not follow: a DOCTYPE or other <! declaration, or markup left open.
+func compactSpace(dst, body []byte) (out []byte, ok bool) {
+	depth := 0
+	for i := 0; i < len(body); {
+		if body[i] != '<' {
+			j := bytes.IndexByte(body[i:], '<')
+			if j < 0 {
+				j = len(body) - i
+			}
+			dst = append(dst, body[i:i+j]...)
+			i += j
+			continue
+		}
+		m := body[i:]
+		var end int // just past the markup m starts with
+		dropAfter := false
+		switch {
+		case bytes.HasPrefix(m, []byte("<!--")):
+			end = closeAfter(m, 4, "-->")
+		case bytes.HasPrefix(m, []byte("<![CDATA[")):
+			end = closeAfter(m, 9, "]]>")
+		case bytes.HasPrefix(m, []byte("<?")):
+			end = closeAfter(m, 2, "?>")
+		case bytes.HasPrefix(m, []byte("<!")):
+			return nil, false
+		case bytes.HasPrefix(m, []byte("</")):
+			end = closeAfter(m, 2, ">")
+			depth--
+			dropAfter = true
+		default:
+			end = startTagEnd(m)
+			if end > 0 && m[end-2] == '/' {
+				dropAfter = true // <name/>: an empty element
+			} else {
+				depth++
+				dropAfter = depth == 1
+			}
+		}
+		if end <= 0 {
+			return nil, false
+		}
+		dst = append(dst, m[:end]...)
+		i += end
+		if dropAfter {
+			j := i
+			for j < len(body) && isXMLSpace(body[j]) {
+				j++
+			}
+			if j == len(body) || body[j] == '<' {
+				i = j
+			}
+		}
+	}
+	return dst, true
+}
+
+// closeAfter returns the index just past the first closer in m at or after
+// from, or -1.
+func closeAfter(m []byte, from int, closer string) int {
+	k := bytes.Index(m[from:], []byte(closer))
+	if k < 0 {
+		return -1
+	}
+	return from + k + len(closer)
+}
+
+// startTagEnd returns the index just past the '>' that closes the start
+// tag m begins with, skipping quoted attribute values, or -1.
+func startTagEnd(m []byte) int {
+	var quote byte
+	for k := 1; k < len(m); k++ {
+		switch c := m[k]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return k + 1
+		}
+	}
+	return -1
+}
+
+func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 // readEnvelope pulls the shared fields out of root.
 func readEnvelope(root *etree.Element) envelope {
 	var e envelope
-	for _, c := range root.ChildElements() {
+	for c := range root.ChildElementsSeq() {
 		switch c.Tag {
 		case "return_code":
 			e.ReturnCode = c.Text()
@@ -110,31 +261,60 @@ func readEnvelope(root *etree.Element) envelope {
 // leafParams lists the root's leaf elements for signature verification.
 func leafParams(root *etree.Element) []param {
 	var ps []param
-	for _, c := range root.ChildElements() {
-		if len(c.ChildElements()) == 0 {
+	for c := range root.ChildElementsSeq() {
+		if !hasChildElement(c) {
 			ps = append(ps, param{c.Tag, c.Text()})
 		}
 	}
 	return ps
 }
 
-func looksLikeHTML(body []byte) bool {
-	head := body
-	if len(head) > 512 {
-		head = head[:512]
-	}
-	return containsFold(head, "<html") || containsFold(head, "<!doctype html")
-}
-
-// containsFold is a case-insensitive bytes.Contains for an ASCII needle,
-// without the copy bytes.ToLower would make.
-func containsFold(b []byte, needle string) bool {
-	for i := 0; i+len(needle) <= len(b); i++ {
-		if bytes.EqualFold(b[i:i+len(needle)], []byte(needle)) {
+// hasChildElement reports whether e has an element among its children.
+// Child elements are walked with ChildElementsSeq here and elsewhere:
+// ChildElements collects them into a new slice on every call.
+func hasChildElement(e *etree.Element) bool {
+	for _, t := range e.Child {
+		if _, ok := t.(*etree.Element); ok {
 			return true
 		}
 	}
 	return false
+}
+
+// looksLikeHTML reports "<html" or "<!doctype html", in any case, in the
+// first 512 bytes. It looks only where a '<' is: comparing at every offset
+// cost as much as a third of parsing a short answer.
+func looksLikeHTML(body []byte) bool {
+	head := body[:min(len(body), 512)]
+	for {
+		i := bytes.IndexByte(head, '<')
+		if i < 0 {
+			return false
+		}
+		head = head[i:]
+		if hasPrefixFold(head, "<html") || hasPrefixFold(head, "<!doctype html") {
+			return true
+		}
+		head = head[1:]
+	}
+}
+
+// hasPrefixFold reports whether b starts with the lower-case ASCII prefix,
+// ignoring ASCII case in b.
+func hasPrefixFold(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // excerpt quotes at most 64 bytes of b, cut on a rune boundary.
