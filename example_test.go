@@ -2,6 +2,7 @@ package redpack_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -151,6 +152,39 @@ func ExampleClient_SendMiniProgramRedPack() {
 	// paid 100 fen; package starts sendid=
 	// MD5 32 true
 	// RECEIVED
+}
+
+// The mini-program's back end answers with the packet's front-end
+// arguments as JSON; the front end spreads them into wx.sendBizRedPacket.
+func ExampleClient_BizRedPacketParams() {
+	srv, _ := redpacktest.NewServer()
+	defer srv.Close()
+	client, _ := srv.Client(redpacktest.DefaultMchID)
+	res, err := client.SendMiniProgramRedPack(context.Background(), &redpack.SendMiniProgramRedPackRequest{
+		MiniProgramAppID: redpacktest.DefaultMiniProgramAppID,
+		MchBillNo:        redpack.NewBillNo(redpacktest.DefaultMchID),
+		SendName:         "示例科技",
+		ReOpenID:         "oMiniAbCdEfGhIjKlMnOpQrStUvW",
+		TotalAmount:      100,
+		Wishing:          "感谢参与",
+		ActName:          "小程序活动",
+		Remark:           "备注",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Store res with the packet; build the arguments when the front end
+	// asks (each call has a fresh timeStamp and nonceStr).
+	params, err := client.BizRedPacketParams(res)
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, _ := json.Marshal(params)
+	var fields map[string]string
+	_ = json.Unmarshal(b, &fields)
+	fmt.Println(len(fields), fields["signType"], len(fields["paySign"]), strings.HasPrefix(fields["package"], "sendid%3D"))
+	// Output:
+	// 5 MD5 32 true
 }
 
 func ExampleClient_QueryRedPack() {

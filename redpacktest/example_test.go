@@ -2,9 +2,13 @@ package redpacktest_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/redpack-go/redpack"
@@ -124,4 +128,135 @@ func ExampleHandler_Claim() {
 	// 1900000109202501010000000001 RECEIVED 1 receiver(s), refunded 0
 	// 1900000109202501010000000002 REFUND 0 receiver(s), refunded 1000
 	// balance: 999000
+}
+
+// A mini-program packet is opened with the wx.sendBizRedPacket arguments
+// the back end built; the server checks paySign with its own code.
+func ExampleHandler_OpenBizRedPacket() {
+	srv, err := redpacktest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	client, err := srv.Client(redpacktest.DefaultMchID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := client.SendMiniProgramRedPack(context.Background(), &redpack.SendMiniProgramRedPackRequest{
+		MiniProgramAppID: redpacktest.DefaultMiniProgramAppID,
+		MchBillNo:        "1900000109202501040000000003",
+		SendName:         "示例科技",
+		ReOpenID:         "oMiniAbCdEfGhIjKlMnOpQrStUvW",
+		TotalAmount:      100,
+		Wishing:          "感谢参与",
+		ActName:          "小程序活动",
+		Remark:           "备注",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	params, err := client.BizRedPacketParams(res)
+	if err != nil {
+		log.Fatal(err)
+	}
+	args := redpacktest.BizRedPacket(*params) // the front end's JSON, field for field
+
+	tampered := args
+	tampered.TimeStamp += "0"
+	fmt.Println(srv.OpenBizRedPacket(tampered))
+	fmt.Println(srv.OpenBizRedPacket(args))
+	fmt.Println(srv.OpenBizRedPacket(args))
+	p, _ := srv.Packet(redpacktest.DefaultMchID, res.MchBillNo)
+	fmt.Println(p.Status, p.Receivers[0].OpenID)
+	// Output:
+	// redpacktest: wx.sendBizRedPacket: 签名失败
+	// <nil>
+	// redpacktest: wx.sendBizRedPacket: 已经绑定过红包
+	// RECEIVED oMiniAbCdEfGhIjKlMnOpQrStUvW
+}
+
+// The control API drives the server over plain HTTP, as a test in another
+// language does against redpack fake-server.
+func ExampleHandler_AdminHandler() {
+	srv, err := redpacktest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	admin := httptest.NewServer(srv.AdminHandler()) // fake-server serves it on --admin-addr
+	defer admin.Close()
+
+	resp, err := http.Post(admin.URL+"/merchants/"+redpacktest.DefaultMchID+"/balance", "application/json",
+		strings.NewReader(`{"balance": 500}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println("POST:", resp.StatusCode) // the route takes PUT
+
+	req, _ := http.NewRequest(http.MethodPut, admin.URL+"/merchants/"+redpacktest.DefaultMchID+"/balance",
+		strings.NewReader(`{"balance": 500}`))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println("PUT:", resp.StatusCode, "balance now", srv.Balance(redpacktest.DefaultMchID))
+
+	client, err := srv.Client(redpacktest.DefaultMchID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.SendRedPack(context.Background(), newRequest("1900000109202501011234567892"))
+	fmt.Println(errors.Is(err, redpack.CodeNotEnough))
+
+	resp, err = http.Post(admin.URL+"/reset", "application/json", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println("after reset:", srv.Balance(redpacktest.DefaultMchID))
+	// Output:
+	// POST: 405
+	// PUT: 200 balance now 500
+	// true
+	// after reset: 1000000
+}
+
+// A server restarted from saved credentials accepts the clients of the
+// first: the same CA and merchant certificate, so a test suite's files
+// stay valid (redpack fake-server --dir does this).
+func ExampleWithCA() {
+	first, err := redpacktest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	caCert, caKey := first.CACertPEM(), first.CAKeyPEM()
+	cert, key := first.CertPEM(redpacktest.DefaultMchID), first.KeyPEM(redpacktest.DefaultMchID)
+	p12 := first.PKCS12(redpacktest.DefaultMchID)
+	first.Close()
+
+	second, err := redpacktest.NewServer(
+		redpacktest.WithCA(caCert, caKey),
+		redpacktest.WithMerchantCertificate(redpacktest.DefaultMchID, cert, key),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer second.Close()
+	// A client set up with the first server's files.
+	cfg, err := redpack.NewPKCS12Config(redpacktest.DefaultMchID, redpacktest.DefaultAppID, redpacktest.DefaultAPIKey, p12, "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caCert)
+	client, err := redpack.NewClient(cfg, redpack.WithBaseURL(second.URL()), redpack.WithRootCAs(roots))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.SendRedPack(context.Background(), newRequest("1900000109202501011234567893"))
+	fmt.Println(err)
+	// Output:
+	// <nil>
 }
