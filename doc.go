@@ -69,5 +69,8 @@
 // WeChat has no sandbox for red packets. The redpacktest package is a fake
 // WeChat Pay server, with mutual TLS, signatures, every documented rule and
 // err_code, a ledger of what was paid and fault injection; point a Client at
-// it with the Client method it offers.
+// it with the Client method it offers. The same server runs as a program
+// for services in any language: go run ./cmd/redpack fake-server --dir DIR
+// writes the credentials a client needs to DIR and serves a JSON control
+// API on loopback.
 package redpack
