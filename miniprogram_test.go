@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,5 +246,46 @@ func TestSendMiniProgramAppIDEcho(t *testing.T) {
 			_, err = c.BizRedPacketParams(res)
 			assert.NoError(t, err)
 		})
+	}
+}
+
+// TestMiniProgramLogsNoSecret: the mini-program send logs as the others
+// do, one allow-listed record per attempt, with neither the API key, the
+// request's signature nor the paySign built afterwards.
+func TestMiniProgramLogsNoSecret(t *testing.T) {
+	var mu sync.Mutex
+	var signs []string
+	replies := []string{"sendminiprogramhb_SUCCESS.xml", "sendredpack_SYSTEMERROR.xml"}
+	n := 0
+	stub := newStub(t, func(r stubRequest) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		signs = append(signs, r.Fields["sign"])
+		reply := replies[min(n, 1)]
+		n++
+		return http.StatusOK, readFixture(reply)
+	})
+	logger, lines := newCapture()
+	c := stub.client(t, WithLogger(logger))
+	c.nonce = newNonce
+	res, err := c.SendMiniProgramRedPack(context.Background(), goodMini())
+	require.NoError(t, err)
+	params, err := c.BizRedPacketParams(res)
+	require.NoError(t, err)
+	_, err = c.SendMiniProgramRedPack(context.Background(), goodMini())
+	require.ErrorIs(t, err, ErrUnknownOutcome)
+
+	got := lines()
+	require.Len(t, got, 4, "1 success, then 3 attempts answered SYSTEMERROR")
+	assert.Contains(t, got[0], "redpack: sendminiprogramhb succeeded")
+	assert.Contains(t, got[0], "op=sendminiprogramhb")
+	assert.Contains(t, got[1], "redpack: sendminiprogramhb outcome unknown")
+	for _, line := range append(got, err.Error()) {
+		assert.NotContains(t, line, testAPIKey)
+		assert.NotContains(t, line, params.PaySign)
+		assert.NotContains(t, line, res.Package, "the package opens the packet: not for logs")
+		for _, s := range signs {
+			assert.NotContains(t, line, s)
+		}
 	}
 }
