@@ -35,7 +35,8 @@ const DefaultMaxResponseBytes = 1 << 20
 
 const userAgent = "redpack-go (+https://github.com/redpack-go/redpack)"
 
-// Header values of every request, made once.
+// Header values of every request, made once and shared by all clients:
+// net/http only reads them (Set and Add replace a slice, Clone copies).
 var (
 	contentTypeXML = []string{"text/xml; charset=utf-8"}
 	userAgentValue = []string{userAgent}
@@ -152,12 +153,17 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// MaxResponseBytesLimit is the most WithMaxResponseBytes accepts: WeChat's
+// largest answers (a group packet's query) are a few kilobytes.
+const MaxResponseBytesLimit = 1 << 30
+
 // WithMaxResponseBytes bounds how much of an answer is read
-// (DefaultMaxResponseBytes unless set). A longer answer is an error.
+// (DefaultMaxResponseBytes unless set), from 1024 to MaxResponseBytesLimit.
+// A longer answer is an error.
 func WithMaxResponseBytes(n int64) Option {
 	return func(o *options) error {
-		if n < 1024 {
-			return fmt.Errorf("redpack: WithMaxResponseBytes: %d is below 1024", n)
+		if n < 1024 || n > MaxResponseBytesLimit {
+			return fmt.Errorf("redpack: WithMaxResponseBytes: %d is not within 1024 and %d", n, MaxResponseBytesLimit)
 		}
 		o.maxBody = n
 		return nil
@@ -484,6 +490,9 @@ func withContextErr(ctx context.Context, err error) error {
 // announced length or -1, sizes buf up front so that a well-behaved answer
 // is read with no allocation beyond buf's growth; a server that sends more
 // than it announced is read on, up to max+1.
+//
+// A body that ends before its announced length is io.ErrUnexpectedEOF.
+// max must be below math.MaxInt64 (WithMaxResponseBytes sees to it).
 func readLimited(r io.Reader, sizeHint, max int64, buf []byte) ([]byte, error) {
 	buf = buf[:0]
 	if sizeHint >= 0 && sizeHint <= max {
@@ -497,6 +506,9 @@ func readLimited(r io.Reader, sizeHint, max int64, buf []byte) ([]byte, error) {
 		n, err := r.Read(buf[len(buf):end])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
+			if sizeHint >= 0 && int64(len(buf)) < sizeHint {
+				return nil, io.ErrUnexpectedEOF
+			}
 			return buf, nil
 		}
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -167,7 +168,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"nil http client", WithHTTPClient(nil), "nil client"},
 		{"nil pool", WithRootCAs(nil), "nil pool"},
 		{"bad sign type", WithSignType(SignType(9)), "unknown sign type"},
-		{"tiny max body", WithMaxResponseBytes(10), "below 1024"},
+		{"tiny max body", WithMaxResponseBytes(10), "not within 1024"},
+		{"unbounded max body", WithMaxResponseBytes(math.MaxInt64), "not within 1024"},
 		{"insecure transport", WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}), "must be verified"},
 		{"foreign transport", WithHTTPClient(&http.Client{Transport: roundTripFunc(nil)}), "cannot present the client certificate"},
 	}
