@@ -636,3 +636,58 @@ func TestNoGrowthPerCall(t *testing.T) {
 	// 10,000 calls retaining even 200 bytes each would add 2 MB.
 	assert.Less(t, int64(after)-int64(before), int64(2<<20), "heap grew from %d to %d", before, after)
 }
+
+// TestPooledDecodingUnderConcurrency sends from two clients at once, each
+// call getting an answer chosen by its bill number: success, SYSTEMERROR,
+// an HTML page, HTTP 502 or a 4 KiB success, over one client's limit.
+// Answer buffers and etree
+// documents are pooled across all clients, so a buffer or tree reused too
+// early would show as a result with another call's bill number or amount,
+// or as a wrong verdict (and as a race under -race).
+func TestPooledDecodingUnderConcurrency(t *testing.T) {
+	pad := "<pad>" + strings.Repeat("x", 4096) + "</pad></xml>"
+	stub := newStub(t, func(r stubRequest) (int, string) {
+		bill := r.Fields["mch_billno"]
+		switch bill[len(bill)-1] % 5 {
+		case 0:
+			return http.StatusOK, successFor(r.Fields)
+		case 1:
+			return http.StatusOK, readFixture("sendredpack_SYSTEMERROR.xml")
+		case 2:
+			return http.StatusOK, readFixture("html_gateway.html")
+		case 3:
+			return http.StatusBadGateway, "<html>bad gateway</html>"
+		}
+		return http.StatusOK, strings.TrimSuffix(successFor(r.Fields), "</xml>") + pad // a success, 4 KiB long
+	})
+	clients := []*Client{stub.client(t), stub.client(t, WithMaxResponseBytes(2048))}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := clients[w%2]
+			for i := range 25 {
+				req := goodSend()
+				req.MchBillNo = fmt.Sprintf("%s%02d%02d", testMchID, w, i)
+				req.TotalAmount = int64(100 + 100*w + i)
+				res, err := c.SendRedPack(context.Background(), req)
+				kind := req.MchBillNo[len(req.MchBillNo)-1] % 5
+				switch {
+				case kind == 0, kind == 4 && w%2 == 0: // a success, within the client's limit
+					if err != nil || res.MchBillNo != req.MchBillNo || res.TotalAmount != req.TotalAmount {
+						t.Errorf("%s: %+v, %v", req.MchBillNo, res, err)
+						return
+					}
+				default:
+					var u *UnknownOutcomeError
+					if !errors.As(err, &u) || u.MchBillNo != req.MchBillNo {
+						t.Errorf("%s (answer %d): %v, want an unknown outcome for it", req.MchBillNo, kind, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
