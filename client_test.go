@@ -640,10 +640,10 @@ func TestNoGrowthPerCall(t *testing.T) {
 // TestPooledDecodingUnderConcurrency sends from two clients at once, each
 // call getting an answer chosen by its bill number: success, SYSTEMERROR,
 // an HTML page, HTTP 502 or a 4 KiB success, over one client's limit.
-// Answer buffers and etree
-// documents are pooled across all clients, so a buffer or tree reused too
-// early would show as a result with another call's bill number or amount,
-// or as a wrong verdict (and as a race under -race).
+// Answer buffers and etree documents are pooled across all clients, so a
+// buffer or tree reused too early would show as a result with another
+// call's bill number or amount, or as a wrong verdict (and as a race under
+// -race).
 func TestPooledDecodingUnderConcurrency(t *testing.T) {
 	pad := "<pad>" + strings.Repeat("x", 4096) + "</pad></xml>"
 	stub := newStub(t, func(r stubRequest) (int, string) {
