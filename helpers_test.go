@@ -170,12 +170,14 @@ func stubSign(fields map[string]string, key string) string {
 		}
 	}
 	sort.Strings(keys)
-	var sb strings.Builder
+	// stringA, then "&key=" appended to it as the doc says, even when
+	// stringA is empty.
+	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
-		sb.WriteString(k + "=" + fields[k] + "&")
+		parts = append(parts, k+"="+fields[k])
 	}
-	sb.WriteString("key=" + key)
-	sum := md5.Sum([]byte(sb.String()))
+	stringSignTemp := strings.Join(parts, "&") + "&key=" + key
+	sum := md5.Sum([]byte(stringSignTemp))
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
