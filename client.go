@@ -282,8 +282,8 @@ func (c *Client) MchID() string { return c.mchID }
 // the same merchant (a second Official Account), sharing c's connections.
 // c itself is unchanged.
 func (c *Client) ForAppID(appID string) (*Client, error) {
-	if appID == "" || len(appID) > 32 || !isAlnum(appID) {
-		return nil, &ValidationError{Field: "wxappid", Reason: "must be 1 to 32 letters or digits"}
+	if err := checkAppID(appID); err != nil {
+		return nil, err
 	}
 	cc := *c
 	cc.appID = appID

@@ -507,10 +507,12 @@ func TestForAppID(t *testing.T) {
 	assert.Equal(t, "wx9999999999999999", other.AppID())
 	assert.Equal(t, testMchID, other.MchID())
 
-	_, err = c.ForAppID("")
-	assert.Error(t, err)
-	_, err = c.ForAppID("wx-bad")
-	assert.Error(t, err)
+	for _, bad := range []string{"", "wx-bad", strings.Repeat("w", 33)} {
+		_, err = c.ForAppID(bad)
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve, "%q", bad)
+		assert.Equal(t, "wxappid", ve.Field)
+	}
 }
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }

@@ -96,18 +96,6 @@ func (r *SendMiniProgramRedPackRequest) Validate() error {
 	return checkAmount(r.TotalAmount, r.SceneID)
 }
 
-// checkAppID checks an appid's shape; whether it is bound to the merchant
-// only WeChat knows.
-func checkAppID(appID string) error {
-	if appID == "" {
-		return &ValidationError{Field: "wxappid", Reason: "is required: the mini-program's appid"}
-	}
-	if len(appID) > 32 || !isAlnum(appID) {
-		return &ValidationError{Field: "wxappid", Reason: "must be at most 32 letters or digits"}
-	}
-	return nil
-}
-
 // BizRedPacketParams are the arguments the mini-program passes to
 // wx.sendBizRedPacket to open a packet, ready to be sent to the front end
 // as JSON.

@@ -352,6 +352,18 @@ func checkCommon(billNo, sendName, openID, wishing, actName, remark string, scen
 	return nil
 }
 
+// checkAppID checks an appid's shape, for ForAppID and mini-program
+// requests; whether it is bound to the merchant only WeChat knows.
+func checkAppID(appID string) error {
+	if appID == "" {
+		return &ValidationError{Field: "wxappid", Reason: "is required"}
+	}
+	if len(appID) > 32 || !isAlnum(appID) {
+		return &ValidationError{Field: "wxappid", Reason: "must be at most 32 letters or digits"}
+	}
+	return nil
+}
+
 func checkBillNo(billNo string) error {
 	switch {
 	case billNo == "":
