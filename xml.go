@@ -65,11 +65,6 @@ type envelope struct {
 	SignType   string
 }
 
-// parseAnswer reads body as WeChat's <xml> document and returns its root.
-func parseAnswer(body []byte, status int) (*etree.Element, error) {
-	return newAnswerParser().parse(body, status)
-}
-
 // answerParser parses answers with etree. Those on the request path come
 // from parsers and go back with release, keeping their etree.Document
 // (with its ReadSettings), reader and scratch buffer for the next answer.
