@@ -2,6 +2,7 @@ package redpacktest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -351,7 +352,7 @@ func (h *Handler) adminClaim(w http.ResponseWriter, r *http.Request) {
 	if !adminDecode(w, r, &in, true) {
 		return
 	}
-	mch := cmpOr(in.MchID, r.URL.Query().Get("mch_id"))
+	mch := cmp.Or(in.MchID, r.URL.Query().Get("mch_id"))
 	p, ok := h.findPacket(w, mch, r.PathValue("billno"))
 	if !ok {
 		return

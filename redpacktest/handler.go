@@ -1,6 +1,7 @@
 package redpacktest
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -294,15 +295,6 @@ func (h *Handler) Merchants() []Merchant {
 
 func (a *account) snapshot() Merchant { return a.Merchant.snapshotOf() }
 
-// snapshotOf returns a copy of m that shares no slice with it.
-func (m Merchant) snapshotOf() Merchant {
-	m.AppIDs = slices.Clone(m.AppIDs)
-	m.AppAppIDs = slices.Clone(m.AppAppIDs)
-	m.Scenes = slices.Clone(m.Scenes)
-	m.AllowedIPs = slices.Clone(m.AllowedIPs)
-	return m
-}
-
 // Balance returns the merchant's available balance in fen (0 for an
 // unknown merchant). Refunds of unclaimed packets are credited to it.
 func (h *Handler) Balance(mchID string) int64 {
@@ -525,7 +517,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // never the body, whose sign could be replayed.
 func (h *Handler) logRequest(r *http.Request, req *Request, status int, d time.Duration) {
 	attrs := []slog.Attr{
-		slog.String("op", cmpOr(req.Op, "-")),
+		slog.String("op", cmp.Or(req.Op, "-")),
 		slog.String("path", r.URL.Path),
 		slog.String("mch_id", req.MchID),
 		slog.String("mch_billno", req.MchBillNo),
@@ -778,7 +770,7 @@ func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.T
 	if fault != nil && fault.Kind == ProcessingThenFail {
 		// Accepted, never paid: it will fail once the hold ends.
 		r.Status, r.holdUntil, r.failOnHold = StatusSending, now.Add(holdOf(fault)), true
-		r.failReason = cmpOr(fault.Reason, desDefaultFailure)
+		r.failReason = cmp.Or(fault.Reason, desDefaultFailure)
 		h.add(r)
 		return sentReply(r)
 	}
@@ -848,13 +840,6 @@ func holdOf(f *Fault) time.Duration {
 		return f.Hold
 	}
 	return DefaultHold
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // newRecord makes a packet for a new request; h.mu is held.

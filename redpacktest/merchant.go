@@ -20,17 +20,16 @@ const (
 // Default amounts and caps, in fen unless said otherwise. The caps are
 // WeChat's documented defaults (spec §8).
 const (
-	DefaultBalance         int64 = 1_000_000     // 10,000 CNY
-	DefaultUserDailyCount        = 10            // packets per user per day
-	DefaultUserDailyAmount int64 = 100_000       // 1,000 CNY per user per day
-	DefaultDailyAmount     int64 = 100_000_000   // 1,000,000 CNY per merchant per day
-	DefaultSceneMinAmount  int64 = 30            // 0.30 CNY, the lowest floor a scene allows (spec §3.1)
-	DefaultSceneMaxAmount  int64 = 499_900       // 4,999 CNY, the documented scene ceiling
-	DefaultRateLimit             = 30            // requests per second per merchant
-	minPlainAmount         int64 = 100           // 1 CNY: below it a scene_id is needed
-	maxPlainAmount         int64 = 20_000        // 200 CNY: above it a scene_id is needed
-	maxGroupShare          int64 = 100_000       // 1,000 CNY: one share of a group packet
-	maxFen                 int64 = 1_000_000_000 // bounds parsed amounts well below overflow
+	DefaultBalance         int64 = 1_000_000   // 10,000 CNY
+	DefaultUserDailyCount        = 10          // packets per user per day
+	DefaultUserDailyAmount int64 = 100_000     // 1,000 CNY per user per day
+	DefaultDailyAmount     int64 = 100_000_000 // 1,000,000 CNY per merchant per day
+	DefaultSceneMinAmount  int64 = 30          // 0.30 CNY, the lowest floor a scene allows (spec §3.1)
+	DefaultSceneMaxAmount  int64 = 499_900     // 4,999 CNY, the documented scene ceiling
+	DefaultRateLimit             = 30          // requests per second per merchant
+	minPlainAmount         int64 = 100         // 1 CNY: below it a scene_id is needed
+	maxPlainAmount         int64 = 20_000      // 200 CNY: above it a scene_id is needed
+	maxGroupShare          int64 = 100_000     // 1,000 CNY: one share of a group packet
 )
 
 // allScenes are the documented scene ids (spec §3.2).
@@ -100,6 +99,15 @@ func DefaultMerchant() Merchant {
 	}
 }
 
+// snapshotOf returns a copy of m that shares no slice with it.
+func (m Merchant) snapshotOf() Merchant {
+	m.AppIDs = slices.Clone(m.AppIDs)
+	m.AppAppIDs = slices.Clone(m.AppAppIDs)
+	m.Scenes = slices.Clone(m.Scenes)
+	m.AllowedIPs = slices.Clone(m.AllowedIPs)
+	return m
+}
+
 // normalize fills defaults, copies the slices (the caller keeps theirs)
 // and checks the result.
 func (m Merchant) normalize() (Merchant, error) {
@@ -121,10 +129,7 @@ func (m Merchant) normalize() (Merchant, error) {
 	if m.DailyAmount == 0 {
 		m.DailyAmount = DefaultDailyAmount
 	}
-	m.AppIDs = slices.Clone(m.AppIDs)
-	m.AppAppIDs = slices.Clone(m.AppAppIDs)
-	m.Scenes = slices.Clone(m.Scenes)
-	m.AllowedIPs = slices.Clone(m.AllowedIPs)
+	m = m.snapshotOf()
 
 	switch {
 	case m.MchID == "" || len(m.MchID) > 32 || !isAlnum(m.MchID):

@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"net/http"
+	"strings"
 )
 
 // The sandbox sign-key endpoints (spec §7, §9.5). WeChat has no sandbox for
@@ -25,7 +26,7 @@ func SandboxSignKey(mchID, apiKey string) string {
 // serveSignKey answers getsignkey and returns the return_code it
 // answered; it reports false if path is not one.
 func (h *Handler) serveSignKey(w http.ResponseWriter, path string, body []byte) (string, bool) {
-	if len(path) < len(h.prefix) || path[:len(h.prefix)] != h.prefix || !signKeyPaths[path[len(h.prefix):]] {
+	if rest, ok := strings.CutPrefix(path, h.prefix); !ok || !signKeyPaths[rest] {
 		return "", false
 	}
 	fail := func(msg string) *reply {
