@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -378,7 +377,8 @@ func (h *Handler) adminOpenBizRedPacket(w http.ResponseWriter, r *http.Request) 
 		RetMsg  string           `json:"retmsg"`
 		Packet  *adminPacketJSON `json:"packet,omitempty"`
 	}
-	if err := h.OpenBizRedPacket(in); err != nil {
+	p, err := h.openBizRedPacket(in)
+	if err != nil {
 		var be *BizRedPacketError
 		if !errors.As(err, &be) {
 			adminError(w, http.StatusInternalServerError, err.Error())
@@ -387,16 +387,8 @@ func (h *Handler) adminOpenBizRedPacket(w http.ResponseWriter, r *http.Request) 
 		adminJSON(w, http.StatusOK, answer{RetCode: -1, RetMsg: be.RetMsg})
 		return
 	}
-	out := answer{RetMsg: "ok"}
-	if raw, err := url.QueryUnescape(in.Package); err == nil {
-		for _, p := range h.Packets() {
-			if p.Package == raw {
-				pj := packetJSON(p)
-				out.Packet = &pj
-			}
-		}
-	}
-	adminJSON(w, http.StatusOK, out)
+	pj := packetJSON(p)
+	adminJSON(w, http.StatusOK, answer{RetMsg: "ok", Packet: &pj})
 }
 
 func (h *Handler) adminMerchants(w http.ResponseWriter, r *http.Request) {

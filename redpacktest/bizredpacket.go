@@ -49,7 +49,13 @@ func (e *BizRedPacketError) Error() string {
 // spell it out (spec §2.7), so the fake server checks it independently of
 // package redpack rather than sharing its code.
 func (h *Handler) OpenBizRedPacket(p BizRedPacket) error {
-	fail := func(msg string) error { return &BizRedPacketError{RetMsg: msg} }
+	_, err := h.openBizRedPacket(p)
+	return err
+}
+
+// openBizRedPacket is OpenBizRedPacket, returning the packet it opened.
+func (h *Handler) openBizRedPacket(p BizRedPacket) (Packet, error) {
+	fail := func(msg string) (Packet, error) { return Packet{}, &BizRedPacketError{RetMsg: msg} }
 	if p.SignType != "MD5" || p.PaySign == "" || p.NonceStr == "" || len(p.NonceStr) > 32 ||
 		p.TimeStamp == "" || strings.Trim(p.TimeStamp, "0123456789") != "" {
 		return fail(BizRetMsgFormat)
@@ -75,7 +81,7 @@ func (h *Handler) OpenBizRedPacket(p BizRedPacket) error {
 	}
 	var r *record
 	for _, c := range h.order {
-		if c.MchID == mchID && c.Package != "" && c.Package == raw {
+		if c.MchID == mchID && c.Package == raw { // raw is not empty: checked above
 			r = c
 			break
 		}
@@ -90,7 +96,10 @@ func (h *Handler) OpenBizRedPacket(p BizRedPacket) error {
 	}
 	switch r.Status {
 	case StatusSent:
-		return r.claim(now, nil)
+		if err := r.claim(now, nil); err != nil {
+			return Packet{}, err
+		}
+		return r.snapshot(), nil
 	case StatusReceived:
 		return fail(BizRetMsgClaimed)
 	case StatusRefunding, StatusRefund:
