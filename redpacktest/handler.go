@@ -561,34 +561,43 @@ func (h *Handler) judge(req *Request, ep *endpoint, r *http.Request, body []byte
 		return protocolFailure("XML_ERROR", desXMLError), nil
 	}
 	req.MchID, req.MchBillNo = f["mch_id"], f["mch_billno"]
-	echo := ep.echo(f)
+	rep, fault := h.decide(req, ep, r, leaf, f, now)
+	if rep.echo {
+		rep.with(ep.echo(f)...)
+	}
+	return rep, fault
+}
+
+// decide answers a request whose XML was read; h.mu is held. A failure
+// it returns gets the request's echo fields from judge.
+func (h *Handler) decide(req *Request, ep *endpoint, r *http.Request, leaf *x509.Certificate, f map[string]string, now time.Time) (*reply, *Fault) {
 	a := h.accounts[f["mch_id"]]
 	if a == nil {
-		return failure("PARAM_ERROR", desUnknownMchID).with(echo...), nil
+		return failure("PARAM_ERROR", desUnknownMchID), nil
 	}
 	if leaf.Subject.CommonName != a.MchID {
 		// A valid certificate, but another merchant's.
 		return protocolFailure("CA_ERROR", desCAError), nil
 	}
 	if !a.allow(req.Time, h.rateLimit) {
-		return failure("FREQ_LIMIT", desFreqLimit).with(echo...), nil
+		return failure("FREQ_LIMIT", desFreqLimit), nil
 	}
 	if !h.signatureOK(ep, a, f) {
-		return failure("SIGN_ERROR", desSignError).with(echo...), nil
+		return failure("SIGN_ERROR", desSignError), nil
 	}
 
 	fault := h.takeFault(ep.op, f["mch_billno"])
 	if fault != nil {
 		req.Fault = fault.Kind
 		if fault.Kind.beforeCommit() {
-			return faultReply(fault, ep, echo), fault
+			return faultReply(fault, ep), fault
 		}
 	}
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	var rep *reply
 	switch {
 	case !a.ipAllowed(remote.Addr()):
-		rep = failure("NO_AUTH", desNoAuth).with(echo...)
+		rep = failure("NO_AUTH", desNoAuth)
 	case ep.isQuery():
 		rep = h.query(ep, a, f, now)
 	default:
@@ -597,9 +606,9 @@ func (h *Handler) judge(req *Request, ep *endpoint, r *http.Request, body []byte
 	if fault != nil {
 		switch fault.Kind {
 		case SystemErrorAfterCommit:
-			rep = failure("SYSTEMERROR", desAccepted).with(echo...)
+			rep = failure("SYSTEMERROR", desAccepted)
 		case ProcessingAfterCommit, ProcessingThenFail:
-			rep = failure("PROCESSING", desAccepted).with(echo...)
+			rep = failure("PROCESSING", desAccepted)
 		}
 	}
 	return rep, fault
@@ -682,48 +691,46 @@ func (h *Handler) takeFault(op, billNo string) *Fault {
 }
 
 // faultReply is the answer of a before-commit fault.
-func faultReply(f *Fault, ep *endpoint, echo []field) *reply {
+func faultReply(f *Fault, ep *endpoint) *reply {
 	switch f.Kind {
 	case HTMLGateway:
 		return &reply{html: true}
 	case ProcessingBeforeCommit:
-		return failure("PROCESSING", desAccepted).with(echo...)
+		return failure("PROCESSING", desAccepted)
 	case ErrCodeAnswer:
 		des := f.ErrCodeDes
 		if des == "" {
 			des = desForced
 		}
-		return failure(f.ErrCode, des).with(echo...)
+		return failure(f.ErrCode, des)
 	}
 	if ep.isQuery() {
-		return failure("SYSTEMERROR", desQueryBusy).with(echo...)
+		return failure("SYSTEMERROR", desQueryBusy)
 	}
-	return failure("SYSTEMERROR", desAccepted).with(echo...)
+	return failure("SYSTEMERROR", desAccepted)
 }
 
 // send judges and carries out a send; h.mu is held.
 func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.Time, fault *Fault) *reply {
-	echo := ep.echo(f)
-	refuse := func(code, des string) *reply { return failure(code, des).with(echo...) }
 
 	if des := ep.checkFields(f); des != "" {
-		return refuse("PARAM_ERROR", des)
+		return failure("PARAM_ERROR", des)
 	}
 	switch a.appKind(f["wxappid"]) {
 	case appUnbound:
-		return refuse("PARAM_ERROR", desAppIDMismatch)
+		return failure("PARAM_ERROR", desAppIDMismatch)
 	case appMobile:
-		return refuse("ILLEGAL_APPID", desIllegalAppID)
+		return failure("ILLEGAL_APPID", desIllegalAppID)
 	}
 	if m := f["msgappid"]; m != "" && a.appKind(m) != appBound {
-		return refuse("MSGAPPID_ERROR", desMsgAppID)
+		return failure("MSGAPPID_ERROR", desMsgAppID)
 	}
 	if f["sub_mch_id"] != "" {
 		// The fake merchants are not service providers with sub-merchants.
-		return refuse("ACCEPTMODE_ERROR", desAcceptMode)
+		return failure("ACCEPTMODE_ERROR", desAcceptMode)
 	}
 	if c := f["consume_mch_id"]; c != "" && c != a.MchID {
-		return refuse("NO_CONSUME_COMPETENCE", desNoConsume)
+		return failure("NO_CONSUME_COMPETENCE", desNoConsume)
 	}
 
 	amount, _ := strconv.ParseInt(f["total_amount"], 10, 64) // digits, ≤10 of them: checked
@@ -731,26 +738,26 @@ func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.T
 	switch ep.kind {
 	case KindGroup:
 		if num < 3 || num > 20 {
-			return refuse("PARAM_ERROR", desTotalNumGroup)
+			return failure("PARAM_ERROR", desTotalNumGroup)
 		}
 		if f["amt_type"] != "ALL_RAND" {
-			return refuse("PARAM_ERROR", desAmtType)
+			return failure("PARAM_ERROR", desAmtType)
 		}
 	default:
 		if num != 1 {
-			return refuse("PARAM_ERROR", desTotalNumOne)
+			return failure("PARAM_ERROR", desTotalNumOne)
 		}
 	}
 	if ep.kind == KindMiniProgram && f["notify_way"] != "MINI_PROGRAM_JSAPI" {
-		return refuse("PARAM_ERROR", desNotifyWay)
+		return failure("PARAM_ERROR", desNotifyWay)
 	}
 	lo, hi := minPlainAmount, maxPlainAmount
 	if s := f["scene_id"]; s != "" {
 		if !slices.Contains(allScenes, s) {
-			return refuse("PARAM_ERROR", desSceneValue)
+			return failure("PARAM_ERROR", desSceneValue)
 		}
 		if !slices.Contains(a.Scenes, s) {
-			return refuse("PARAM_ERROR", desSceneClosed)
+			return failure("PARAM_ERROR", desSceneClosed)
 		}
 		lo, hi = a.SceneMinAmount, a.SceneMaxAmount
 	}
@@ -758,12 +765,12 @@ func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.T
 		hi = min(hi, maxGroupShare)
 	}
 	if amount < lo*num || amount > hi*num {
-		return refuse("MONEY_LIMIT", fmt.Sprintf(desMoneyLimit, yuan(lo), yuan(hi)))
+		return failure("MONEY_LIMIT", fmt.Sprintf(desMoneyLimit, yuan(lo), yuan(hi)))
 	}
 
 	key := packetKey{a.MchID, f["mch_billno"]}
 	if r := h.packets[key]; r != nil {
-		return h.resend(r, f, amount, now, echo)
+		return h.resend(r, f, amount, now)
 	}
 
 	r := h.newRecord(ep.kind, a, f, amount, int(num), now)
@@ -784,7 +791,7 @@ func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.T
 	capFail := func(code, des string) *reply {
 		r.Status, r.Reason = StatusFailed, des
 		h.add(r)
-		return refuse(code, des)
+		return failure(code, des)
 	}
 	switch {
 	case h.daily[mchDay]+amount > a.DailyAmount:
@@ -797,7 +804,7 @@ func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.T
 	if a.Balance < amount {
 		// Nothing recorded: the same bill number may be sent again after a
 		// top-up.
-		return refuse("NOTENOUGH", desNotEnough)
+		return failure("NOTENOUGH", desNotEnough)
 	}
 
 	a.Balance -= amount
@@ -816,21 +823,20 @@ func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.T
 
 // resend answers a bill number seen before (spec §3.5): the original
 // packet's state if the request matches it, nothing paid again.
-func (h *Handler) resend(r *record, f map[string]string, amount int64, now time.Time, echo []field) *reply {
-	refuse := func(code, des string) *reply { return failure(code, des).with(echo...) }
+func (h *Handler) resend(r *record, f map[string]string, amount int64, now time.Time) *reply {
 	switch {
 	case !now.Before(r.SendTime.Add(RefundAfter)):
-		return refuse("PARAM_ERROR", desExpired)
+		return failure("PARAM_ERROR", desExpired)
 	case f["re_openid"] != r.ReOpenID:
-		return refuse("FATAL_ERROR", desOpenIDDiffers)
+		return failure("FATAL_ERROR", desOpenIDDiffers)
 	case amount != r.TotalAmount:
-		return refuse("FATAL_ERROR", desAmountDiffers)
+		return failure("FATAL_ERROR", desAmountDiffers)
 	}
 	switch r.Status {
 	case StatusSending:
-		return refuse("PROCESSING", desAccepted)
+		return failure("PROCESSING", desAccepted)
 	case StatusFailed:
-		return refuse("SEND_FAILED", desSendFailed)
+		return failure("SEND_FAILED", desSendFailed)
 	}
 	return sentReply(r)
 }
@@ -906,20 +912,18 @@ func sentReply(r *record) *reply {
 
 // query answers gethbinfo; h.mu is held.
 func (h *Handler) query(ep *endpoint, a *account, f map[string]string, now time.Time) *reply {
-	echo := ep.echo(f)
-	refuse := func(code, des string) *reply { return failure(code, des).with(echo...) }
 	if des := ep.checkFields(f); des != "" {
-		return refuse("PARAM_ERROR", des)
+		return failure("PARAM_ERROR", des)
 	}
 	if f["bill_type"] != "MCHT" {
-		return refuse("PARAM_ERROR", desBillType)
+		return failure("PARAM_ERROR", desBillType)
 	}
 	if a.appKind(f["appid"]) != appBound {
-		return refuse("PARAM_ERROR", desQueryAppID)
+		return failure("PARAM_ERROR", desQueryAppID)
 	}
 	r := h.packets[packetKey{a.MchID, f["mch_billno"]}]
 	if r == nil || !now.Before(r.SendTime.Add(QueryWindow)) {
-		return refuse("NOT_FOUND", desNotFound)
+		return failure("NOT_FOUND", desNotFound)
 	}
 	rep := success(desQueryOK).with(
 		str("mch_billno", r.MchBillNo),

@@ -110,6 +110,7 @@ func echoNum(name, value string) field {
 // hblist (gethbinfo), or an HTML gateway page instead of XML.
 type reply struct {
 	errCode string // err_code as answered, "SUCCESS" for success; for the request log
+	echo    bool   // a business failure: it repeats the request's echo fields
 	fields  []field
 	hblist  [][]field
 	html    bool
@@ -119,7 +120,7 @@ type reply struct {
 // system (return_code=SUCCESS), which refused it (result_code=FAIL). Red
 // packets answer almost every error this way (spec §5.1, §9.1 Response 4).
 func failure(code, des string) *reply {
-	return &reply{errCode: code, fields: []field{
+	return &reply{errCode: code, echo: true, fields: []field{
 		str("return_code", "SUCCESS"),
 		str("return_msg", des),
 		str("result_code", "FAIL"),
