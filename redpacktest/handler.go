@@ -191,11 +191,7 @@ func (h *Handler) AddMerchant(m Merchant) error {
 // as ServeHTTP will check it, so that a stale one fails now rather than as
 // CA_ERROR on the first request.
 func (h *Handler) checkMerchantCert(mchID string, leaf *pki.Leaf) error {
-	_, err := leaf.Cert.Verify(x509.VerifyOptions{
-		Roots:     h.caPool,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	if err != nil {
+	if err := h.verifyClient(leaf.Cert, nil); err != nil {
 		return fmt.Errorf("redpacktest: certificate of merchant %s: %w", mchID, err)
 	}
 	if cn := leaf.Cert.Subject.CommonName; cn != mchID {
@@ -626,15 +622,22 @@ func (h *Handler) verifiedClientCert(r *http.Request) *x509.Certificate {
 	for _, c := range r.TLS.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
-	_, err := leaf.Verify(x509.VerifyOptions{
+	if h.verifyClient(leaf, inter) != nil {
+		return nil
+	}
+	return leaf
+}
+
+// verifyClient checks c as a client certificate chaining to the server's
+// CA, through inter (which may be nil): the one check both a request's
+// certificate and one given with WithMerchantCertificate pass.
+func (h *Handler) verifyClient(c *x509.Certificate, inter *x509.CertPool) error {
+	_, err := c.Verify(x509.VerifyOptions{
 		Roots:         h.caPool,
 		Intermediates: inter,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
-	if err != nil {
-		return nil
-	}
-	return leaf
+	return err
 }
 
 // signatureOK checks the request's signature over the endpoint's documented
