@@ -311,9 +311,7 @@ func (d *demoRun) sendMini(ctx context.Context) error {
 	}
 	d.para("The back end answers the mini-program with the arguments of wx.sendBizRedPacket " +
 		"(client.BizRedPacketParams: the package URL-encoded, paySign signed with the API key):")
-	var b bytes.Buffer
-	writeBizRedPacket(&b, params)
-	fmt.Fprintln(d.w, strings.TrimRight(indent(b.String(), "   "), "\n"))
+	writeBizRedPacket(d.w, "     ", params)
 	fmt.Fprintln(d.w)
 
 	d.srv.Advance(time.Minute)
@@ -334,17 +332,6 @@ func (d *demoRun) sendMini(ctx context.Context) error {
 	d.para("The fake server checks paySign with its own code, as WeChat would, and Dana opens the " +
 		"packet. Queried under the mini-program's appid, it is " + string(info.Status) + ".")
 	return nil
-}
-
-// indent puts prefix before every non-empty line of s.
-func indent(s, prefix string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		if l != "" {
-			lines[i] = prefix + l
-		}
-	}
-	return strings.Join(lines, "\n")
 }
 
 func (d *demoRun) refused(ctx context.Context) error {

@@ -133,32 +133,29 @@ func (p *packetFlags) riskInfo() (*redpack.RiskInfo, error) {
 // *redpack.SendGroupRedPackRequest or *redpack.SendMiniProgramRedPackRequest.
 type validator interface{ Validate() error }
 
-// request is the library request the flags describe under billNo.
-func (p *packetFlags) request(billNo string) (validator, error) {
+// request is the library request the flags describe under billNo, with
+// risk, the flags' riskInfo.
+func (p *packetFlags) request(billNo string, risk *redpack.RiskInfo) validator {
 	switch p.kind {
 	case kindMini:
 		return &redpack.SendMiniProgramRedPackRequest{
 			MiniProgramAppID: p.miniAppID, MchBillNo: billNo, SendName: p.sendName, ReOpenID: p.openID,
 			TotalAmount: p.amount, Wishing: p.wishing, ActName: p.actName, Remark: p.remark,
 			SceneID: redpack.SceneID(p.scene),
-		}, nil
-	}
-	risk, err := p.riskInfo()
-	if err != nil {
-		return nil, err
+		}
 	}
 	if p.kind == kindGroup {
 		return &redpack.SendGroupRedPackRequest{
 			MchBillNo: billNo, SendName: p.sendName, ReOpenID: p.openID, TotalAmount: p.amount,
 			TotalNum: p.num, Wishing: p.wishing, ActName: p.actName, Remark: p.remark,
 			SceneID: redpack.SceneID(p.scene), RiskInfo: risk, ConsumeMchID: p.consumeMchID,
-		}, nil
+		}
 	}
 	return &redpack.SendRedPackRequest{
 		MchBillNo: billNo, SendName: p.sendName, ReOpenID: p.openID, TotalAmount: p.amount,
 		Wishing: p.wishing, ClientIP: p.clientIP, ActName: p.actName, Remark: p.remark,
 		SceneID: redpack.SceneID(p.scene), RiskInfo: risk, ConsumeMchID: p.consumeMchID,
-	}, nil
+	}
 }
 
 // resendLine is the command that sends this packet again under the same
@@ -285,7 +282,8 @@ same fields, or query it; never send the payment under a new bill number.
 	if m := p.missing(); len(m) > 0 {
 		return out.fail(usageErr(strings.TrimPrefix(m[0], "--"), "required flags not given: %s", strings.Join(m, ", ")), oc)
 	}
-	if _, err := p.riskInfo(); err != nil { // a flag error comes before credentials
+	risk, err := p.riskInfo() // a flag error comes before credentials
+	if err != nil {
 		return out.fail(err, oc)
 	}
 	c.resolve(fs, e.getenv)
@@ -298,13 +296,10 @@ same fields, or query it; never send the payment under a new bill number.
 	if oc.billNo == "" {
 		oc.billNo = redpack.NewBillNo(client.MchID())
 	}
-	req, err := p.request(oc.billNo)
-	if err == nil {
-		// Checked before the bill number is announced: a request the
-		// library would refuse is never presented as being sent.
-		err = req.Validate()
-	}
-	if err != nil {
+	req := p.request(oc.billNo, risk)
+	// Checked before the bill number is announced: a request the library
+	// would refuse is never presented as being sent.
+	if err := req.Validate(); err != nil {
 		return out.fail(err, oc)
 	}
 	oc.resend = p.resendLine(name, oc.billNo)
@@ -364,22 +359,21 @@ same fields, or query it; never send the payment under a new bill number.
 			rows = append(rows, [2]string{"Shared by", fmt.Sprintf("%d users", num)})
 		}
 		writeKV(w, "  ", rows)
+		query := "redpack query " + res.MchBillNo
 		if biz != nil {
 			fmt.Fprintln(w, "\nThe mini-program opens it for the user with wx.sendBizRedPacket and these arguments:")
-			writeBizRedPacket(w, biz)
-			fmt.Fprintf(w, "\nThe user has 24 hours to open it; then it is refunded. Check it with:\n  redpack query --appid %s %s\n",
-				shellQuote(res.WxAppID), res.MchBillNo)
-			return
+			writeBizRedPacket(w, "  ", biz)
+			query = "redpack query --appid " + shellQuote(res.WxAppID) + " " + res.MchBillNo
 		}
-		fmt.Fprintf(w, "\nThe user has 24 hours to open it; then it is refunded. Check it with:\n  redpack query %s\n", res.MchBillNo)
+		fmt.Fprintf(w, "\nThe user has 24 hours to open it; then it is refunded. Check it with:\n  %s\n", query)
 	})
 }
 
 // writeBizRedPacket prints the wx.sendBizRedPacket arguments as the JSON a
-// back end hands its mini-program.
-func writeBizRedPacket(w io.Writer, biz *redpack.BizRedPacketParams) {
-	b, _ := json.MarshalIndent(biz, "  ", "  ") // five strings: cannot fail
-	fmt.Fprintf(w, "  %s\n", b)
+// back end hands its mini-program, each line after indent.
+func writeBizRedPacket(w io.Writer, indent string, biz *redpack.BizRedPacketParams) {
+	b, _ := json.MarshalIndent(biz, indent, "  ") // five strings: cannot fail
+	fmt.Fprintf(w, "%s%s\n", indent, b)
 }
 
 // announce prints the bill number before anything is sent, so that the
