@@ -71,8 +71,7 @@ func (c *conn) get(name string) string { return *c.vals[name] }
 // resolve fills each connection flag that was not given from its
 // environment variable.
 func (c *conn) resolve(fs *flag.FlagSet, getenv func(string) string) {
-	set := make(map[string]bool)
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := givenFlags(fs)
 	for _, v := range connVars {
 		if set[v.flag] {
 			continue
@@ -82,9 +81,6 @@ func (c *conn) resolve(fs *flag.FlagSet, getenv func(string) string) {
 		}
 	}
 }
-
-// mchID is the merchant id as given, for a default bill number.
-func (c *conn) mchID() string { return c.get("mch-id") }
 
 // inputError is bad input the command found itself: a flag, an argument or
 // the credentials. It exits 2, like a *redpack.ValidationError.
@@ -129,10 +125,10 @@ func (c *conn) client(e *env) (*redpack.Client, error) {
 		return nil, configErr("missing credentials: %s", strings.Join(missing, ", "))
 	}
 	if c.maxAttempts < 1 {
-		return nil, &inputError{kind: "usage", flag: "max-attempts", msg: fmt.Sprintf("--max-attempts must be at least 1, got %d", c.maxAttempts)}
+		return nil, usageErr("max-attempts", "--max-attempts must be at least 1, got %d", c.maxAttempts)
 	}
 	if c.timeout <= 0 {
-		return nil, &inputError{kind: "usage", flag: "timeout", msg: "--timeout must be positive"}
+		return nil, usageErr("timeout", "--timeout must be positive")
 	}
 
 	apiKey := c.get("api-key")
@@ -146,9 +142,9 @@ func (c *conn) client(e *env) (*redpack.Client, error) {
 	var cfg *redpack.MerchantConfig
 	var err error
 	if p12 != "" {
-		cfg, err = redpack.LoadPKCS12Config(c.mchID(), c.get("appid"), apiKey, p12, c.get("cert-password"))
+		cfg, err = redpack.LoadPKCS12Config(c.get("mch-id"), c.get("appid"), apiKey, p12, c.get("cert-password"))
 	} else {
-		cfg, err = redpack.LoadPEMConfig(c.mchID(), c.get("appid"), apiKey, certPEM, keyPEM)
+		cfg, err = redpack.LoadPEMConfig(c.get("mch-id"), c.get("appid"), apiKey, certPEM, keyPEM)
 	}
 	if err != nil {
 		return nil, configErr("%v", err)

@@ -136,9 +136,7 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	if len(pos) > 0 {
 		return fail(exitUsage, fmt.Errorf("takes no arguments, got %d", len(pos)))
 	}
-	set := make(map[string]bool)
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	opts, merchants, err := ff.options(set)
+	opts, merchants, err := ff.options(givenFlags(fs))
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -226,6 +224,10 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	return code
 }
 
+// fakeMerchantFlags set the one merchant of a fake server without
+// --config; with --config they are refused, and help lists them together.
+var fakeMerchantFlags = []string{"mch-id", "appid", "api-key", "balance", "user-daily-count", "user-daily-amount", "daily-amount"}
+
 // options turns the flags and the config file into Handler options and
 // the merchants. set holds the flags given on the command line: they
 // override the file.
@@ -240,10 +242,9 @@ func (ff *fakeFlags) options(set map[string]bool) ([]redpacktest.Option, []redpa
 			return nil, nil, fmt.Errorf("--config %s: %w", ff.config, err)
 		}
 	}
-	merchantFlags := []string{"mch-id", "appid", "api-key", "balance", "user-daily-count", "user-daily-amount", "daily-amount"}
 	var merchants []redpacktest.Merchant
 	if len(cfg.Merchants) > 0 {
-		for _, name := range merchantFlags {
+		for _, name := range fakeMerchantFlags {
 			if set[name] {
 				return nil, nil, fmt.Errorf("--%s: the merchants come from --config; set them there", name)
 			}
@@ -391,7 +392,7 @@ REDPACK_* environment variable: your real credentials stay out of it.
 `)
 	writeFlags(w, fs, []flagGroup{
 		{"Listeners and files", []string{"addr", "admin-addr", "dir", "hosts", "path-prefix"}},
-		{"The merchant (or several, with --config)", []string{"config", "mch-id", "appid", "api-key", "balance", "user-daily-count", "user-daily-amount", "daily-amount"}},
+		{"The merchant (or several, with --config)", append([]string{"config"}, fakeMerchantFlags...)},
 		{"Behaviour", []string{"rate-limit", "clock", "seed", "hmac-sha256", "quiet"}},
 	})
 	fmt.Fprint(w, `
