@@ -42,11 +42,7 @@ func NewCA(cn string) (*CA, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := createCert(tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, err
 	}
@@ -61,19 +57,11 @@ func (ca *CA) Pool() *x509.CertPool {
 }
 
 // PEM returns the CA certificate in PEM form.
-func (ca *CA) PEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
-}
+func (ca *CA) PEM() []byte { return certPEM(ca.Cert) }
 
 // KeyPEM returns the CA's private key in PKCS#8 PEM form: a test key, kept
 // only so that a fake server can issue certificates again after a restart.
-func (ca *CA) KeyPEM() []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(ca.Key)
-	if err != nil {
-		panic(fmt.Sprintf("pki: marshal CA key: %v", err)) // cannot fail for the keys NewCA and ParseCA hold
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
+func (ca *CA) KeyPEM() []byte { return keyPEM(ca.Key) }
 
 // ParseCA reads a CA saved with PEM and KeyPEM. It checks that the
 // certificate is a CA's and that the key is its key.
@@ -220,11 +208,7 @@ func (ca *CA) Issue(o LeafOptions) (*Leaf, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := createCert(tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -237,18 +221,10 @@ func (l *Leaf) TLSCertificate() tls.Certificate {
 }
 
 // CertPEM returns the certificate in PEM form (like apiclient_cert.pem).
-func (l *Leaf) CertPEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.Cert.Raw})
-}
+func (l *Leaf) CertPEM() []byte { return certPEM(l.Cert) }
 
 // KeyPEM returns the private key in PKCS#8 PEM form (like apiclient_key.pem).
-func (l *Leaf) KeyPEM() []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(l.Key)
-	if err != nil {
-		panic(fmt.Sprintf("pki: marshal RSA key: %v", err)) // cannot fail for an RSA key
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
+func (l *Leaf) KeyPEM() []byte { return keyPEM(l.Key) }
 
 // PKCS12 returns the certificate and key as a PKCS#12 file protected by
 // password, in the legacy encryption WeChat's apiclient_cert.p12 files use.
@@ -262,4 +238,27 @@ func serial() *big.Int {
 		panic(fmt.Sprintf("pki: random serial: %v", err)) // crypto/rand does not fail
 	}
 	return n
+}
+
+// createCert signs tmpl with parent's key and parses the result.
+func createCert(tmpl, parent *x509.Certificate, pub, signer any) (*x509.Certificate, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+func certPEM(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+// keyPEM writes key in PKCS#8 PEM form. It cannot fail for the RSA and
+// ECDSA keys this package makes and parses.
+func keyPEM(key any) []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		panic(fmt.Sprintf("pki: marshal key: %v", err))
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
