@@ -120,36 +120,28 @@ type reply struct {
 // system (return_code=SUCCESS), which refused it (result_code=FAIL). Red
 // packets answer almost every error this way (spec §5.1, §9.1 Response 4).
 func failure(code, des string) *reply {
-	return &reply{errCode: code, echo: true, fields: []field{
-		str("return_code", "SUCCESS"),
-		str("return_msg", des),
-		str("result_code", "FAIL"),
-		str("err_code", code),
-		str("err_code_des", des),
-	}}
+	r := header("SUCCESS", "FAIL", code, des)
+	r.echo = true
+	return r
 }
 
 // protocolFailure is a refusal before the request could be read at all
 // (certificate, XML): return_code=FAIL (spec §5.1, §9.6).
-func protocolFailure(code, des string) *reply {
-	return &reply{errCode: code, fields: []field{
-		str("return_code", "FAIL"),
-		str("return_msg", des),
-		str("result_code", "FAIL"),
-		str("err_code", code),
-		str("err_code_des", des),
-	}}
-}
+func protocolFailure(code, des string) *reply { return header("FAIL", "FAIL", code, des) }
 
 // success starts a successful answer; msg is 发放成功 for sends, OK for
 // queries (spec §9.1, §9.3).
-func success(msg string) *reply {
-	return &reply{errCode: "SUCCESS", fields: []field{
-		str("return_code", "SUCCESS"),
-		str("return_msg", msg),
-		str("result_code", "SUCCESS"),
-		str("err_code", "SUCCESS"),
-		str("err_code_des", msg),
+func success(msg string) *reply { return header("SUCCESS", "SUCCESS", "SUCCESS", msg) }
+
+// header is the five fields every answer opens with; return_msg repeats
+// err_code_des, as WeChat's answers do.
+func header(returnCode, resultCode, code, des string) *reply {
+	return &reply{errCode: code, fields: []field{
+		str("return_code", returnCode),
+		str("return_msg", des),
+		str("result_code", resultCode),
+		str("err_code", code),
+		str("err_code_des", des),
 	}}
 }
 
