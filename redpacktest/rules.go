@@ -141,14 +141,11 @@ func (e *endpoint) checkFields(f map[string]string) string {
 	for _, r := range e.rules {
 		v := f[r.name]
 		switch {
-		case v == "" && r.required:
+		case r.required && (v == "" || len(v) > r.max):
 			return fmt.Sprintf("参数错误:%s字段必填,并且少于%d个字符", r.name, r.max)
 		case v == "":
 			continue
 		case len(v) > r.max:
-			if r.required {
-				return fmt.Sprintf("参数错误:%s字段必填,并且少于%d个字符", r.name, r.max)
-			}
 			return fmt.Sprintf("参数错误:%s字段长度不能超过%d个字符", r.name, r.max)
 		case r.format != nil:
 			if des := r.format(v); des != "" {
