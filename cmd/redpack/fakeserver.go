@@ -144,10 +144,12 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 		return fail(exitUsage, err)
 	}
 
-	var logger *slog.Logger
+	// One handler on stderr for the request log and net/http's own errors;
+	// --quiet discards both.
+	var logTo slog.Handler = slog.DiscardHandler
 	if !ff.quiet {
-		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
-		opts = append(opts, redpacktest.WithLogger(logger))
+		logTo = slog.NewTextHandler(e.stderr, nil)
+		opts = append(opts, redpacktest.WithLogger(slog.New(logTo)))
 	}
 	dir, err := newFakeDir(ff.dir)
 	if err != nil {
@@ -188,10 +190,7 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 		return fail(exitFailure, err)
 	}
 
-	errLog := slog.NewLogLogger(slog.NewTextHandler(e.stderr, nil).WithAttrs([]slog.Attr{slog.String("server", "net/http")}), slog.LevelWarn)
-	if ff.quiet {
-		errLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelWarn)
-	}
+	errLog := slog.NewLogLogger(logTo.WithAttrs([]slog.Attr{slog.String("server", "net/http")}), slog.LevelWarn)
 	api := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
 	adm := &http.Server{Handler: h.AdminHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
 	served := make(chan error, 2)
