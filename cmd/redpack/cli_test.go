@@ -291,7 +291,8 @@ func TestRefusedByWeChat(t *testing.T) {
 	assert.Contains(t, r.stderr, "REFUSED by WeChat: NOTENOUGH")
 	assert.Contains(t, r.stderr, "Nothing was paid")
 	assert.Contains(t, flat(r.stderr), "same --bill Refused0001")
-	assert.Equal(t, 1, sendsFor(f.srv, "Refused0001"), "a definite refusal is not retried")
+	sends, _ := sendsFor(f.srv, "Refused0001")
+	assert.Equal(t, 1, sends, "a definite refusal is not retried")
 
 	r = runCLI(t, f.env(), "", sendArgs("1000", "--bill", "Refused0001", "--json")...)
 	assert.Equal(t, exitRefused, r.code, r)
@@ -356,7 +357,8 @@ func TestUnknownOutcome(t *testing.T) {
 	assert.Equal(t, bill, billFrom(t, r.stdout))
 	assert.Equal(t, int64(1000), f.srv.Paid(testMchID)-paidBefore, "paid exactly once")
 	assert.Len(t, f.srv.Packets(), 1)
-	assert.Equal(t, 2, sendsFor(f.srv, bill))
+	sends, _ := sendsFor(f.srv, bill)
+	assert.Equal(t, 2, sends)
 
 	r = runCLI(t, f.env(), "", "query", bill)
 	require.Equal(t, exitOK, r.code, r)

@@ -434,7 +434,7 @@ func (d *demoRun) unknown(ctx context.Context) error {
 	}
 	// A re-send is a new call, so its nonce and signature differ; the
 	// bill number and the fields are what must match.
-	sends, _ := d.sendsFor(d.bills.unknown)
+	sends, _ := sendsFor(d.srv, d.bills.unknown)
 	packets := d.packetsFor(d.bills.unknown)
 	paid := d.srv.Paid(d.mch) - paidBefore
 	if packets != 1 || paid != req.TotalAmount || sends != 2 {
@@ -465,7 +465,7 @@ func (d *demoRun) unknown(ctx context.Context) error {
 	if _, err := d.client.SendRedPack(ctx, req); err != nil {
 		return fmt.Errorf("send under DropAfterCommit with retries: %w", err)
 	}
-	sends, bodiesSame := d.sendsFor(d.bills.dropped)
+	sends, bodiesSame := sendsFor(d.srv, d.bills.dropped)
 	packets = d.packetsFor(d.bills.dropped)
 	paid = d.srv.Paid(d.mch) - paidBefore
 	if packets != 1 || paid != req.TotalAmount || sends != 2 || !bodiesSame {
@@ -482,10 +482,10 @@ func (d *demoRun) unknown(ctx context.Context) error {
 
 // sendsFor counts the send requests the server received for billNo and
 // says whether their bodies were byte-identical.
-func (d *demoRun) sendsFor(billNo string) (n int, same bool) {
+func sendsFor(srv *redpacktest.Server, billNo string) (n int, same bool) {
 	var first []byte
 	same = true
-	for _, r := range d.srv.Requests() {
+	for _, r := range srv.Requests() {
 		if r.MchBillNo != billNo || r.Op == "gethbinfo" {
 			continue
 		}

@@ -152,17 +152,6 @@ func billFrom(t *testing.T, out string) string {
 	return ""
 }
 
-// sendsFor counts the send requests the server received for billNo.
-func sendsFor(srv *redpacktest.Server, billNo string) int {
-	n := 0
-	for _, r := range srv.Requests() {
-		if r.MchBillNo == billNo && r.Op != "gethbinfo" {
-			n++
-		}
-	}
-	return n
-}
-
 // sendDirect sends a packet with the library, for tests of query.
 func sendDirect(t *testing.T, srv *redpacktest.Server, fen int64) string {
 	t.Helper()
