@@ -37,6 +37,16 @@ var connVars = []connVar{
 	{"base-url", "REDPACK_BASE_URL", "API base URL (default " + redpack.DefaultBaseURL + ")"},
 }
 
+// envOf is the environment variable of a connection flag.
+func envOf(flag string) string {
+	for _, v := range connVars {
+		if v.flag == flag {
+			return v.env
+		}
+	}
+	panic("redpack: no connection flag " + flag)
+}
+
 // conn holds the connection flags of one command run.
 type conn struct {
 	vals        map[string]*string // by flag name
@@ -104,20 +114,17 @@ func configErr(format string, a ...any) error {
 // *inputError of kind "config"; none holds a secret.
 func (c *conn) client(e *env) (*redpack.Client, error) {
 	var missing []string
-	need := func(flag, env string) {
+	for _, flag := range []string{"mch-id", "appid", "api-key"} {
 		if c.get(flag) == "" {
-			missing = append(missing, "--"+flag+" ($"+env+")")
+			missing = append(missing, "--"+flag+" ($"+envOf(flag)+")")
 		}
 	}
-	need("mch-id", "REDPACK_MCH_ID")
-	need("appid", "REDPACK_APPID")
-	need("api-key", "REDPACK_API_KEY")
 	p12, certPEM, keyPEM := c.get("cert-p12"), c.get("cert-pem"), c.get("key-pem")
 	switch {
 	case p12 != "" && (certPEM != "" || keyPEM != ""):
 		return nil, configErr("give the certificate once: --cert-p12, or --cert-pem with --key-pem, not both")
 	case p12 == "" && certPEM == "" && keyPEM == "":
-		missing = append(missing, "a certificate: --cert-p12 ($REDPACK_CERT_P12), or --cert-pem with --key-pem")
+		missing = append(missing, "a certificate: --cert-p12 ($"+envOf("cert-p12")+"), or --cert-pem with --key-pem")
 	case p12 == "" && (certPEM == "" || keyPEM == ""):
 		return nil, configErr("--cert-pem and --key-pem go together; give both")
 	}
