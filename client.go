@@ -51,7 +51,8 @@ type Client struct {
 	apiKey   *secret
 	signType SignType
 	baseURL  string // absolute, ends in "/"
-	hc       *http.Client
+	rt       *http.Transport
+	timeout  time.Duration // per attempt; 0: none but the caller's context
 	logger   *slog.Logger
 	maxBody  int64
 	retry    RetryPolicy
@@ -103,11 +104,16 @@ func WithBaseURL(baseURL string) Option {
 	}
 }
 
-// WithHTTPClient sends requests through a copy of hc. Its Timeout bounds each
-// attempt. Its Transport must be an *http.Transport (nil means
-// http.DefaultTransport); the client clones it and adds the merchant
-// certificate, leaving hc and its transport untouched. A transport that
-// skips server certificate verification is refused.
+// WithHTTPClient takes the transport and timeout of hc. Its Timeout bounds
+// each attempt (0: only the caller's context does). Its Transport must be
+// an *http.Transport (nil means http.DefaultTransport); the client clones
+// it and adds the merchant certificate, leaving hc and its transport
+// untouched. A transport that skips server certificate verification is
+// refused.
+//
+// Requests go to the transport directly, so hc's Jar and CheckRedirect are
+// not used: WeChat's API sets no cookies, and a payment is never re-posted
+// to where a redirect points. An answer that redirects is an unclear one.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(o *options) error {
 		if hc == nil {
@@ -191,7 +197,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc, err := buildHTTPClient(o.hc, cert, o.rootCAs)
+	rt, timeout, err := buildTransport(o.hc, cert, o.rootCAs)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +207,8 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		apiKey:   &secret{apiKey},
 		signType: o.signType,
 		baseURL:  o.baseURL,
-		hc:       hc,
+		rt:       rt,
+		timeout:  timeout,
 		logger:   o.logger,
 		maxBody:  o.maxBody,
 		retry:    o.retry,
@@ -213,26 +220,26 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	}, nil
 }
 
-// buildHTTPClient copies the user's client (or makes one) with a cloned
-// transport that presents cert. Nothing the user passed is mutated.
-func buildHTTPClient(user *http.Client, cert tls.Certificate, roots *x509.CertPool) (*http.Client, error) {
-	hc := &http.Client{Timeout: DefaultTimeout}
+// buildTransport clones the user's transport (or net/http's default) into
+// one that presents cert, and returns it with the per-attempt timeout.
+// Nothing the user passed is mutated.
+func buildTransport(user *http.Client, cert tls.Certificate, roots *x509.CertPool) (*http.Transport, time.Duration, error) {
+	timeout, userRT := DefaultTimeout, http.RoundTripper(nil)
 	if user != nil {
-		copied := *user
-		hc = &copied
+		timeout, userRT = user.Timeout, user.Transport
 	}
 	var base *http.Transport
-	switch rt := hc.Transport.(type) {
+	switch rt := userRT.(type) {
 	case nil:
 		dt, ok := http.DefaultTransport.(*http.Transport)
 		if !ok {
-			return nil, fmt.Errorf("redpack: http.DefaultTransport is a %T, not an *http.Transport", http.DefaultTransport)
+			return nil, 0, fmt.Errorf("redpack: http.DefaultTransport is a %T, not an *http.Transport", http.DefaultTransport)
 		}
 		base = dt
 	case *http.Transport:
 		base = rt
 	default:
-		return nil, fmt.Errorf("redpack: WithHTTPClient: transport %T cannot present the client certificate; use an *http.Transport", rt)
+		return nil, 0, fmt.Errorf("redpack: WithHTTPClient: transport %T cannot present the client certificate; use an *http.Transport", rt)
 	}
 	t := base.Clone()
 	tc := &tls.Config{}
@@ -240,7 +247,7 @@ func buildHTTPClient(user *http.Client, cert tls.Certificate, roots *x509.CertPo
 		tc = t.TLSClientConfig.Clone()
 	}
 	if tc.InsecureSkipVerify {
-		return nil, errors.New("redpack: WithHTTPClient: the transport skips server certificate verification; WeChat's certificate must be verified")
+		return nil, 0, errors.New("redpack: WithHTTPClient: the transport skips server certificate verification; WeChat's certificate must be verified")
 	}
 	if tc.MinVersion < tls.VersionTLS12 {
 		tc.MinVersion = tls.VersionTLS12
@@ -256,8 +263,7 @@ func buildHTTPClient(user *http.Client, cert tls.Certificate, roots *x509.CertPo
 		// concurrent sends, and each new one costs a TLS handshake.
 		t.MaxIdleConnsPerHost = 64
 	}
-	hc.Transport = t
-	return hc, nil
+	return t, timeout, nil
 }
 
 // newNonce returns 32 random hex characters.
@@ -414,7 +420,13 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 		}
 	}
 	wrote := &wt.wrote
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &wt.trace), http.MethodPost, c.baseURL+op.path, bytes.NewReader(body))
+	actx := ctx // the attempt's: ctx bounded by the timeout
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel() // after the answer is read: the body is read under actx
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, &wt.trace), http.MethodPost, c.baseURL+op.path, bytes.NewReader(body))
 	if err != nil {
 		return result{err: err, v: vNotSent}
 	}
@@ -422,10 +434,13 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	req.Header["Content-Type"] = contentTypeXML
 	req.Header["User-Agent"] = userAgentValue
 
-	resp, err := c.hc.Do(req)
+	// The transport, not an http.Client: a client would follow a redirect,
+	// re-posting the payment to wherever it points (307, 308) or turning
+	// it into a GET whose refusal would read as a definite one (302).
+	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
 		live := ctx.Err() == nil
-		err = withContextErr(ctx, err)
+		err = withContextErr(ctx, c.timedOut(ctx, actx, err))
 		if !wrote.Load() || certRefused(err) {
 			return result{err: err, v: vNotSent, retry: live && !isTLSConfigError(err)}
 		}
@@ -434,7 +449,7 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	defer resp.Body.Close()
 	unclear := func(err error) result {
 		live := ctx.Err() == nil
-		return result{status: resp.StatusCode, err: withContextErr(ctx, err), v: vUnclear, retry: live}
+		return result{status: resp.StatusCode, err: withContextErr(ctx, c.timedOut(ctx, actx, err)), v: vUnclear, retry: live}
 	}
 	pooled := answerBufs.Get().(*[]byte)
 	defer func() {
@@ -474,6 +489,19 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 type wroteTrace struct {
 	wrote atomic.Bool
 	trace httptrace.ClientTrace
+}
+
+// timedOut says so when the attempt's own timeout ended actx while the
+// caller's ctx is still live. The error matches context.DeadlineExceeded,
+// as an http.Client's timeout errors do.
+func (c *Client) timedOut(ctx, actx context.Context, err error) error {
+	if ctx.Err() != nil || actx.Err() == nil {
+		return err
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return fmt.Errorf("attempt timed out after %s: %w", c.timeout, err)
 }
 
 // withContextErr puts ctx's error in front of err when the context has

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,9 +196,8 @@ func TestWithHTTPClientDoesNotMutate(t *testing.T) {
 	assert.Empty(t, userTransport.TLSClientConfig.Certificates, "the user's TLS config is untouched")
 	assert.Equal(t, 0, userTransport.MaxIdleConnsPerHost)
 
-	assert.NotSame(t, user, c.hc)
-	assert.Equal(t, 7*time.Second, c.hc.Timeout)
-	tr := c.hc.Transport.(*http.Transport)
+	assert.Equal(t, 7*time.Second, c.timeout)
+	tr := c.rt
 	assert.NotSame(t, userTransport, tr)
 	assert.Equal(t, "keep.me", tr.TLSClientConfig.ServerName)
 	assert.Len(t, tr.TLSClientConfig.Certificates, 1)
@@ -208,7 +208,7 @@ func TestWithHTTPClientDoesNotMutate(t *testing.T) {
 	if dc := http.DefaultTransport.(*http.Transport).TLSClientConfig; dc != nil {
 		assert.Empty(t, dc.Certificates, "http.DefaultTransport never carries the certificate")
 	}
-	assert.Equal(t, DefaultTimeout, def.hc.Timeout)
+	assert.Equal(t, DefaultTimeout, def.timeout)
 }
 
 func TestBaseURLPrefixIsKept(t *testing.T) {
@@ -294,6 +294,34 @@ func TestConnectionReuse(t *testing.T) {
 	assert.EqualValues(t, 1, handshakes.Load(), "one TLS handshake for sequential calls")
 }
 
+// A redirect is never followed: net/http would re-post a payment to
+// wherever Location points (307, 308) or turn it into a GET (302). A send
+// answered with a redirect was not answered, so its outcome is unknown.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			var stub *wechatStub
+			stub = newStubWith(t, func(r stubRequest) (int, string) { return http.StatusOK, successFor(r.Fields) }, func(s *httptest.Server) {
+				s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if strings.HasSuffix(r.URL.Path, "/sendredpack") {
+						stub.calls.Add(1)
+						io.Copy(io.Discard, r.Body)
+						http.Redirect(w, r, testPrefix+"mmpaymkttransfers/elsewhere", status)
+						return
+					}
+					stub.serve(w, r)
+				})
+			})
+			_, err := stub.client(t).SendRedPack(context.Background(), goodSend())
+			var u *UnknownOutcomeError
+			require.ErrorAs(t, err, &u)
+			assert.Contains(t, err.Error(), strconv.Itoa(status))
+			assert.Empty(t, stub.requests(), "nothing reached the redirect's target")
+			assert.EqualValues(t, 3, stub.calls.Load(), "each attempt went to the endpoint only")
+		})
+	}
+}
+
 func TestTransportFailures(t *testing.T) {
 	t.Run("timeout after the request was written is unknown", func(t *testing.T) {
 		stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
@@ -312,6 +340,8 @@ func TestTransportFailures(t *testing.T) {
 		assert.Equal(t, "1900000109202501011234567890", u.MchBillNo)
 		assert.Equal(t, 3, u.Attempts, "a per-attempt timeout is retried")
 		assert.EqualValues(t, 3, stub.calls.Load())
+		assert.Contains(t, err.Error(), "attempt timed out after 200ms")
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "as an http.Client's timeout would")
 	})
 
 	t.Run("context deadline after writing is unknown and still a context error", func(t *testing.T) {
@@ -325,6 +355,7 @@ func TestTransportFailures(t *testing.T) {
 		_, err := stub.client(t).SendRedPack(ctx, goodSend())
 		assert.ErrorIs(t, err, ErrUnknownOutcome)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.NotContains(t, err.Error(), "attempt timed out", "the caller's deadline, not the attempt's")
 	})
 
 	t.Run("dropped connection after the request was written is unknown", func(t *testing.T) {
