@@ -27,7 +27,9 @@ import (
 // https://api2.mch.weixin.qq.com/ can be chosen with WithBaseURL.
 const DefaultBaseURL = "https://api.mch.weixin.qq.com/"
 
-// DefaultTimeout bounds one attempt when WithHTTPClient is not used.
+// DefaultTimeout bounds one attempt when WithHTTPClient is not used. With
+// it, the http.Client's Timeout does, and a Timeout of 0 leaves attempts
+// bounded only by the caller's context.
 const DefaultTimeout = 30 * time.Second
 
 // DefaultMaxResponseBytes bounds how much of an answer is read.
@@ -92,6 +94,10 @@ func WithBaseURL(baseURL string) Option {
 		}
 		if u.Scheme != "https" || u.Host == "" {
 			return fmt.Errorf("redpack: WithBaseURL: %q is not an absolute https URL (the client certificate needs TLS)", baseURL)
+		}
+		if u.User != nil {
+			// Not quoted back: the password would be in the error.
+			return fmt.Errorf("redpack: WithBaseURL: %q has a user or password; WeChat's API takes none", u.Redacted())
 		}
 		if u.RawQuery != "" || u.Fragment != "" {
 			return fmt.Errorf("redpack: WithBaseURL: %q has a query or fragment", baseURL)
@@ -248,6 +254,9 @@ func buildTransport(user *http.Client, cert tls.Certificate, roots *x509.CertPoo
 	}
 	if tc.InsecureSkipVerify {
 		return nil, 0, errors.New("redpack: WithHTTPClient: the transport skips server certificate verification; WeChat's certificate must be verified")
+	}
+	if t.DialTLSContext != nil || t.DialTLS != nil { // DialTLS: deprecated, still honoured by net/http
+		return nil, 0, errors.New("redpack: WithHTTPClient: the transport dials TLS itself (DialTLSContext or DialTLS), so it would neither present the merchant certificate nor keep the verification set here; use DialContext")
 	}
 	if tc.MinVersion < tls.VersionTLS12 {
 		tc.MinVersion = tls.VersionTLS12
@@ -440,6 +449,7 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
 		live := ctx.Err() == nil
+		err = &url.Error{Op: "Post", URL: req.URL.String(), Err: schemeMismatch(err)} // as http.Client reports it
 		err = withContextErr(ctx, c.timedOut(ctx, actx, err))
 		if !wrote.Load() || certRefused(err) {
 			return result{err: err, v: vNotSent, retry: live && !isTLSConfigError(err)}
@@ -491,15 +501,11 @@ type wroteTrace struct {
 	trace httptrace.ClientTrace
 }
 
-// timedOut says so when the attempt's own timeout ended actx while the
-// caller's ctx is still live. The error matches context.DeadlineExceeded,
-// as an http.Client's timeout errors do.
+// timedOut says so when err is a deadline error of the attempt's own
+// timeout: actx ended while the caller's ctx is still live.
 func (c *Client) timedOut(ctx, actx context.Context, err error) error {
-	if ctx.Err() != nil || actx.Err() == nil {
+	if ctx.Err() != nil || actx.Err() == nil || !errors.Is(err, context.DeadlineExceeded) {
 		return err
-	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}
 	return fmt.Errorf("attempt timed out after %s: %w", c.timeout, err)
 }

@@ -166,6 +166,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"relative base url", WithBaseURL("/mmpaymkttransfers"), "not an absolute https URL"},
 		{"base url with query", WithBaseURL("https://example.com/?a=b"), "query"},
 		{"bad base url", WithBaseURL("https://exa mple.com/"), "WithBaseURL"},
+		{"base url with a password", WithBaseURL("https://gw:s3cret@example.com/"), "user or password"},
 		{"nil http client", WithHTTPClient(nil), "nil client"},
 		{"nil pool", WithRootCAs(nil), "nil pool"},
 		{"bad sign type", WithSignType(SignType(9)), "unknown sign type"},
@@ -173,11 +174,15 @@ func TestOptionsValidate(t *testing.T) {
 		{"unbounded max body", WithMaxResponseBytes(math.MaxInt64), "not within 1024"},
 		{"insecure transport", WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}), "must be verified"},
 		{"foreign transport", WithHTTPClient(&http.Client{Transport: roundTripFunc(nil)}), "cannot present the client certificate"},
+		{"transport dialing TLS itself", WithHTTPClient(&http.Client{Transport: &http.Transport{
+			DialTLSContext: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("unused") },
+		}}), "dials TLS itself"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewClient(testConfig(), tt.opt)
 			assert.ErrorContains(t, err, tt.want)
+			assert.NotContains(t, err.Error(), "s3cret")
 		})
 	}
 }
@@ -298,7 +303,7 @@ func TestConnectionReuse(t *testing.T) {
 // wherever Location points (307, 308) or turn it into a GET (302). A send
 // answered with a redirect was not answered, so its outcome is unknown.
 func TestRedirectIsNotFollowed(t *testing.T) {
-	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
 			var stub *wechatStub
 			stub = newStubWith(t, func(r stubRequest) (int, string) { return http.StatusOK, successFor(r.Fields) }, func(s *httptest.Server) {
@@ -370,6 +375,46 @@ func TestTransportFailures(t *testing.T) {
 		assert.EqualValues(t, 2, stub.calls.Load())
 	})
 
+	// The per-attempt timeout bounds reading the answer too, not just
+	// waiting for its headers.
+	stalledBody := func(t *testing.T) *wechatStub {
+		stub := newStub(t, nil)
+		stub.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			stub.calls.Add(1)
+			w.Header().Set("Content-Length", "1000")
+			io.WriteString(w, "<xml><return_code><![CDATA[SUCC")
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		})
+		return stub
+	}
+	t.Run("an answer that stalls is unknown after the attempt's timeout", func(t *testing.T) {
+		stub := stalledBody(t)
+		c := stub.client(t, WithHTTPClient(&http.Client{Timeout: 200 * time.Millisecond}))
+		_, err := c.SendRedPack(context.Background(), goodSend())
+		var u *UnknownOutcomeError
+		require.ErrorAs(t, err, &u)
+		assert.Equal(t, 3, u.Attempts, "a per-attempt timeout is retried")
+		assert.EqualValues(t, 3, stub.calls.Load())
+		assert.Contains(t, err.Error(), "attempt timed out after 200ms: reading the answer")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+	t.Run("an answer that stalls past the caller's deadline is unknown and not retried", func(t *testing.T) {
+		stub := stalledBody(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := stub.client(t).SendRedPack(ctx, goodSend())
+		var u *UnknownOutcomeError
+		require.ErrorAs(t, err, &u)
+		assert.Equal(t, 1, u.Attempts)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.NotContains(t, err.Error(), "attempt timed out")
+	})
+
 	t.Run("cancelled before sending is not unknown", func(t *testing.T) {
 		stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
 		ctx, cancel := context.WithCancel(context.Background())
@@ -398,6 +443,19 @@ func TestTransportFailures(t *testing.T) {
 		assert.Len(t, waits, 2)
 		assert.NotErrorIs(t, err, ErrUnknownOutcome)
 		assert.Contains(t, err.Error(), "not sent")
+		assert.Contains(t, err.Error(), `Post "https://`+addr+`/mmpaymkttransfers/sendredpack"`, "named as http.Client names it")
+	})
+
+	t.Run("a server without TLS is a scheme mismatch, not sent and not retried", func(t *testing.T) {
+		plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		defer plain.Close()
+		c, err := NewClient(testConfig(), WithBaseURL(strings.Replace(plain.URL, "http:", "https:", 1)+"/"), WithRootCAs(testPKI().ca.Pool()))
+		require.NoError(t, err)
+		_, err = c.SendRedPack(context.Background(), goodSend())
+		var re *RequestError
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, 1, re.Attempts, "a TLS setup error is not retried")
+		assert.ErrorIs(t, err, http.ErrSchemeMismatch)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -130,6 +131,16 @@ func isTLSConfigError(err error) bool {
 	)
 	return certRefused(err) || errors.As(err, &verr) || errors.As(err, &unknown) || errors.As(err, &host) ||
 		errors.As(err, &invalid) || errors.As(err, &alert) || errors.As(err, &record)
+}
+
+// schemeMismatch names a plain-HTTP answer to the TLS handshake as
+// http.Client does: the base URL points at a server without TLS.
+func schemeMismatch(err error) error {
+	var rec tls.RecordHeaderError
+	if errors.As(err, &rec) && string(rec.RecordHeader[:]) == "HTTP/" {
+		return fmt.Errorf("%w: %w", http.ErrSchemeMismatch, err)
+	}
+	return err
 }
 
 // certRefused reports the server's TLS alert refusing our certificate. With
