@@ -39,7 +39,8 @@ func (s SceneID) valid() bool {
 }
 
 // RiskInfo is optional anti-fraud data about the user action behind a
-// packet (risk_info). Empty fields are left out.
+// packet (risk_info). Empty fields are left out; values may not hold "&"
+// or "=", which would forge other keys.
 type RiskInfo struct {
 	PostTime      time.Time // when the user acted
 	Mobile        string    // "86-13800000000": country code, dash, number, no "+"
@@ -73,6 +74,21 @@ func (r *RiskInfo) encode() string {
 		}
 	}
 	return string(esc)
+}
+
+// check refuses values that would change the pairs WeChat decodes: an
+// "&" or "=" in a value forges another key (a DeviceID of
+// "x&mobile=1" would send a second mobile).
+func (r *RiskInfo) check() error {
+	for _, kv := range [...][2]string{{"mobile", r.Mobile}, {"deviceid", r.DeviceID}, {"clientversion", r.ClientVersion}} {
+		if strings.ContainsAny(kv[1], "&=") {
+			return &ValidationError{Field: "risk_info", Reason: fmt.Sprintf("its %s holds \"&\" or \"=\", which would forge another key", kv[0])}
+		}
+	}
+	if strings.HasPrefix(r.Mobile, "+") {
+		return &ValidationError{Field: "risk_info", Reason: `its mobile is "country code-number" without "+", e.g. 86-13800000000`}
+	}
+	return nil
 }
 
 func lowerHex(c byte) byte {
@@ -342,6 +358,9 @@ func checkCommon(billNo, sendName, openID, wishing, actName, remark string, scen
 		return &ValidationError{Field: "scene_id", Reason: fmt.Sprintf("%q is not PRODUCT_1 to PRODUCT_8", string(scene))}
 	}
 	if risk != nil {
+		if err := risk.check(); err != nil {
+			return err
+		}
 		if err := checkText("risk_info", risk.encode(), 128, false); err != nil {
 			return err
 		}

@@ -299,6 +299,9 @@ func TestValidation(t *testing.T) {
 		{"unknown scene", func(r *SendRedPackRequest) { r.SceneID = "PRODUCT_9" }, "scene_id"},
 		{"lower-case scene", func(r *SendRedPackRequest) { r.SceneID = "product_1" }, "scene_id"},
 		{"risk_info too long", func(r *SendRedPackRequest) { r.RiskInfo = &RiskInfo{DeviceID: strings.Repeat("d", 120)} }, "risk_info"},
+		{"risk value forging a key", func(r *SendRedPackRequest) { r.RiskInfo = &RiskInfo{DeviceID: "IOS&mobile=00-0"} }, "risk_info"},
+		{"risk value with =", func(r *SendRedPackRequest) { r.RiskInfo = &RiskInfo{ClientVersion: "v=8"} }, "risk_info"},
+		{"risk mobile with +", func(r *SendRedPackRequest) { r.RiskInfo = &RiskInfo{Mobile: "+86-13800000000"} }, "risk_info"},
 		{"consume_mch_id bad", func(r *SendRedPackRequest) { r.ConsumeMchID = "12-34" }, "consume_mch_id"},
 	}
 	for _, tt := range tests {
