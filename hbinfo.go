@@ -117,9 +117,6 @@ func (c *Client) QueryRedPack(ctx context.Context, mchBillNo string) (*RedPackIn
 	if err != nil {
 		return nil, err
 	}
-	if info.MchBillNo == "" {
-		info.MchBillNo = mchBillNo
-	}
 	return info, nil
 }
 
@@ -178,6 +175,11 @@ func decodeRedPackInfo(root *etree.Element) (*RedPackInfo, error) {
 	}
 	if info.Status == "" {
 		return nil, &DecodeError{Reason: "a successful answer without <status>", Excerpt: `""`}
+	}
+	if info.MchBillNo == "" {
+		// A status settles a bill only if it names it (judge has checked
+		// that a named one is the bill asked about).
+		return nil, &DecodeError{Reason: "a successful answer without <mch_billno>", Excerpt: `""`}
 	}
 	return info, nil
 }

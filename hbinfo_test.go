@@ -107,6 +107,9 @@ func TestQueryBadAnswers(t *testing.T) {
 		{"bad receiver amount", strings.Replace(received, "<amount>1000</amount>", "<amount>ten</amount>", 1), "hbinfo/amount"},
 		{"bad total_num", strings.Replace(received, "<total_num>1</total_num>", "<total_num>1.0</total_num>", 1), "total_num"},
 		{"html", readFixture("html_gateway.html"), "HTML"},
+		{"no bill number", strings.Replace(received, "<mch_billno><![CDATA["+queryBill+"]]></mch_billno>", "", 1), "without <mch_billno>"},
+		{"status twice", strings.Replace(received, "<status><![CDATA[RECEIVED]]></status>", "<status>SENT</status><status>FAILED</status>", 1), "<status> appears more than once"},
+		{"receiver field twice", strings.Replace(received, "<amount>1000</amount>", "<amount>1000</amount><amount>1</amount>", 1), "<amount> appears more than once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

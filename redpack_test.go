@@ -212,6 +212,15 @@ func TestSendUnreadableAnswers(t *testing.T) {
 		{"external entity", http.StatusOK, `<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><return_code>SUCCESS</return_code><result_code>&x;</result_code></xml>`, "malformed XML"},
 		{"too deep", http.StatusOK, "<xml>" + strings.Repeat("<a>", 50) + strings.Repeat("</a>", 50) + "</xml>", "malformed XML"},
 		{"bad signature", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "</xml>", "<sign>0123456789ABCDEF0123456789ABCDEF</sign></xml>", 1), "signature does not verify"},
+		// Ambiguous answers: reading either copy could flip the outcome.
+		{"err_code twice", http.StatusOK, strings.Replace(readFixture("sendredpack_SYSTEMERROR.xml"), "</xml>", "<err_code>PARAM_ERROR</err_code></xml>", 1), "<err_code> appears more than once"},
+		{"result_code twice", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<result_code>", "<result_code>FAIL</result_code><result_code>", 1), "<result_code> appears more than once"},
+		{"another bill number first", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<mch_billno>", "<mch_billno>1900000109202501019999999999</mch_billno><mch_billno>", 1), "<mch_billno> appears more than once"},
+		{"namespaced field", http.StatusOK, strings.Replace(readFixture("sendredpack_SYSTEMERROR.xml"), "</xml>", `<a:err_code xmlns:a="x">PARAM_ERROR</a:err_code></xml>`, 1), "namespaced"},
+		{"a second root", http.StatusOK, readFixture("sendredpack_SYSTEMERROR.xml") + "<xml><return_code>FAIL</return_code></xml>", "more than one root"},
+		{"a second root of another name", http.StatusOK, readFixture("sendredpack_SYSTEMERROR.xml") + "<other/>", "more than one root"},
+		{"a value hidden behind markup", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<mch_billno>", "<mch_billno><?x?>", 1), "processing instruction"},
+		{"text mixed with elements", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<mch_id>", "<mch_id>1<b/>", 1), "mixes text and elements"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

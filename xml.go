@@ -3,6 +3,7 @@ package redpack
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -116,7 +117,63 @@ func (p *answerParser) parse(body []byte, status int) (*etree.Element, error) {
 	if root == nil || root.Tag != "xml" {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "no <xml> root element", Excerpt: excerpt(body)}
 	}
+	if err := checkShape(&p.doc.Element, ""); err != nil {
+		return nil, &DecodeError{HTTPStatus: status, Reason: err.Error(), Excerpt: excerpt(body)}
+	}
 	return root, nil
+}
+
+// checkShape refuses an answer whose meaning would depend on which copy of
+// a field is read: a field given twice (an err_code of SYSTEMERROR and
+// another of PARAM_ERROR would turn an unknown outcome into a refusal), a
+// second root element, a namespaced field, a value holding markup that
+// hides its text, or text mixed with elements. WeChat's answers have none
+// of these. repeats names the one element that may appear more than once
+// among its siblings: hbinfo, a group packet's receiver, inside hblist.
+func checkShape(e *etree.Element, repeats string) error {
+	var elems, text bool
+	for i, t := range e.Child {
+		switch t := t.(type) {
+		case *etree.Element:
+			if elems && e.Parent() == nil {
+				return errors.New("more than one root element")
+			}
+			if t.Space != "" {
+				return fmt.Errorf("<%s:%s> is namespaced", t.Space, t.Tag)
+			}
+			if t.Tag != repeats {
+				for _, u := range e.Child[:i] {
+					if v, ok := u.(*etree.Element); ok && v.Tag == t.Tag {
+						return fmt.Errorf("<%s> appears more than once", t.Tag)
+					}
+				}
+			}
+			inner := ""
+			if t.Tag == "hblist" {
+				inner = "hbinfo"
+			}
+			if err := checkShape(t, inner); err != nil {
+				return err
+			}
+			elems = true
+		case *etree.CharData:
+			text = text || !t.IsWhitespace()
+		case *etree.Comment:
+		case *etree.ProcInst:
+			if e.Parent() != nil { // <?xml ...?> before the root is fine
+				return fmt.Errorf("<%s> holds a processing instruction", e.Tag)
+			}
+		default:
+			return fmt.Errorf("a %T in <%s>", t, e.Tag)
+		}
+	}
+	if elems && text {
+		if e.Parent() == nil {
+			return errors.New("text outside the <xml> root element")
+		}
+		return fmt.Errorf("<%s> mixes text and elements", e.Tag)
+	}
+	return nil
 }
 
 // read parses b into p.doc, replacing what it held.
