@@ -59,7 +59,9 @@
 // may not have been paid: WeChat answered SYSTEMERROR, PROCESSING or an
 // unknown code, or the answer was unreadable, or the connection failed or
 // timed out after the request was written. Such an error is an
-// *UnknownOutcomeError holding the bill number. Settle it by re-sending the
+// *UnknownOutcomeError holding the bill number. Check for it before
+// errors.As(err, &apiErr): an unknown outcome's cause may be an *APIError
+// (SYSTEMERROR, PROCESSING) that refused nothing. Settle it by re-sending the
 // same request, or by querying with QueryRedPack until Status.Definite
 // reports true. A NOT_FOUND from a query (errors.Is(err, CodeNotFound)) is
 // not a failure either: the send may still be in progress.

@@ -32,7 +32,9 @@ func (s Status) Definite() bool {
 
 // Paid reports whether money left the merchant's account for the packet:
 // SENT, RECEIVED, RFUND_ING or REFUND (a refund comes back later, but the
-// packet was paid and must not be sent again).
+// packet was paid and must not be sent again). false settles nothing unless
+// Definite is true: a SENDING or unknown status is not paid yet, and may
+// still be. Only FAILED means the bill may be sent again under a new number.
 func (s Status) Paid() bool {
 	return s.Definite() && s != StatusFailed
 }

@@ -160,8 +160,10 @@ const (
 // SendRedPack sends a normal red packet. On success the packet is paid.
 //
 // An error matching ErrUnknownOutcome means it may have been paid: re-send
-// the same request or query it, never a new bill number. A *ValidationError
-// means nothing was sent. An *APIError is WeChat's definite refusal.
+// the same request or query it, never a new bill number. Check for it
+// first: its cause may be an *APIError (SYSTEMERROR, PROCESSING), which
+// errors.As finds too. A *ValidationError means nothing was sent. Any
+// other error holding an *APIError is WeChat's definite refusal.
 func (c *Client) SendRedPack(ctx context.Context, req *SendRedPackRequest) (*SendResult, error) {
 	if req == nil {
 		return nil, &ValidationError{Field: "request", Reason: "is nil"}
