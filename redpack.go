@@ -221,23 +221,35 @@ func (c *Client) SendGroupRedPack(ctx context.Context, req *SendGroupRedPackRequ
 // starting from what was sent. If pkg is not nil the answer must carry a
 // mini-program package, stored there.
 func (c *Client) sendPacket(ctx context.Context, op operation, billNo, appID string, amount int64, ps []param, pkg *string) (*SendResult, error) {
+	var openID string
+	for _, p := range ps {
+		if p.k == "re_openid" {
+			openID = p.v
+		}
+	}
 	res := &SendResult{}
 	err := c.do(ctx, op, billNo, ps, func(root *etree.Element) error {
-		*res = SendResult{MchBillNo: billNo, WxAppID: appID, TotalAmount: amount}
+		*res = SendResult{MchBillNo: billNo, MchID: c.mchID, WxAppID: appID, ReOpenID: openID, TotalAmount: amount}
 		if pkg != nil {
 			*pkg = ""
 		}
 		for e := range root.ChildElementsSeq() {
 			switch e.Tag {
 			case "mch_id":
-				res.MchID = e.Text()
+				// Not compared: with consume_mch_id, which merchant WeChat
+				// names here is not documented.
+				if v := e.Text(); v != "" {
+					res.MchID = v
+				}
 			case "wxappid":
 				// The appid sent stays the result's: paySign is signed for it.
 				if v := e.Text(); v != "" && v != appID {
 					return fieldError(e.Tag, v, "is not the appid sent")
 				}
 			case "re_openid":
-				res.ReOpenID = e.Text()
+				if v := e.Text(); v != "" && v != openID {
+					return fieldError(e.Tag, v, "is not the openid sent")
+				}
 			case "send_listid":
 				res.SendListID = e.Text()
 			case "package":

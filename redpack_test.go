@@ -207,6 +207,7 @@ func TestSendUnreadableAnswers(t *testing.T) {
 		{"amount not a number", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<total_amount>1000", "<total_amount>10.00", 1), "not a whole number"},
 		{"negative amount", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<total_amount>1000", "<total_amount>-1000", 1), "not a whole number"},
 		{"other amount", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<total_amount>1000", "<total_amount>2000", 1), "not the amount sent"},
+		{"other openid", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "oSomebodyElse00000000000000", 1), "not the openid sent"},
 		{"other bill number", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "1234567890]]></mch_billno>", "1234567891]]></mch_billno>", 1), "not the bill number sent"},
 		{"entity expansion", http.StatusOK, `<!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]><xml><return_code>&b;</return_code></xml>`, "malformed XML"},
 		{"external entity", http.StatusOK, `<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><return_code>SUCCESS</return_code><result_code>&x;</result_code></xml>`, "malformed XML"},
