@@ -75,11 +75,12 @@ func (c *Client) SendMiniProgramRedPack(ctx context.Context, req *SendMiniProgra
 		param{"wxappid", req.MiniProgramAppID},
 	)
 	res := &MiniProgramResult{}
-	sent, err := c.sendPacket(ctx, opSendMiniProgramRedPack, req.MchBillNo, req.MiniProgramAppID, req.TotalAmount, ps, &res.Package)
+	sent := SendResult{MchBillNo: req.MchBillNo, WxAppID: req.MiniProgramAppID, ReOpenID: req.ReOpenID, TotalAmount: req.TotalAmount}
+	got, err := c.sendPacket(ctx, opSendMiniProgramRedPack, sent, ps, &res.Package)
 	if err != nil {
 		return nil, err
 	}
-	res.SendResult = *sent
+	res.SendResult = *got
 	return res, nil
 }
 

@@ -187,7 +187,8 @@ func (c *Client) SendRedPack(ctx context.Context, req *SendRedPackRequest) (*Sen
 		param{"wishing", req.Wishing},
 		param{"wxappid", c.appID},
 	)
-	return c.sendPacket(ctx, opSendRedPack, req.MchBillNo, c.appID, req.TotalAmount, ps, nil)
+	sent := SendResult{MchBillNo: req.MchBillNo, WxAppID: c.appID, ReOpenID: req.ReOpenID, TotalAmount: req.TotalAmount}
+	return c.sendPacket(ctx, opSendRedPack, sent, ps, nil)
 }
 
 // SendGroupRedPack sends a fission red packet. Errors are as SendRedPack's.
@@ -214,22 +215,19 @@ func (c *Client) SendGroupRedPack(ctx context.Context, req *SendGroupRedPackRequ
 		param{"wishing", req.Wishing},
 		param{"wxappid", c.appID},
 	)
-	return c.sendPacket(ctx, opSendGroupRedPack, req.MchBillNo, c.appID, req.TotalAmount, ps, nil)
+	sent := SendResult{MchBillNo: req.MchBillNo, WxAppID: c.appID, ReOpenID: req.ReOpenID, TotalAmount: req.TotalAmount}
+	return c.sendPacket(ctx, opSendGroupRedPack, sent, ps, nil)
 }
 
 // sendPacket runs a send through the request path and reads its result,
-// starting from what was sent. If pkg is not nil the answer must carry a
+// starting from sent: the bill number, appid, openid and amount sent, which
+// the answer's echoes must match. If pkg is not nil the answer must carry a
 // mini-program package, stored there.
-func (c *Client) sendPacket(ctx context.Context, op operation, billNo, appID string, amount int64, ps []param, pkg *string) (*SendResult, error) {
-	var openID string
-	for _, p := range ps {
-		if p.k == "re_openid" {
-			openID = p.v
-		}
-	}
+func (c *Client) sendPacket(ctx context.Context, op operation, sent SendResult, ps []param, pkg *string) (*SendResult, error) {
+	sent.MchID = c.mchID
 	res := &SendResult{}
-	err := c.do(ctx, op, billNo, ps, func(root *etree.Element) error {
-		*res = SendResult{MchBillNo: billNo, MchID: c.mchID, WxAppID: appID, ReOpenID: openID, TotalAmount: amount}
+	err := c.do(ctx, op, sent.MchBillNo, ps, func(root *etree.Element) error {
+		*res = sent
 		if pkg != nil {
 			*pkg = ""
 		}
@@ -243,11 +241,11 @@ func (c *Client) sendPacket(ctx context.Context, op operation, billNo, appID str
 				}
 			case "wxappid":
 				// The appid sent stays the result's: paySign is signed for it.
-				if v := e.Text(); v != "" && v != appID {
+				if v := e.Text(); v != "" && v != sent.WxAppID {
 					return fieldError(e.Tag, v, "is not the appid sent")
 				}
 			case "re_openid":
-				if v := e.Text(); v != "" && v != openID {
+				if v := e.Text(); v != "" && v != sent.ReOpenID {
 					return fieldError(e.Tag, v, "is not the openid sent")
 				}
 			case "send_listid":
@@ -261,7 +259,7 @@ func (c *Client) sendPacket(ctx context.Context, op operation, billNo, appID str
 				if err != nil {
 					return err
 				}
-				if n != amount {
+				if n != sent.TotalAmount {
 					return fieldError(e.Tag, e.Text(), "is not the amount sent")
 				}
 			}
