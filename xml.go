@@ -117,7 +117,7 @@ func (p *answerParser) parse(body []byte, status int) (*etree.Element, error) {
 	if root == nil || root.Tag != "xml" {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "no <xml> root element", Excerpt: excerpt(body)}
 	}
-	if err := checkShape(&p.doc.Element, ""); err != nil {
+	if err := checkShape(&p.doc.Element); err != nil {
 		return nil, &DecodeError{HTTPStatus: status, Reason: err.Error(), Excerpt: excerpt(body)}
 	}
 	return root, nil
@@ -128,9 +128,9 @@ func (p *answerParser) parse(body []byte, status int) (*etree.Element, error) {
 // another of PARAM_ERROR would turn an unknown outcome into a refusal), a
 // second root element, a namespaced field, a value holding markup that
 // hides its text, or text mixed with elements. WeChat's answers have none
-// of these. repeats names the one element that may appear more than once
-// among its siblings: hbinfo, a group packet's receiver, inside hblist.
-func checkShape(e *etree.Element, repeats string) error {
+// of these. One element may appear more than once among its siblings:
+// hbinfo, a group packet's receiver, inside hblist.
+func checkShape(e *etree.Element) error {
 	var elems, text bool
 	for i, t := range e.Child {
 		switch t := t.(type) {
@@ -141,18 +141,14 @@ func checkShape(e *etree.Element, repeats string) error {
 			if t.Space != "" {
 				return fmt.Errorf("<%s:%s> is namespaced", t.Space, t.Tag)
 			}
-			if t.Tag != repeats {
+			if e.Tag != "hblist" || t.Tag != "hbinfo" {
 				for _, u := range e.Child[:i] {
 					if v, ok := u.(*etree.Element); ok && v.Tag == t.Tag {
 						return fmt.Errorf("<%s> appears more than once", t.Tag)
 					}
 				}
 			}
-			inner := ""
-			if t.Tag == "hblist" {
-				inner = "hbinfo"
-			}
-			if err := checkShape(t, inner); err != nil {
+			if err := checkShape(t); err != nil {
 				return err
 			}
 			elems = true
