@@ -1,8 +1,6 @@
 package redpack
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/beevik/etree"
@@ -44,14 +42,7 @@ func TestCompactSpace(t *testing.T) {
 // parses exactly when the original does, to elements with the same tags,
 // attributes, text and child elements (the root's own text aside).
 func FuzzCompactSpace(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "responses", "*"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addResponseSeeds(f)
 	f.Add([]byte(groupAnswer(3)))
 	f.Add([]byte("<xml>\n<a> </a>\n<b x='>'/>\n<c><!-- c --> \n<d/>\n</c>\n</xml>\n"))
 	f.Add([]byte("<?xml version=\"1.0\"?>\n<xml><a><![CDATA[ ]]></a>\r\n</xml>"))
