@@ -291,11 +291,11 @@ func TestConnectionReuse(t *testing.T) {
 		s.TLS.VerifyConnection = func(tls.ConnectionState) error { handshakes.Add(1); return nil }
 	})
 	c := stub.client(t)
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 100; i++ {
 		_, err := c.SendRedPack(context.Background(), goodSend())
 		require.NoError(t, err)
 	}
-	assert.EqualValues(t, 20, stub.calls.Load())
+	assert.EqualValues(t, 100, stub.calls.Load())
 	assert.EqualValues(t, 1, handshakes.Load(), "one TLS handshake for sequential calls")
 }
 
