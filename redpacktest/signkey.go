@@ -37,9 +37,9 @@ func (h *Handler) serveSignKey(w http.ResponseWriter, path string, body []byte) 
 		if err != nil {
 			return fail(desXMLError)
 		}
-		h.mu.Lock()
+		h.mu.Lock() // held while a's fields are read: Reset rewrites them
+		defer h.mu.Unlock()
 		a := h.accounts[f["mch_id"]]
-		h.mu.Unlock()
 		if a == nil {
 			return fail(desUnknownMchID)
 		}

@@ -43,3 +43,31 @@ func TestGetSignKey(t *testing.T) {
 		t.Error("sandbox keys must differ per merchant")
 	}
 }
+
+// TestGetSignKeyDuringReset: getsignkey reads the merchant's key under the
+// lock Reset takes to rewrite it (go test -race catches a read outside).
+func TestGetSignKeyDuringReset(t *testing.T) {
+	s := Start(t)
+	hc := httpsClient(s, nil)
+	fields := map[string]string{"mch_id": DefaultMchID, "nonce_str": "5K8264ILTKCH16CQ2502SI8ZNMTM67VS"}
+	fields["sign"] = testSign(fields, DefaultAPIKey, false)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Reset()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := 0; i < 20; i++ {
+		status, raw := postRaw(t, hc, s.URL()+"sandboxnew/pay/getsignkey", xmlBody(fields))
+		if a := parseAnswer(t, status, raw); a.F["return_code"] != "SUCCESS" {
+			t.Fatalf("%d %s", status, raw)
+		}
+	}
+}
