@@ -2,7 +2,6 @@ package redpacktest
 
 import (
 	"net/url"
-	"strings"
 )
 
 // BizRedPacket holds the arguments a mini-program passes to
@@ -56,8 +55,7 @@ func (h *Handler) OpenBizRedPacket(p BizRedPacket) error {
 // openBizRedPacket is OpenBizRedPacket, returning the packet it opened.
 func (h *Handler) openBizRedPacket(p BizRedPacket) (Packet, error) {
 	fail := func(msg string) (Packet, error) { return Packet{}, &BizRedPacketError{RetMsg: msg} }
-	if p.SignType != "MD5" || p.PaySign == "" || p.NonceStr == "" || len(p.NonceStr) > 32 ||
-		p.TimeStamp == "" || strings.Trim(p.TimeStamp, "0123456789") != "" {
+	if p.SignType != "MD5" || p.PaySign == "" || p.NonceStr == "" || len(p.NonceStr) > 32 || !isDigits(p.TimeStamp) {
 		return fail(BizRetMsgFormat)
 	}
 	raw, err := url.QueryUnescape(p.Package)

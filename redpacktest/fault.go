@@ -94,7 +94,7 @@ type Fault struct {
 	// ProcessingAfterCommit or ProcessingThenFail; DefaultHold if zero.
 	Hold time.Duration
 	// Reason is the failure reason of a ProcessingThenFail packet;
-	// 帐号余额不足 if empty.
+	// 余额不足 if empty.
 	Reason string
 	// ErrCode and ErrCodeDes are the answer of ErrCodeAnswer; ErrCodeDes
 	// defaults to a generic text.

@@ -274,7 +274,7 @@ func (h *Handler) Merchant(mchID string) (Merchant, bool) {
 	if a == nil {
 		return Merchant{}, false
 	}
-	return a.snapshot(), true
+	return a.snapshotOf(), true
 }
 
 // Merchants returns every merchant, in the order they were added.
@@ -284,12 +284,10 @@ func (h *Handler) Merchants() []Merchant {
 	h.settleLocked(h.clock.now())
 	out := make([]Merchant, 0, len(h.mchOrder))
 	for _, id := range h.mchOrder {
-		out = append(out, h.accounts[id].snapshot())
+		out = append(out, h.accounts[id].snapshotOf())
 	}
 	return out
 }
-
-func (a *account) snapshot() Merchant { return a.Merchant.snapshotOf() }
 
 // Balance returns the merchant's available balance in fen (0 for an
 // unknown merchant). Refunds of unclaimed packets are credited to it.
@@ -701,11 +699,7 @@ func faultReply(f *Fault, ep *endpoint) *reply {
 	case ProcessingBeforeCommit:
 		return failure("PROCESSING", desAccepted)
 	case ErrCodeAnswer:
-		des := f.ErrCodeDes
-		if des == "" {
-			des = desForced
-		}
-		return failure(f.ErrCode, des)
+		return failure(f.ErrCode, cmp.Or(f.ErrCodeDes, desForced))
 	}
 	if ep.isQuery() {
 		return failure("SYSTEMERROR", desQueryBusy)
@@ -779,7 +773,7 @@ func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.T
 	r := h.newRecord(ep.kind, a, f, amount, int(num), now)
 	if fault != nil && fault.Kind == ProcessingThenFail {
 		// Accepted, never paid: it will fail once the hold ends.
-		r.Status, r.holdUntil, r.failOnHold = StatusSending, now.Add(holdOf(fault)), true
+		r.Status, r.holdUntil, r.failOnHold = StatusSending, now.Add(cmp.Or(fault.Hold, DefaultHold)), true
 		r.failReason = cmp.Or(fault.Reason, desDefaultFailure)
 		h.add(r)
 		return sentReply(r)
@@ -818,7 +812,7 @@ func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.T
 	r.Paid = true
 	r.Status = StatusSent
 	if fault != nil && fault.Kind == ProcessingAfterCommit {
-		r.Status, r.holdUntil = StatusSending, now.Add(holdOf(fault))
+		r.Status, r.holdUntil = StatusSending, now.Add(cmp.Or(fault.Hold, DefaultHold))
 	}
 	h.add(r)
 	return sentReply(r)
@@ -842,13 +836,6 @@ func (h *Handler) resend(r *record, f map[string]string, amount int64, now time.
 		return failure("SEND_FAILED", desSendFailed)
 	}
 	return sentReply(r)
-}
-
-func holdOf(f *Fault) time.Duration {
-	if f.Hold > 0 {
-		return f.Hold
-	}
-	return DefaultHold
 }
 
 // newRecord makes a packet for a new request; h.mu is held.
