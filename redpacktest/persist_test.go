@@ -2,7 +2,6 @@ package redpacktest
 
 import (
 	"bytes"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"log/slog"
@@ -39,13 +38,7 @@ func TestWithCAAndMerchantCertificate(t *testing.T) {
 	}
 
 	// The first server's client: its CA pool and merchant certificate.
-	cert, err := tls.X509KeyPair(first.CertPEM(DefaultMchID), first.KeyPEM(DefaultMchID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := httpsClient(first, &cert)
-	t.Cleanup(hc.CloseIdleConnections)
-	a := do(t, second, hc, "sendredpack", normalFields(billNo(), 1000), DefaultAPIKey)
+	a := do(t, second, merchantClient(t, first, DefaultMchID), "sendredpack", normalFields(billNo(), 1000), DefaultAPIKey)
 	wantCode(t, a, "SUCCESS", "")
 }
 
