@@ -327,7 +327,7 @@ func TestUnknownOutcome(t *testing.T) {
 	require.NoError(t, f.srv.Inject(redpacktest.Fault{Op: "sendredpack", Kind: redpacktest.SystemErrorAfterCommit}))
 	paidBefore := f.srv.Paid(testMchID)
 
-	r := runCLI(t, f.env(), "", sendArgs("1000", "--max-attempts", "1", "--wishing", "It's new year")...)
+	r := runCLI(t, f.env(), "", sendArgs("1000", "--max-attempts", "1", "--wishing", "It's new year", "--risk-mobile", "86-13800000000")...)
 	assert.Equal(t, exitUnknown, r.code, r)
 	bill := billFrom(t, r.stdout)
 	for _, want := range []string{
@@ -338,20 +338,14 @@ func TestUnknownOutcome(t *testing.T) {
 		assert.Contains(t, flat(r.stderr), want)
 	}
 	assert.Contains(t, r.stderr, `--wishing 'It'\''s new year'`, "values are quoted for the shell")
+	assert.Contains(t, r.stderr, "--risk-mobile 86-13800000000", "every packet flag given is repeated")
 	// The fault paid: the outcome was really unknown.
 	p, ok := f.srv.Packet(testMchID, bill)
 	require.True(t, ok)
 	assert.True(t, p.Paid)
 
 	// Re-sending with the command the advice gives settles it without paying again.
-	resend := ""
-	for _, line := range strings.Split(r.stderr, "\n") {
-		if l := strings.TrimSpace(line); strings.HasPrefix(l, "redpack send --bill") {
-			resend = l
-		}
-	}
-	require.NotEmpty(t, resend)
-	args := shellSplit(t, strings.TrimPrefix(resend, "redpack "))
+	args := shellSplit(t, strings.TrimPrefix(resendFrom(t, r.stderr, "redpack send --bill"), "redpack "))
 	r = runCLI(t, f.env(), "", args...)
 	require.Equal(t, exitOK, r.code, r)
 	assert.Equal(t, bill, billFrom(t, r.stdout))

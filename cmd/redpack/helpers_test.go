@@ -165,3 +165,17 @@ func sendDirect(t *testing.T, srv *redpacktest.Server, fen int64) string {
 	require.NoError(t, err)
 	return bill
 }
+
+// resendFrom returns the last line of stderr that starts with prefix: the
+// re-send command an unknown outcome's advice gives.
+func resendFrom(t *testing.T, stderr, prefix string) string {
+	t.Helper()
+	resend := ""
+	for _, line := range strings.Split(stderr, "\n") {
+		if l := strings.TrimSpace(line); strings.HasPrefix(l, prefix) {
+			resend = l
+		}
+	}
+	require.NotEmpty(t, resend, "no line starting with %q in:\n%s", prefix, stderr)
+	return resend
+}

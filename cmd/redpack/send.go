@@ -70,19 +70,11 @@ func (p *packetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.riskClientVersion, "risk-clientversion", "", "risk_info: client `version` of the user's action")
 }
 
-func (p *packetFlags) names() []string {
-	if p.kind == kindMini {
-		return []string{"mini-appid", "bill", "openid", "amount", "send-name", "wishing", "act-name", "remark", "scene"}
-	}
-	names := []string{"bill", "openid", "amount"}
-	if p.kind == kindGroup {
-		names = append(names, "num")
-	} else {
-		names = append(names, "client-ip")
-	}
-	return append(names, "send-name", "wishing", "act-name", "remark", "scene", "consume-mch-id",
-		"risk-posttime", "risk-mobile", "risk-deviceid", "risk-clientversion")
-}
+// packetFlagNames are every packet flag, in the order of help and of the
+// resend line; register decides which of them a kind has.
+var packetFlagNames = []string{"mini-appid", "bill", "openid", "amount", "num", "client-ip", "send-name",
+	"wishing", "act-name", "remark", "scene", "consume-mch-id",
+	"risk-posttime", "risk-mobile", "risk-deviceid", "risk-clientversion"}
 
 // missing returns the required flags that were not given, so that all of
 // them are reported at once and nothing is announced for a request that
@@ -159,29 +151,22 @@ func (p *packetFlags) request(billNo string, risk *redpack.RiskInfo) validator {
 }
 
 // resendLine is the command that sends this packet again under the same
-// bill number: the safe retry after an unknown outcome. Credentials are
-// left out: they come from the same flags or environment as before.
-func (p *packetFlags) resendLine(command, billNo string) string {
+// bill number: the safe retry after an unknown outcome. It repeats every
+// packet flag fs has with a value, so that none can be left out. Credentials
+// are left out: they come from the same flags or environment as before.
+func resendLine(fs *flag.FlagSet, command, billNo string) string {
 	parts := []string{"redpack", command}
-	if p.kind == kindMini {
-		parts = append(parts, "--mini-appid", shellQuote(p.miniAppID))
-	}
-	parts = append(parts, "--bill", shellQuote(billNo), "--openid", shellQuote(p.openID),
-		"--amount", strconv.FormatInt(p.amount, 10))
-	switch p.kind {
-	case kindGroup:
-		parts = append(parts, "--num", strconv.Itoa(p.num))
-	case kindNormal:
-		parts = append(parts, "--client-ip", shellQuote(p.clientIP))
-	}
-	for _, kv := range [][2]string{
-		{"send-name", p.sendName}, {"wishing", p.wishing}, {"act-name", p.actName}, {"remark", p.remark},
-		{"scene", p.scene}, {"consume-mch-id", p.consumeMchID},
-		{"risk-posttime", p.riskPostTime}, {"risk-mobile", p.riskMobile},
-		{"risk-deviceid", p.riskDeviceID}, {"risk-clientversion", p.riskClientVersion},
-	} {
-		if kv[1] != "" {
-			parts = append(parts, "--"+kv[0], shellQuote(kv[1]))
+	for _, name := range packetFlagNames {
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		v := f.Value.String()
+		if name == "bill" {
+			v = billNo
+		}
+		if v != "" {
+			parts = append(parts, "--"+name, shellQuote(v))
 		}
 	}
 	return strings.Join(parts, " ")
@@ -257,13 +242,7 @@ The bill number is printed before anything is sent: keep it. If the outcome
 is unknown (exit 4), run the same command again with the same --bill and the
 same fields, or query it; never send the payment under a new bill number.
 `)
-		writeFlags(w, fs, []flagGroup{
-			{"Packet", p.names()},
-			{"Credentials and connection", connFlagNames()},
-			{"Output", []string{"json"}},
-		})
-		fmt.Fprint(w, "\nExit codes:\n")
-		writeExitCodes(w)
+		writeCommandHelp(w, fs, flagGroup{"Packet", packetFlagNames})
 	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -302,7 +281,7 @@ same fields, or query it; never send the payment under a new bill number.
 	if err := req.Validate(); err != nil {
 		return out.fail(err, oc)
 	}
-	oc.resend = p.resendLine(name, oc.billNo)
+	oc.resend = resendLine(fs, name, oc.billNo)
 	announce(out.notice(), oc.billNo, p, out.json)
 
 	var (
@@ -447,12 +426,7 @@ Looks a packet up by its bill number (gethbinfo): its status, amount and
 receivers. Queries reach back 30 days. NOT_FOUND (exit 3) is not a failure: a
 send may still be in progress.
 `)
-		writeFlags(w, fs, []flagGroup{
-			{"Credentials and connection", connFlagNames()},
-			{"Output", []string{"json"}},
-		})
-		fmt.Fprint(w, "\nExit codes:\n")
-		writeExitCodes(w)
+		writeCommandHelp(w, fs)
 	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -529,4 +503,14 @@ func writeInfo(w io.Writer, info *redpack.RedPackInfo) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.OpenID, cny(r.Amount), clockTime(r.ReceiveTime))
 	}
 	tw.Flush()
+}
+
+// writeCommandHelp ends a command's help: its flags in groups, then the
+// credential and output flags every command shares, then the exit codes.
+func writeCommandHelp(w io.Writer, fs *flag.FlagSet, groups ...flagGroup) {
+	writeFlags(w, fs, append(groups,
+		flagGroup{"Credentials and connection", connFlagNames()},
+		flagGroup{"Output", []string{"json"}}))
+	fmt.Fprint(w, "\nExit codes:\n")
+	writeExitCodes(w)
 }

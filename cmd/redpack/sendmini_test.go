@@ -112,12 +112,7 @@ func TestSendMiniUnknownOutcome(t *testing.T) {
 	require.NoError(t, f.srv.Inject(redpacktest.Fault{Op: "sendminiprogramhb", Kind: redpacktest.DropAfterCommit}))
 	r := runCLI(t, f.env(), "", miniArgs("300", "--max-attempts", "1", "--bill", "Mini0001")...)
 	assert.Equal(t, exitUnknown, r.code, r)
-	resend := ""
-	for _, line := range strings.Split(r.stderr, "\n") {
-		if l := strings.TrimSpace(line); strings.HasPrefix(l, "redpack send-mini") {
-			resend = l
-		}
-	}
+	resend := resendFrom(t, r.stderr, "redpack send-mini")
 	require.Contains(t, resend, "redpack send-mini --mini-appid "+miniAppID+" --bill Mini0001", r.stderr)
 	r = runCLI(t, f.env(), "", shellSplit(t, strings.TrimPrefix(resend, "redpack "))...)
 	require.Equal(t, exitOK, r.code, r)
