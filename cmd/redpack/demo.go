@@ -255,12 +255,9 @@ func (d *demoRun) query(ctx context.Context) error {
 	d.para("Asking WeChat about both bill numbers (gethbinfo), as 'redpack query <bill>' does:")
 	var rows [][]string
 	for _, b := range []string{d.bills.normal, d.bills.group} {
-		info, err := d.client.QueryRedPack(ctx, b)
+		info, err := queryStatus(ctx, d.client, b, redpack.StatusReceived)
 		if err != nil {
-			return fmt.Errorf("query %s: %w", b, err)
-		}
-		if info.Status != redpack.StatusReceived {
-			return fmt.Errorf("query %s: status %s, want RECEIVED", b, info.Status)
+			return err
 		}
 		var got []string
 		var sum int64
@@ -322,12 +319,9 @@ func (d *demoRun) sendMini(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	info, err := miniClient.QueryRedPack(ctx, d.bills.mini)
+	info, err := queryStatus(ctx, miniClient, d.bills.mini, redpack.StatusReceived)
 	if err != nil {
-		return fmt.Errorf("query %s: %w", d.bills.mini, err)
-	}
-	if info.Status != redpack.StatusReceived {
-		return fmt.Errorf("query %s: status %s, want RECEIVED", d.bills.mini, info.Status)
+		return err
 	}
 	d.para("The fake server checks paySign with its own code, as WeChat would, and Dana opens the " +
 		"packet. Queried under the mini-program's appid, it is " + string(info.Status) + ".")
@@ -551,12 +545,9 @@ func (d *demoRun) refund(ctx context.Context) error {
 func (d *demoRun) statusTable(ctx context.Context, billNos []string, want redpack.Status) error {
 	var rows [][]string
 	for _, b := range billNos {
-		info, err := d.client.QueryRedPack(ctx, b)
+		info, err := queryStatus(ctx, d.client, b, want)
 		if err != nil {
-			return fmt.Errorf("query %s: %w", b, err)
-		}
-		if info.Status != want {
-			return fmt.Errorf("query %s: status %s, want %s", b, info.Status, want)
+			return err
 		}
 		p, _ := d.srv.Packet(d.mch, b)
 		rows = append(rows, []string{b, who(p.ReOpenID), cny(info.TotalAmount), cny(info.RefundAmount), string(info.Status), statusWords(info.Status)})
@@ -595,4 +586,17 @@ func (d *demoRun) summary(startBalance int64) error {
 	})
 	fmt.Fprintln(d.w, "Now on a real account: 'redpack help' lists the commands, credentials and exit codes.")
 	return nil
+}
+
+// queryStatus queries billNo and requires the status want: the demo checks
+// each step's outcome through the API, as a merchant would.
+func queryStatus(ctx context.Context, c *redpack.Client, billNo string, want redpack.Status) (*redpack.RedPackInfo, error) {
+	info, err := c.QueryRedPack(ctx, billNo)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", billNo, err)
+	}
+	if info.Status != want {
+		return nil, fmt.Errorf("query %s: status %s, want %s", billNo, info.Status, want)
+	}
+	return info, nil
 }

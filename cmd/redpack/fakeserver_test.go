@@ -577,6 +577,7 @@ func TestFakeServerUsageErrors(t *testing.T) {
 	}
 	badJSON := write("bad.json", `{"merchants": [{"mch_id": "1", "bogus": true}]}`)
 	twoMerchants := write("two.json", `{"merchants": [{"mch_id": "1230000109"}]}`)
+	trailing := write("trailing.json", `{"rate_limit": 0}}`)
 	halfDir := filepath.Dir(write("half/ca.pem", "x"))
 	orphanDir := filepath.Dir(filepath.Dir(filepath.Dir(write("orphan/merchants/1900000109/apiclient_cert.pem", "x"))))
 	write("orphan/merchants/1900000109/apiclient_key.pem", "x")
@@ -604,6 +605,7 @@ func TestFakeServerUsageErrors(t *testing.T) {
 		{"admin on all interfaces", []string{"--admin-addr", ":0"}, exitUsage, "loopback"},
 		{"unknown config key", []string{"--config", badJSON}, exitUsage, `unknown field "bogus"`},
 		{"missing config", []string{"--config", filepath.Join(tmp, "none.json")}, exitUsage, "--config"},
+		{"config with trailing input", []string{"--config", trailing}, exitUsage, "more than one JSON value"},
 		{"config and merchant flags", []string{"--config", twoMerchants, "--mch-id", "1"}, exitUsage, "--mch-id: the merchants come from --config"},
 		{"short API key", []string{"--api-key", "short"}, exitUsage, "32 characters, got 5"},
 		{"bad clock", []string{"--clock", "noon"}, exitUsage, "--clock"},

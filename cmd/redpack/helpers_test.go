@@ -158,10 +158,7 @@ func sendDirect(t *testing.T, srv *redpacktest.Server, fen int64) string {
 	client, err := srv.Client(testMchID)
 	require.NoError(t, err)
 	bill := redpack.NewBillNo(testMchID)
-	_, err = client.SendRedPack(context.Background(), &redpack.SendRedPackRequest{
-		MchBillNo: bill, SendName: "天虹百货", ReOpenID: openID, TotalAmount: fen,
-		Wishing: "新年快乐", ClientIP: "192.168.0.1", ActName: "新年红包", Remark: "快来抢",
-	})
+	_, err = client.SendRedPack(context.Background(), packetRequest(bill, openID, fen))
 	require.NoError(t, err)
 	return bill
 }
