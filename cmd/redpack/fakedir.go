@@ -113,7 +113,7 @@ func (d *fakeDir) save(h *redpacktest.Handler, ms []redpacktest.Merchant) error 
 			return err
 		}
 		key := append([]byte(caKeyPreamble), h.CAKeyPEM()...)
-		if err := writeFile(filepath.Join(d.path, caKeyName), key, 0o600); err != nil {
+		if err := writeFile(filepath.Join(d.path, caKeyName), key, secretPerm); err != nil {
 			return err
 		}
 	}
@@ -124,18 +124,15 @@ func (d *fakeDir) save(h *redpacktest.Handler, ms []redpacktest.Merchant) error 
 		}
 		p12Path := filepath.Join(dir, p12Name)
 		if !d.reused[m.MchID] {
-			for _, f := range []struct {
-				name string
-				data []byte
-				perm os.FileMode
-			}{{certName, h.CertPEM(m.MchID), 0o644}, {keyName, h.KeyPEM(m.MchID), 0o600}, {p12Name, h.PKCS12(m.MchID), 0o600}} {
-				if err := writeFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
+			data := map[string][]byte{certName: h.CertPEM(m.MchID), keyName: h.KeyPEM(m.MchID), p12Name: h.PKCS12(m.MchID)}
+			for _, f := range merchantFiles {
+				if err := writeFile(filepath.Join(dir, f.name), data[f.name], f.perm); err != nil {
 					return err
 				}
 			}
 		} else if _, err := os.Stat(p12Path); errors.Is(err, fs.ErrNotExist) {
 			// Encoded anew from the saved certificate and key.
-			if err := writeFile(p12Path, h.PKCS12(m.MchID), 0o600); err != nil {
+			if err := writeFile(p12Path, h.PKCS12(m.MchID), secretPerm); err != nil {
 				return err
 			}
 		}
@@ -143,10 +140,7 @@ func (d *fakeDir) save(h *redpacktest.Handler, ms []redpacktest.Merchant) error 
 	// The top-level copies: byte for byte the first merchant's files, so
 	// that a .p12 fingerprint does not change between runs.
 	first := d.merchantDir(ms[0].MchID)
-	for _, f := range []struct {
-		name string
-		perm os.FileMode
-	}{{certName, 0o644}, {keyName, 0o600}, {p12Name, 0o600}} {
+	for _, f := range merchantFiles {
 		data, err := os.ReadFile(filepath.Join(first, f.name))
 		if err != nil {
 			return err
@@ -221,7 +215,7 @@ func (d *fakeDir) writeMerchantJSON(h *redpacktest.Handler, ms []redpacktest.Mer
 	if err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(d.path, merchantJSONName), append(data, '\n'), 0o600)
+	return writeFile(filepath.Join(d.path, merchantJSONName), append(data, '\n'), secretPerm)
 }
 
 // writeFile replaces path with data atomically, with perm whatever the
@@ -252,3 +246,13 @@ func writeFile(path string, data []byte, perm os.FileMode) (err error) {
 	}
 	return nil
 }
+
+// secretPerm is the mode of every file holding a secret: the CA key, a
+// merchant's key and .p12, and merchant.json with the API keys.
+const secretPerm os.FileMode = 0o600
+
+// merchantFiles are a merchant's credential files and their permissions.
+var merchantFiles = []struct {
+	name string
+	perm os.FileMode
+}{{certName, 0o644}, {keyName, secretPerm}, {p12Name, secretPerm}}
