@@ -58,7 +58,7 @@ type Client struct {
 	logger   *slog.Logger
 	maxBody  int64
 	retry    RetryPolicy
-	limiter  *rate.Limiter // nil: no limit
+	limiter  Limiter // nil: no limit
 
 	// Seams for tests; set only inside this package.
 	nonce  func() string
@@ -79,7 +79,7 @@ type options struct {
 	logger   *slog.Logger
 	maxBody  int64
 	retry    RetryPolicy
-	limiter  *rate.Limiter
+	limiter  Limiter
 	now      func() time.Time
 }
 
@@ -339,12 +339,13 @@ const (
 // result is one attempt's outcome. err is the bare cause: a transport or
 // context error, a *DecodeError or an *APIError.
 type result struct {
-	env    envelope // the answer's shared fields, for the log
-	parsed bool     // env was read from an answer
-	status int
-	err    error
-	v      verdict
-	retry  bool // another attempt with the same body may help
+	env     envelope // the answer's shared fields, for the log
+	parsed  bool     // env was read from an answer
+	status  int
+	err     error
+	v       verdict
+	retry   bool // another attempt with the same body may help
+	expired bool // WeChat said the bill number has expired
 }
 
 // do is the one request path of every endpoint: it signs the fields and
@@ -403,7 +404,13 @@ func (c *Client) do(ctx context.Context, op operation, billNo string, ps []param
 // Only SEND_FAILED, which is about the bill number itself, settles it.
 func (c *Client) finalError(op operation, billNo string, attempts int, r result, unclear *result) error {
 	if op.pays && unclear != nil && !errors.Is(r.err, CodeSendFailed) {
-		u := &UnknownOutcomeError{Op: op.name, MchBillNo: billNo, Attempts: attempts, Err: unclear.err}
+		u := &UnknownOutcomeError{Op: op.name, MchBillNo: billNo, Attempts: attempts, expired: unclear.expired}
+		if apiErr, ok := unclear.err.(*APIError); ok {
+			apiErr.Op, apiErr.Attempts = op.name, attempts
+			u.Answer = apiErr
+		} else {
+			u.Err = unclear.err
+		}
 		if r.v != vUnclear || r.err != unclear.err {
 			u.last = r.err
 		}
@@ -412,7 +419,8 @@ func (c *Client) finalError(op operation, billNo string, attempts int, r result,
 	if r.v == vNotSent {
 		return &RequestError{Op: op.name, MchBillNo: billNo, Attempts: attempts, Err: r.err}
 	}
-	if apiErr, ok := r.err.(*APIError); ok && attempts == 1 {
+	if apiErr, ok := r.err.(*APIError); ok {
+		apiErr.Op, apiErr.Attempts = op.name, attempts
 		return apiErr
 	}
 	return fmt.Errorf("redpack: %s bill %s, %d attempt(s): %w", op.name, billNo, attempts, r.err)
@@ -601,7 +609,11 @@ func (c *Client) judge(op operation, billNo string, root *etree.Element, env *en
 			return result{status: status, err: apiErr, v: vRefused, retry: true}
 		}
 	}
-	if op.pays && sendOutcome(env.ErrCode) == outcomeUnknown {
+	if op.pays && billExpired(env.ErrCode, env.ErrCodeDes+env.ReturnMsg) {
+		// Not retried: the same request gets the same answer.
+		return result{status: status, err: apiErr, v: vUnclear, expired: true}
+	}
+	if op.pays && !refuses(env.ErrCode) {
 		return unclear(apiErr)
 	}
 	return result{status: status, err: apiErr, v: vRefused}

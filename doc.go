@@ -40,31 +40,53 @@
 // # Idempotency
 //
 // The bill number (mch_billno) is the idempotency key, and the caller owns
-// it. Make it with NewBillNo (or your own scheme: at most 28 letters and
-// digits, unique per merchant), store it with the request before sending,
-// and after any unclear outcome send the same request again: WeChat answers a
-// repeated bill number with the first attempt's result and pays nothing
-// more. A new bill number for the same payment can pay twice. The package
-// never invents one.
+// it. Make it with NewBillNo (the date and 20 random characters: unique
+// across processes and machines without coordination), or with FormatBillNo
+// from a sequence your database draws, store it with the request under a
+// UNIQUE constraint before sending, and settle any unclear outcome under the
+// same number: WeChat answers a repeated bill number with the first
+// attempt's result and pays nothing more. A new bill number for the same
+// payment can pay twice. The package never invents one.
 //
-// # Errors
+// # Outcomes and errors
 //
-// Errors mirror WeChat's two levels. An *APIError carries return_code,
-// result_code, err_code and its description; errors.Is(err, CodeNotEnough)
-// and the other Code constants match on err_code. A *ValidationError means
-// nothing was sent; a *RequestError means the request provably never left
-// (dial or TLS failure, context done before writing).
+// OutcomeOf(err) says what a send proved: OutcomePaid (err is nil),
+// OutcomeNotPaid, or OutcomeUnknown, the zero value and the answer for any
+// error this package did not make. For a query, info.Status.Outcome() does
+// the same: SENT, RECEIVED, RFUND_ING and REFUND are paid, FAILED not paid,
+// SENDING and StatusNotFound (WeChat's NOT_FOUND, which QueryRedPack returns
+// as a status rather than an error) unknown.
+//
+// Errors mirror WeChat's two levels. An *APIError is WeChat's refusal of a
+// request, with return_code, result_code, err_code and its description;
+// errors.Is(err, CodeNotEnough) and the other Code constants match on
+// err_code. A *ValidationError means nothing was sent; a *RequestError means
+// the request provably never left (dial or TLS failure, context done before
+// writing). Each of the three proves that this request paid nothing, which
+// proves nothing was paid under the bill number only if the bill number was
+// never sent before: WeChat judges every request anew, and its outer checks
+// (FREQ_LIMIT, SIGN_ERROR after a key rotation, NO_AUTH after an IP change)
+// refuse a re-send without looking at the first send. SEND_FAILED alone is
+// about the bill number itself.
 //
 // After a send, errors.Is(err, ErrUnknownOutcome) means the packet may or
-// may not have been paid: WeChat answered SYSTEMERROR, PROCESSING or an
-// unknown code, or the answer was unreadable, or the connection failed or
-// timed out after the request was written. Such an error is an
-// *UnknownOutcomeError holding the bill number. Check for it before
-// errors.As(err, &apiErr): an unknown outcome's cause may be an *APIError
-// (SYSTEMERROR, PROCESSING) that refused nothing. Settle it by re-sending the
-// same request, or by querying with QueryRedPack until Status.Definite
-// reports true. A NOT_FOUND from a query (errors.Is(err, CodeNotFound)) is
-// not a failure either: the send may still be in progress.
+// may not have been paid: WeChat answered SYSTEMERROR, PROCESSING, an
+// unknown code or that the bill number has expired (ErrBillExpired), or the
+// answer was unreadable, or the connection failed or timed out after the
+// request was written. Such an error is an *UnknownOutcomeError holding the
+// bill number and WeChat's unclear answer as a field; it never matches an
+// *APIError or a Code, so code written to branch on refusals cannot read it
+// as one.
+//
+// # Settling an unknown outcome
+//
+// Client.Settle settles a bill number that may have been sent before. It
+// queries first, and a definite status decides; only when WeChat has no
+// record does it re-send the stored request unchanged, and a refusal of that
+// re-send (other than SEND_FAILED) leaves the outcome unknown. The request
+// types share the PacketRequest interface, so one call serves normal, group
+// and mini-program packets. WeChat expires a bill number 24 hours after its
+// first use: past ResendWindow, settle with QueryOnly.
 //
 // # Testing
 //

@@ -72,7 +72,7 @@ func ExampleClient_SendRedPack() {
 	client, _ := srv.Client(redpacktest.DefaultMchID)
 
 	// Make the bill number and store it with the request before sending.
-	req := lanternPacket(redpack.NewBillNo(redpacktest.DefaultMchID))
+	req := lanternPacket(redpack.NewBillNo())
 	res, err := client.SendRedPack(context.Background(), req)
 	if err != nil {
 		log.Fatal(err)
@@ -94,7 +94,7 @@ func ExampleClient_SendGroupRedPack() {
 	client, _ := srv.Client(redpacktest.DefaultMchID)
 
 	res, err := client.SendGroupRedPack(context.Background(), &redpack.SendGroupRedPackRequest{
-		MchBillNo:   redpack.NewBillNo(redpacktest.DefaultMchID),
+		MchBillNo:   redpack.NewBillNo(),
 		SendName:    "示例科技",
 		ReOpenID:    "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", // the seed user
 		TotalAmount: 900,                            // split at random among 3
@@ -120,7 +120,7 @@ func ExampleClient_SendMiniProgramRedPack() {
 	// own appid is the Official Account's, which sendredpack uses.
 	req := &redpack.SendMiniProgramRedPackRequest{
 		MiniProgramAppID: redpacktest.DefaultMiniProgramAppID,
-		MchBillNo:        redpack.NewBillNo(redpacktest.DefaultMchID),
+		MchBillNo:        redpack.NewBillNo(),
 		SendName:         "示例科技",
 		ReOpenID:         "oMiniAbCdEfGhIjKlMnOpQrStUvW", // an openid under the mini-program
 		TotalAmount:      100,
@@ -162,7 +162,7 @@ func ExampleClient_BizRedPacketParams() {
 	client, _ := srv.Client(redpacktest.DefaultMchID)
 	res, err := client.SendMiniProgramRedPack(context.Background(), &redpack.SendMiniProgramRedPackRequest{
 		MiniProgramAppID: redpacktest.DefaultMiniProgramAppID,
-		MchBillNo:        redpack.NewBillNo(redpacktest.DefaultMchID),
+		MchBillNo:        redpack.NewBillNo(),
 		SendName:         "示例科技",
 		ReOpenID:         "oMiniAbCdEfGhIjKlMnOpQrStUvW",
 		TotalAmount:      100,
@@ -193,7 +193,7 @@ func ExampleClient_QueryRedPack() {
 	client, _ := srv.Client(redpacktest.DefaultMchID)
 	ctx := context.Background()
 
-	req := lanternPacket(redpack.NewBillNo(redpacktest.DefaultMchID))
+	req := lanternPacket(redpack.NewBillNo())
 	if _, err := client.SendRedPack(ctx, req); err != nil {
 		log.Fatal(err)
 	}
@@ -205,53 +205,92 @@ func ExampleClient_QueryRedPack() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(info.Status, info.HBType, info.TotalAmount, info.Status.Paid())
+	fmt.Println(info.Status, info.HBType, info.TotalAmount, info.Status.Outcome())
 	for _, r := range info.Receivers {
 		fmt.Println(r.OpenID, r.Amount)
 	}
 
-	_, err = client.QueryRedPack(ctx, "1900000109209901019999999999")
-	fmt.Println(errors.Is(err, redpack.CodeNotFound))
+	// No record yet is not a refusal: a status whose outcome is unknown.
+	info, err = client.QueryRedPack(ctx, "1900000109209901019999999999")
+	fmt.Println(info.Status, info.Status.Outcome(), err)
 	// Output:
-	// RECEIVED NORMAL 1000 true
+	// RECEIVED NORMAL 1000 paid
 	// oUpF8uMuAJO_M2pxb1Q9zNjWeS6o 1000
-	// true
+	// NOT_FOUND unknown <nil>
 }
 
 // Errors come in three kinds: the client refused the request (nothing
-// sent), WeChat refused it (nothing paid), or the outcome is unknown.
+// sent), WeChat refused it (this request paid nothing), or the outcome is
+// unknown. OutcomeOf says which, with unknown for anything it does not
+// recognise.
+func ExampleOutcomeOf() {
+	srv, _ := redpacktest.NewServer()
+	defer srv.Close()
+	client, _ := srv.Client(redpacktest.DefaultMchID, redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 1}))
+	ctx := context.Background()
+
+	tooMuch := lanternPacket(redpack.NewBillNo())
+	tooMuch.TotalAmount = 30000 // ¥300 needs a scene_id
+	_, err := client.SendRedPack(ctx, tooMuch)
+	fmt.Println(redpack.OutcomeOf(err), "—", err)
+
+	_ = srv.SetBalance(redpacktest.DefaultMchID, 0)
+	_, err = client.SendRedPack(ctx, lanternPacket(redpack.NewBillNo()))
+	fmt.Println(redpack.OutcomeOf(err), errors.Is(err, redpack.CodeNotEnough))
+	_ = srv.SetBalance(redpacktest.DefaultMchID, 1_000_000)
+
+	_ = srv.Inject(redpacktest.Fault{Kind: redpacktest.SystemErrorAfterCommit})
+	_, err = client.SendRedPack(ctx, lanternPacket(redpack.NewBillNo()))
+	fmt.Println(redpack.OutcomeOf(err), errors.Is(err, redpack.CodeSystemError))
+	// Output:
+	// not paid — redpack: invalid total_amount: must be 100 to 20000 fen without a scene_id, got 30000
+	// not paid true
+	// unknown false
+}
+
+// An *APIError is WeChat's refusal of one request, the same type after one
+// attempt or after retries. It proves nothing was paid under the bill
+// number only if the bill number was never sent before.
 func ExampleAPIError() {
 	srv, _ := redpacktest.NewServer()
 	defer srv.Close()
 	client, _ := srv.Client(redpacktest.DefaultMchID)
-	ctx := context.Background()
-
-	tooMuch := lanternPacket(redpack.NewBillNo(redpacktest.DefaultMchID))
-	tooMuch.TotalAmount = 30000 // ¥300 needs a scene_id
-	_, err := client.SendRedPack(ctx, tooMuch)
-	var ve *redpack.ValidationError
-	if errors.As(err, &ve) {
-		fmt.Println("not sent, fix", ve.Field)
-	}
-
 	_ = srv.SetBalance(redpacktest.DefaultMchID, 0)
-	_, err = client.SendRedPack(ctx, lanternPacket(redpack.NewBillNo(redpacktest.DefaultMchID)))
+
+	_, err := client.SendRedPack(context.Background(), lanternPacket(redpack.NewBillNo()))
 	var apiErr *redpack.APIError
-	switch {
-	case errors.Is(err, redpack.ErrUnknownOutcome):
-		fmt.Println("may have paid: re-send the same request or query")
-	case errors.As(err, &apiErr):
-		fmt.Println("refused, nothing paid:", apiErr.ErrCode, errors.Is(err, redpack.CodeNotEnough))
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.Op, apiErr.ErrCode, apiErr.Attempts)
 	}
 	// Output:
-	// not sent, fix total_amount
-	// refused, nothing paid: NOTENOUGH true
+	// sendredpack NOTENOUGH 1
 }
 
-// An unknown outcome is settled by re-sending the stored request under the
-// same bill number (WeChat answers with the first attempt's result and
-// pays nothing more), or by querying until the status is definite.
+// An unknown outcome keeps WeChat's unclear answer as a field; it never
+// matches as a refusal.
 func ExampleUnknownOutcomeError() {
+	srv, _ := redpacktest.NewServer()
+	defer srv.Close()
+	client, _ := srv.Client(redpacktest.DefaultMchID, redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 1}))
+
+	// WeChat pays, then answers SYSTEMERROR.
+	_ = srv.Inject(redpacktest.Fault{Kind: redpacktest.SystemErrorAfterCommit})
+	req := lanternPacket(redpack.NewBillNo())
+	_, err := client.SendRedPack(context.Background(), req)
+	var u *redpack.UnknownOutcomeError
+	if errors.As(err, &u) {
+		fmt.Println(u.MchBillNo == req.MchBillNo, u.Answer.ErrCode)
+	}
+	var apiErr *redpack.APIError
+	fmt.Println(errors.As(err, &apiErr))
+	// Output:
+	// true SYSTEMERROR
+	// false
+}
+
+// Settle settles an unknown outcome: it queries first, and re-sends the
+// stored request unchanged only when WeChat has no record of it.
+func ExampleClient_Settle() {
 	srv, _ := redpacktest.NewServer()
 	defer srv.Close()
 	client, _ := srv.Client(redpacktest.DefaultMchID, redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 1}))
@@ -259,27 +298,26 @@ func ExampleUnknownOutcomeError() {
 
 	// WeChat pays, then answers SYSTEMERROR.
 	_ = srv.Inject(redpacktest.Fault{Kind: redpacktest.SystemErrorAfterCommit})
-	req := lanternPacket(redpack.NewBillNo(redpacktest.DefaultMchID))
+	req := lanternPacket(redpack.NewBillNo())
 	_, err := client.SendRedPack(ctx, req)
-	var u *redpack.UnknownOutcomeError
-	if errors.As(err, &u) {
-		fmt.Println("unknown outcome for the stored bill number:", u.MchBillNo == req.MchBillNo)
-	}
+	fmt.Println(redpack.OutcomeOf(err))
 
-	// Either query it...
-	info, err := client.QueryRedPack(ctx, req.MchBillNo)
-	if err == nil && info.Status.Definite() {
-		fmt.Println("query: definite, paid =", info.Status.Paid())
+	s, err := client.Settle(ctx, req)
+	if err != nil {
+		log.Fatal(err) // only an invalid request
 	}
-	// ...or re-send exactly the same request.
-	if _, err := client.SendRedPack(ctx, req); err == nil {
-		fmt.Println("re-send: success")
+	switch s.Outcome {
+	case redpack.OutcomePaid:
+		fmt.Println("paid:", s.Status, s.SendListID != "", "re-sent:", s.Resent)
+	case redpack.OutcomeNotPaid:
+		fmt.Println("not paid:", s.Advice)
+	default:
+		fmt.Println("still unknown:", s.Advice)
 	}
 	fmt.Println("paid in total:", srv.Paid(redpacktest.DefaultMchID), "fen")
 	// Output:
-	// unknown outcome for the stored bill number: true
-	// query: definite, paid = true
-	// re-send: success
+	// unknown
+	// paid: SENT true re-sent: false
 	// paid in total: 1000 fen
 }
 
@@ -300,9 +338,21 @@ func ExampleSign() {
 }
 
 func ExampleNewBillNo() {
-	bill := redpack.NewBillNo("1900000109")
+	bill := redpack.NewBillNo() // store it under a UNIQUE constraint before sending
 	today := time.Now().In(time.FixedZone("CST", 8*3600)).Format("20060102")
-	fmt.Println(len(bill), bill[:18] == "1900000109"+today)
+	fmt.Println(len(bill), bill[:8] == today)
 	// Output:
 	// 28 true
+}
+
+func ExampleFormatBillNo() {
+	// seq comes from the merchant's own database, never a process counter.
+	day := time.Date(2025, 1, 1, 12, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	bill, err := redpack.FormatBillNo("1900000109", day, 1234567890)
+	fmt.Println(bill, err)
+	_, err = redpack.FormatBillNo("19000001090001", day, 1)
+	fmt.Println(err != nil)
+	// Output:
+	// 1900000109202501011234567890 <nil>
+	// true
 }

@@ -10,7 +10,7 @@ import (
 // Status is a packet's state in a query (status).
 type Status string
 
-// The documented statuses.
+// The documented statuses, and StatusNotFound.
 const (
 	StatusSending   Status = "SENDING"   // 发放中: being paid; not yet definite
 	StatusSent      Status = "SENT"      // 已发放待领取: paid, waiting for the user
@@ -18,26 +18,33 @@ const (
 	StatusReceived  Status = "RECEIVED"  // 已领取: the user took it
 	StatusRefunding Status = "RFUND_ING" // 退款中: unclaimed, being refunded (WeChat's spelling)
 	StatusRefund    Status = "REFUND"    // 已退款: unclaimed and refunded to the merchant
+
+	// StatusNotFound is not WeChat's: QueryRedPack reports its NOT_FOUND
+	// answer (no packet under the bill number, yet) with it. It settles
+	// nothing: the send may still be in progress, or may never have reached
+	// WeChat. Query again later, or settle with Client.Settle.
+	StatusNotFound Status = "NOT_FOUND"
 )
 
-// Definite reports whether the status settles whether the packet was paid:
-// every documented status but SENDING. An unknown status is not definite.
-func (s Status) Definite() bool {
+// Outcome says what the status proves about the payment: SENT, RECEIVED,
+// RFUND_ING and REFUND are OutcomePaid (a refund comes back later, but the
+// packet was paid and must not be sent again); FAILED is OutcomeNotPaid,
+// the only status under which the payment may be re-issued under a new
+// bill number; SENDING, StatusNotFound and any status WeChat may add are
+// OutcomeUnknown.
+func (s Status) Outcome() Outcome {
 	switch s {
-	case StatusSent, StatusFailed, StatusReceived, StatusRefunding, StatusRefund:
-		return true
+	case StatusSent, StatusReceived, StatusRefunding, StatusRefund:
+		return OutcomePaid
+	case StatusFailed:
+		return OutcomeNotPaid
 	}
-	return false
+	return OutcomeUnknown
 }
 
-// Paid reports whether money left the merchant's account for the packet:
-// SENT, RECEIVED, RFUND_ING or REFUND (a refund comes back later, but the
-// packet was paid and must not be sent again). false settles nothing unless
-// Definite is true: a SENDING or unknown status is not paid yet, and may
-// still be. Only FAILED means the bill may be sent again under a new number.
-func (s Status) Paid() bool {
-	return s.Definite() && s != StatusFailed
-}
+// Definite reports whether the status settles whether the packet was paid:
+// whether its Outcome is not OutcomeUnknown.
+func (s Status) Definite() bool { return s.Outcome() != OutcomeUnknown }
 
 // SendType is how a packet was sent (send_type).
 type SendType string
@@ -97,10 +104,12 @@ type Receiver struct {
 // client's appid. Only the last 30 days can be queried.
 // https://pay.weixin.qq.com/wiki/doc/api/tools/cash_coupon.php?chapter=13_6&index=5
 //
-// errors.Is(err, CodeNotFound) means WeChat has no packet under that number
-// yet. That is not a failure: a send may still be in progress. Query again
-// after a few minutes, or re-send the original request with the same bill
-// number; never send under a new one.
+// Decide with info.Status.Outcome(). WeChat's NOT_FOUND (no packet under
+// that number, yet) is not an error but a RedPackInfo whose Status is
+// StatusNotFound, whose outcome is unknown: a send may still be in
+// progress. Query again after a few minutes, or settle the bill number with
+// Settle; never send the payment under a new number. An error means the
+// query got no answer about the packet and settles nothing either.
 func (c *Client) QueryRedPack(ctx context.Context, mchBillNo string) (*RedPackInfo, error) {
 	if err := checkBillNo(mchBillNo); err != nil {
 		return nil, err
@@ -116,6 +125,9 @@ func (c *Client) QueryRedPack(ctx context.Context, mchBillNo string) (*RedPackIn
 		info, err = decodeRedPackInfo(root)
 		return err
 	})
+	if apiErr, ok := err.(*APIError); ok && Code(apiErr.ErrCode) == CodeNotFound {
+		return &RedPackInfo{MchBillNo: mchBillNo, MchID: c.mchID, Status: StatusNotFound}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

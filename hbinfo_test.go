@@ -2,6 +2,7 @@ package redpack
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func TestQueryReceived(t *testing.T) {
 	assert.Equal(t, Receiver{OpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", Amount: 1000}, Receiver{OpenID: info.Receivers[0].OpenID, Amount: info.Receivers[0].Amount})
 	assert.Equal(t, utc("2025-01-01 02:03:41"), info.Receivers[0].ReceiveTime.UTC())
 	assert.True(t, info.Status.Definite())
-	assert.True(t, info.Status.Paid())
+	assert.Equal(t, OutcomePaid, info.Status.Outcome())
 }
 
 func TestQueryRefund(t *testing.T) {
@@ -69,7 +70,7 @@ func TestQueryRefund(t *testing.T) {
 	assert.Equal(t, "员工福利", info.Remark)
 	assert.Equal(t, "年终福利", info.ActName)
 	assert.Empty(t, info.Receivers)
-	assert.True(t, info.Status.Paid(), "a refunded packet was paid and must not be re-sent")
+	assert.Equal(t, OutcomePaid, info.Status.Outcome(), "a refunded packet was paid and must not be re-sent")
 }
 
 func TestQueryGroupReceivers(t *testing.T) {
@@ -88,13 +89,13 @@ func TestQueryGroupReceivers(t *testing.T) {
 
 func TestQueryNotFound(t *testing.T) {
 	info, err, _ := query(t, readFixture("gethbinfo_NOT_FOUND.xml"))
-	assert.Nil(t, info)
-	assert.ErrorIs(t, err, CodeNotFound)
-	assert.NotErrorIs(t, err, ErrUnknownOutcome, "a query pays nothing")
+	require.NoError(t, err, "NOT_FOUND is no refusal: it settles nothing")
 	var apiErr *APIError
-	require.ErrorAs(t, err, &apiErr)
-	assert.Equal(t, queryBill, apiErr.MchBillNo)
-	assert.Equal(t, "指定单号数据不存在", apiErr.ErrCodeDes)
+	assert.False(t, errors.As(err, &apiErr))
+	assert.Equal(t, StatusNotFound, info.Status)
+	assert.Equal(t, OutcomeUnknown, info.Status.Outcome())
+	assert.False(t, info.Status.Definite())
+	assert.Equal(t, queryBill, info.MchBillNo)
 }
 
 func TestQueryBadAnswers(t *testing.T) {
@@ -153,17 +154,19 @@ func TestQueryValidatesBillNo(t *testing.T) {
 }
 
 func TestStatusSemantics(t *testing.T) {
-	for s, want := range map[Status][2]bool{
-		StatusSending:   {false, false},
-		StatusSent:      {true, true},
-		StatusFailed:    {true, false},
-		StatusReceived:  {true, true},
-		StatusRefunding: {true, true},
-		StatusRefund:    {true, true},
-		"SOMETHING":     {false, false},
+	for s, want := range map[Status]Outcome{
+		StatusSending:   OutcomeUnknown,
+		StatusSent:      OutcomePaid,
+		StatusFailed:    OutcomeNotPaid,
+		StatusReceived:  OutcomePaid,
+		StatusRefunding: OutcomePaid,
+		StatusRefund:    OutcomePaid,
+		StatusNotFound:  OutcomeUnknown,
+		"SOMETHING":     OutcomeUnknown,
+		"":              OutcomeUnknown,
 	} {
-		assert.Equal(t, want[0], s.Definite(), "%s definite", s)
-		assert.Equal(t, want[1], s.Paid(), "%s paid", s)
+		assert.Equal(t, want, s.Outcome(), "%q", s)
+		assert.Equal(t, want != OutcomeUnknown, s.Definite(), "%q definite", s)
 	}
 	assert.Equal(t, Status("RFUND_ING"), StatusRefunding, "WeChat's spelling")
 }

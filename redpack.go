@@ -3,13 +3,11 @@ package redpack
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -446,24 +444,67 @@ func isAlnum(s string) bool {
 	return true
 }
 
-// billSeq makes bill numbers from one process distinct; it starts at a
-// random point so that processes started in the same instant differ too.
-var billSeq = func() *atomic.Uint64 {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	var s atomic.Uint64
-	s.Store(binary.BigEndian.Uint64(b[:]))
-	return &s
-}()
+// billNoRandom is how many random characters NewBillNo puts after the
+// date: 20 of [0-9A-Z], about 103 bits.
+const billNoRandom = 20
 
-// NewBillNo returns a new bill number in WeChat's suggested form: mch_id,
-// the date (yyyymmdd, China time) and 10 digits. Numbers from one process
-// never repeat within a day (up to 10^10 of them); across processes they are
-// random. mchID must be at most 10 characters for the result to fit 28.
+// NewBillNo returns a new bill number: the date (yyyymmdd, China time)
+// followed by 20 random digits and upper-case letters from crypto/rand, 28
+// characters in all. With about 103 random bits, numbers made by any number
+// of processes and machines, without coordination, do not collide: a
+// billion a day for a century gives odds of a collision below 10^-12. One
+// letter case only, so that a database column compared case-insensitively
+// (MySQL's default) still keeps them apart.
 //
-// A bill number is an idempotency key: store it with the request before
-// sending, and re-send under the same number after an unknown outcome.
-func NewBillNo(mchID string) string {
-	n := billSeq.Add(1) % 10_000_000_000
-	return mchID + time.Now().In(chinaTime).Format("20060102") + fmt.Sprintf("%010d", n)
+// A bill number is an idempotency key: store it with the request under a
+// UNIQUE constraint before sending, and settle an unknown outcome under the
+// same number. For WeChat's all-digit form, see FormatBillNo.
+func NewBillNo() string {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	var b [8 + billNoRandom]byte
+	time.Now().In(chinaTime).AppendFormat(b[:0], "20060102")
+	var pool [64]byte
+	n := 8
+	for n < len(b) {
+		_, _ = rand.Read(pool[:]) // never fails (crypto/rand panics rather)
+		for _, c := range pool {
+			// 252 = 7 × 36: rejecting the rest keeps every character
+			// equally likely.
+			if c < 252 && n < len(b) {
+				b[n] = alphabet[c%36]
+				n++
+			}
+		}
+	}
+	return string(b[:])
+}
+
+// FormatBillNo returns a bill number in the all-digit form WeChat's pages
+// suggest: mch_id, the date (yyyymmdd, China time) and seq as 10 digits. The
+// sequence must be unique per merchant and day, and it is the caller's to
+// draw, from its own database (a sequence or an auto-increment key), never
+// from a process-local counter, which repeats across restarts and
+// processes. It fails if mchID is not all digits, if seq has more than 10
+// digits, or if the result would exceed WeChat's 28 characters (an mch_id
+// over 10 digits).
+func FormatBillNo(mchID string, day time.Time, seq uint64) (string, error) {
+	if mchID == "" || !isDigits(mchID) {
+		return "", &ValidationError{Field: "mch_billno", Reason: fmt.Sprintf("FormatBillNo: mch_id %q is not all digits", mchID)}
+	}
+	if seq >= 10_000_000_000 {
+		return "", &ValidationError{Field: "mch_billno", Reason: fmt.Sprintf("FormatBillNo: sequence %d has more than 10 digits", seq)}
+	}
+	if n := len(mchID) + 18; n > 28 {
+		return "", &ValidationError{Field: "mch_billno", Reason: fmt.Sprintf("FormatBillNo: mch_id %s + yyyymmdd + 10 digits is %d characters, at most 28 allowed; use NewBillNo", mchID, n)}
+	}
+	return mchID + day.In(chinaTime).Format("20060102") + fmt.Sprintf("%010d", seq), nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

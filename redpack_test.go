@@ -1,12 +1,14 @@
 package redpack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -143,27 +145,58 @@ func TestSendErrorCodes(t *testing.T) {
 			require.Error(t, err)
 			assert.Nil(t, res)
 
-			var apiErr *APIError
-			require.ErrorAs(t, err, &apiErr)
+			// An unknown outcome holds WeChat's answer as a field, and
+			// never matches as a refusal.
+			apiErr := new(APIError)
+			var u *UnknownOutcomeError
+			if unknown[code] {
+				require.ErrorAs(t, err, &u)
+				assert.False(t, errors.As(err, &apiErr), "an unknown outcome must not match *APIError")
+				assert.NotErrorIs(t, err, code)
+				assert.Equal(t, "1900000109202501011234567890", u.MchBillNo)
+				assert.Equal(t, "sendredpack", u.Op)
+				assert.Contains(t, err.Error(), "never use a new bill number")
+				assert.Equal(t, OutcomeUnknown, OutcomeOf(err))
+				require.NotNil(t, u.Answer)
+				apiErr = u.Answer
+			} else {
+				require.ErrorAs(t, err, &apiErr)
+				assert.ErrorIs(t, err, code)
+				assert.Equal(t, OutcomeNotPaid, OutcomeOf(err))
+			}
 			assert.Equal(t, string(code), apiErr.ErrCode)
 			assert.Equal(t, "SUCCESS", apiErr.ReturnCode)
 			assert.Equal(t, "FAIL", apiErr.ResultCode)
 			assert.Equal(t, "1900000109202501011234567890", apiErr.MchBillNo)
 			assert.Equal(t, http.StatusOK, apiErr.HTTPStatus)
+			assert.Equal(t, "sendredpack", apiErr.Op)
+			assert.NotZero(t, apiErr.Attempts)
 			assert.NotEmpty(t, apiErr.ErrCodeDes)
-			assert.ErrorIs(t, err, code)
 			assert.NotErrorIs(t, err, CodeNotFound)
-
 			assert.Equal(t, unknown[code], errors.Is(err, ErrUnknownOutcome))
-			if unknown[code] {
-				var u *UnknownOutcomeError
-				require.ErrorAs(t, err, &u)
-				assert.Equal(t, "1900000109202501011234567890", u.MchBillNo)
-				assert.Equal(t, "sendredpack", u.Op)
-				assert.Contains(t, err.Error(), "same bill number")
-			}
+			assert.NotErrorIs(t, err, ErrBillExpired)
 		})
 	}
+}
+
+// TestSendBillExpired: WeChat's answer to a bill number first used 24 h or
+// more ago is a PARAM_ERROR that says nothing about the first send, and
+// tells the merchant to change the bill number, which would pay twice. It
+// is an unknown outcome, not retried, that users can branch on.
+func TestSendBillExpired(t *testing.T) {
+	stub := newStub(t, fixtureReply("sendredpack_PARAM_ERROR_expired.xml"))
+	_, err := stub.client(t).SendRedPack(context.Background(), goodSend())
+	assert.ErrorIs(t, err, ErrUnknownOutcome)
+	assert.ErrorIs(t, err, ErrBillExpired)
+	assert.NotErrorIs(t, err, CodeParamError)
+	var apiErr *APIError
+	assert.False(t, errors.As(err, &apiErr))
+	var u *UnknownOutcomeError
+	require.ErrorAs(t, err, &u)
+	assert.Equal(t, "PARAM_ERROR", u.Answer.ErrCode)
+	assert.Equal(t, OutcomeUnknown, OutcomeOf(err))
+	assert.Contains(t, err.Error(), "never re-issue")
+	assert.Len(t, stub.requests(), 1, "the same request would get the same answer")
 }
 
 func TestSendReturnCodeFail(t *testing.T) {
@@ -180,10 +213,12 @@ func TestSendReturnCodeFail(t *testing.T) {
 		// Nothing says what happened: treat as unknown, never as failed.
 		stub := newStub(t, fixtureReply("return_FAIL_nocode.xml"))
 		_, err := stub.client(t).SendRedPack(context.Background(), goodSend())
-		var apiErr *APIError
-		require.ErrorAs(t, err, &apiErr)
-		assert.Equal(t, "系统繁忙,请稍后再试.", apiErr.ReturnMsg)
+		var u *UnknownOutcomeError
+		require.ErrorAs(t, err, &u)
+		assert.Equal(t, "系统繁忙,请稍后再试.", u.Answer.ReturnMsg)
 		assert.ErrorIs(t, err, ErrUnknownOutcome)
+		var apiErr *APIError
+		assert.False(t, errors.As(err, &apiErr))
 	})
 }
 
@@ -415,31 +450,78 @@ func TestRiskInfoEncoding(t *testing.T) {
 }
 
 func TestNewBillNo(t *testing.T) {
-	n := NewBillNo(testMchID)
+	n := NewBillNo()
 	assert.Len(t, n, 28)
-	assert.True(t, strings.HasPrefix(n, testMchID+time.Now().In(chinaTime).Format("20060102")))
+	assert.True(t, strings.HasPrefix(n, time.Now().In(chinaTime).Format("20060102")), n)
 	assert.NoError(t, checkBillNo(n))
+	assert.Regexp(t, `^[0-9]{8}[0-9A-Z]{20}$`, n)
+}
 
-	// Unique under concurrency.
-	const workers, each = 8, 2000
-	var mu sync.Mutex
-	seen := make(map[string]bool, workers*each)
+// TestNewBillNoNoCollisions models many short-lived processes on one day,
+// each making a few bill numbers, as the CLI, cron jobs and workers do: a
+// generator whose uniqueness comes from a per-process counter collides
+// here; numbers with 103 random bits must not, among millions.
+func TestNewBillNoNoCollisions(t *testing.T) {
+	total := 2_000_000
+	if testing.Short() {
+		total = 200_000
+	}
+	const workers = 8
+	type tail [billNoRandom]byte
+	all := make([]tail, total)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			local := make([]string, each)
-			for i := range local {
-				local[i] = NewBillNo(testMchID)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, b := range local {
-				seen[b] = true
+			for i := w; i < total; i += workers {
+				b := NewBillNo()
+				copy(all[i][:], b[8:])
 			}
 		}()
 	}
 	wg.Wait()
-	assert.Len(t, seen, workers*each, "every bill number is distinct")
+	// Every character of the alphabet turns up in every position: the
+	// numbers use the whole space rather than a corner of it.
+	for pos := 0; pos < billNoRandom; pos++ {
+		seen := map[byte]bool{}
+		for _, x := range all[:20000] {
+			seen[x[pos]] = true
+		}
+		assert.Len(t, seen, 36, "position %d", pos)
+	}
+	slices.SortFunc(all, func(a, b tail) int { return bytes.Compare(a[:], b[:]) })
+	for i := 1; i < len(all); i++ {
+		if all[i] == all[i-1] {
+			t.Fatalf("bill number tail %s made twice among %d", all[i][:], total)
+		}
+	}
+}
+
+func TestFormatBillNo(t *testing.T) {
+	day := time.Date(2026, 12, 1, 23, 30, 0, 0, time.UTC) // 2026-12-02 in China
+	got, err := FormatBillNo("1900000109", day, 42)
+	require.NoError(t, err)
+	assert.Equal(t, "1900000109202612020000000042", got)
+
+	// Every valid mch_id length: the result fits 28 characters or is an
+	// error, never an over-long bill number.
+	for n := 1; n <= 32; n++ {
+		mch := strings.Repeat("9", n)
+		got, err := FormatBillNo(mch, day, 9_999_999_999)
+		if n <= 10 {
+			require.NoError(t, err, "mch_id of %d digits", n)
+			assert.Len(t, got, n+18)
+			assert.NoError(t, checkBillNo(got))
+			continue
+		}
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve, "mch_id of %d digits", n)
+		assert.Equal(t, "mch_billno", ve.Field)
+		assert.Empty(t, got)
+	}
+	_, err = FormatBillNo("1900000109", day, 10_000_000_000)
+	assert.ErrorContains(t, err, "more than 10 digits")
+	_, err = FormatBillNo("19000A0109", day, 1)
+	assert.ErrorContains(t, err, "not all digits")
 }

@@ -104,6 +104,25 @@ func WithRateLimit(perSecond float64, burst int) Option {
 	}
 }
 
+// Limiter paces a client's requests: Wait blocks until the next request
+// may go, or returns an error when ctx ends first. *rate.Limiter (from
+// golang.org/x/time/rate) satisfies it; so can a limiter shared by many
+// processes, such as one held in a database.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// WithLimiter makes every attempt of the client, retries included, wait on
+// l, in place of WithRateLimit's limiter: for a limit shared with other
+// clients or processes of the same merchant, as WeChat counts per merchant.
+// A nil l turns limiting off. Clients made with ForAppID share it.
+func WithLimiter(l Limiter) Option {
+	return func(o *options) error {
+		o.limiter = l
+		return nil
+	}
+}
+
 // sleepCtx waits d or until ctx is done.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 )
 
 // scripted answers each request with the next reply in turn (the last one
@@ -137,7 +138,9 @@ func TestRetryStopsWhenContextEnds(t *testing.T) {
 	c.sleep = func(context.Context, time.Duration) error { cancel(); return context.Canceled }
 	_, err := c.SendRedPack(ctx, goodSend())
 	assert.ErrorIs(t, err, ErrUnknownOutcome, "the first attempt may have paid")
-	assert.ErrorIs(t, err, CodeSystemError)
+	var u *UnknownOutcomeError
+	require.ErrorAs(t, err, &u)
+	assert.Equal(t, "SYSTEMERROR", u.Answer.ErrCode)
 	assert.Contains(t, err.Error(), "context canceled")
 	assert.Len(t, stub.requests(), 1)
 }
@@ -152,8 +155,9 @@ func TestQueryRetries(t *testing.T) {
 	})
 	t.Run("NOT_FOUND is not retried", func(t *testing.T) {
 		stub := scripted(t, "gethbinfo_NOT_FOUND.xml")
-		_, err := stub.client(t).QueryRedPack(context.Background(), queryBill)
-		assert.ErrorIs(t, err, CodeNotFound)
+		info, err := stub.client(t).QueryRedPack(context.Background(), queryBill)
+		require.NoError(t, err)
+		assert.Equal(t, StatusNotFound, info.Status)
 		assert.Len(t, stub.requests(), 1)
 	})
 	t.Run("a failing query is never an unknown outcome", func(t *testing.T) {
@@ -201,7 +205,8 @@ func TestRateLimit(t *testing.T) {
 	c, err := NewClient(testConfig())
 	require.NoError(t, err)
 	require.NotNil(t, c.limiter, "limited by default")
-	assert.EqualValues(t, DefaultRateLimit, c.limiter.Limit())
+	require.IsType(t, &rate.Limiter{}, c.limiter)
+	assert.EqualValues(t, DefaultRateLimit, c.limiter.(*rate.Limiter).Limit())
 	other, err := c.ForAppID("wx9999999999999999")
 	require.NoError(t, err)
 	assert.Same(t, c.limiter, other.limiter, "WeChat counts per merchant")

@@ -29,7 +29,7 @@ func TestClientMiniProgram(t *testing.T) {
 	s := Start(t, WithClock(chinaNoon))
 	c := newClient(t, s, DefaultMchID)
 	ctx := context.Background()
-	bill := redpack.NewBillNo(DefaultMchID)
+	bill := redpack.NewBillNo()
 
 	res, err := c.SendMiniProgramRedPack(ctx, miniReq(bill, 150))
 	if err != nil {
@@ -89,7 +89,7 @@ func TestClientMiniProgram(t *testing.T) {
 func TestClientMiniProgramUnknownOutcome(t *testing.T) {
 	s := Start(t, WithClock(chinaNoon))
 	c := newClient(t, s, DefaultMchID, noRetry)
-	bill := redpack.NewBillNo(DefaultMchID)
+	bill := redpack.NewBillNo()
 	mustInject(t, s, Fault{Kind: SystemErrorAfterCommit, Op: "sendminiprogramhb"})
 
 	_, err := c.SendMiniProgramRedPack(context.Background(), miniReq(bill, 100))

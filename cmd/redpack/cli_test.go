@@ -16,9 +16,9 @@ func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
 		r := runCLI(t, nil, "", args...)
 		require.Equal(t, exitOK, r.code, "%v: %s", args, r)
-		for _, want := range []string{"send ", "send-group", "query", "demo", "help",
+		for _, want := range []string{"send ", "send-group", "settle ", "settle-group", "settle-mini", "query", "demo", "help",
 			"REDPACK_MCH_ID", "REDPACK_API_KEY", "REDPACK_CERT_P12", "REDPACK_CERT_PASSWORD", "REDPACK_CA_CERT", "REDPACK_BASE_URL",
-			"Exit codes:", "  0  success", "  1  any other failure", "  2  bad input", "  3  WeChat refused",
+			"Exit codes:", "  0  success", "  1  any other failure", "  2  bad input", "  3  not paid",
 			"  4  outcome unknown", "SAME --bill", "  5  not sent"} {
 			assert.Contains(t, r.stdout, want, "%v", args)
 		}
@@ -179,7 +179,7 @@ func TestQuery(t *testing.T) {
 	assert.Equal(t, bill, q.MchBillNo)
 	assert.Equal(t, "RECEIVED", q.Status)
 	assert.True(t, q.Definite)
-	assert.True(t, q.Paid)
+	assert.Equal(t, "paid", q.Outcome)
 	assert.Equal(t, "NORMAL", q.HBType)
 	assert.Equal(t, int64(1234), q.TotalAmount)
 	assert.Equal(t, "12.34", q.TotalAmountYuan)
@@ -286,28 +286,35 @@ func TestRefusedByWeChat(t *testing.T) {
 	f := newFixture(t)
 
 	require.NoError(t, f.srv.SetBalance(testMchID, 500))
-	r := runCLI(t, f.env(), "", sendArgs("1000", "--bill", "Refused0001")...)
+	r := runCLI(t, f.env(), "", sendArgs("1000")...)
 	assert.Equal(t, exitRefused, r.code, r)
 	assert.Contains(t, r.stderr, "REFUSED by WeChat: NOTENOUGH")
 	assert.Contains(t, r.stderr, "Nothing was paid")
-	assert.Contains(t, flat(r.stderr), "same --bill Refused0001")
-	sends, _ := sendsFor(f.srv, "Refused0001")
+	bill := billFrom(t, r.stdout)
+	assert.Contains(t, flat(r.stderr), "same --bill "+bill)
+	sends, _ := sendsFor(f.srv, bill)
 	assert.Equal(t, 1, sends, "a definite refusal is not retried")
 
-	r = runCLI(t, f.env(), "", sendArgs("1000", "--bill", "Refused0001", "--json")...)
-	assert.Equal(t, exitRefused, r.code, r)
+	// With an explicit --bill the bill number may have been sent before, and
+	// a refusal of this request settles nothing about that send.
+	r = runCLI(t, f.env(), "", sendArgs("1000", "--bill", bill, "--json")...)
+	assert.Equal(t, exitUnknown, r.code, r)
 	rep := decodeOne(t, r.stdout)
 	assert.False(t, rep.OK)
-	assert.Equal(t, exitRefused, rep.ExitCode)
+	assert.Equal(t, exitUnknown, rep.ExitCode)
 	require.NotNil(t, rep.Error)
 	assert.Equal(t, "refused", rep.Error.Kind)
 	assert.Equal(t, "NOTENOUGH", rep.Error.ErrCode)
-	assert.Equal(t, "Refused0001", rep.Error.MchBillNo)
-	assert.Equal(t, "no", rep.Error.Paid)
+	assert.Equal(t, bill, rep.Error.MchBillNo)
+	assert.Equal(t, "unknown", rep.Error.Paid)
+	assert.Contains(t, rep.Error.Advice, "redpack settle --bill "+bill)
+	r = runCLI(t, f.env(), "", sendArgs("1000", "--bill", bill)...)
+	assert.Equal(t, exitUnknown, r.code, r)
+	assert.NotContains(t, r.stderr, "Nothing was paid")
 
 	// After a top-up the same bill number goes through.
 	require.NoError(t, f.srv.SetBalance(testMchID, redpacktest.DefaultBalance))
-	r = runCLI(t, f.env(), "", sendArgs("1000", "--bill", "Refused0001")...)
+	r = runCLI(t, f.env(), "", sendArgs("1000", "--bill", bill)...)
 	require.Equal(t, exitOK, r.code, r)
 
 	// A code the rules never produce, forced by the server.
@@ -317,6 +324,7 @@ func TestRefusedByWeChat(t *testing.T) {
 	rep = decodeOne(t, r.stdout)
 	require.NotNil(t, rep.Error)
 	assert.Equal(t, "OPENID_ERROR", rep.Error.ErrCode)
+	assert.Equal(t, "no", rep.Error.Paid, "a new bill number refused: nothing paid")
 	assert.Contains(t, rep.Error.Advice, "--appid")
 	assert.Len(t, f.srv.Packets(), 1, "the refused send recorded nothing")
 }
@@ -332,7 +340,7 @@ func TestUnknownOutcome(t *testing.T) {
 	bill := billFrom(t, r.stdout)
 	for _, want := range []string{
 		"OUTCOME UNKNOWN", "SYSTEMERROR", "Keep bill number " + bill, "Do NOT send this payment under a new bill number",
-		"redpack send --bill " + bill + " --openid " + openID + " --amount 1000",
+		"redpack settle --bill " + bill + " --openid " + openID + " --amount 1000",
 		"redpack query " + bill,
 	} {
 		assert.Contains(t, flat(r.stderr), want)
@@ -344,15 +352,16 @@ func TestUnknownOutcome(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, p.Paid)
 
-	// Re-sending with the command the advice gives settles it without paying again.
-	args := shellSplit(t, strings.TrimPrefix(resendFrom(t, r.stderr, "redpack send --bill"), "redpack "))
+	// Settling with the command the advice gives: the query decides.
+	args := shellSplit(t, strings.TrimPrefix(resendFrom(t, r.stderr, "redpack settle --bill"), "redpack "))
 	r = runCLI(t, f.env(), "", args...)
 	require.Equal(t, exitOK, r.code, r)
-	assert.Equal(t, bill, billFrom(t, r.stdout))
+	assert.Contains(t, r.stdout, "PAID")
+	assert.Contains(t, r.stdout, p.DetailID)
 	assert.Equal(t, int64(1000), f.srv.Paid(testMchID)-paidBefore, "paid exactly once")
 	assert.Len(t, f.srv.Packets(), 1)
 	sends, _ := sendsFor(f.srv, bill)
-	assert.Equal(t, 2, sends)
+	assert.Equal(t, 1, sends, "a definite status needs no re-send")
 
 	r = runCLI(t, f.env(), "", "query", bill)
 	require.Equal(t, exitOK, r.code, r)
@@ -373,7 +382,7 @@ func TestUnknownOutcomeJSON(t *testing.T) {
 	assert.Equal(t, "Unknown0001", rep.Error.MchBillNo)
 	assert.Equal(t, "unknown", rep.Error.Paid)
 	assert.Equal(t, 1, rep.Error.Attempts)
-	assert.Contains(t, rep.Error.Advice, "redpack send --bill Unknown0001")
+	assert.Contains(t, rep.Error.Advice, "redpack settle --bill Unknown0001")
 	assert.Contains(t, rep.Error.Advice, "redpack query Unknown0001")
 	assert.Contains(t, rep.Error.Advice, "Do NOT send this payment under a new bill number")
 }
@@ -385,7 +394,7 @@ func TestSendGroupUnknownOutcome(t *testing.T) {
 	require.NoError(t, f.srv.Inject(redpacktest.Fault{Kind: redpacktest.SystemErrorAfterCommit}))
 	r := runCLI(t, f.env(), "", groupArgs("3000", "3", "--max-attempts", "1", "--bill", "Group0001")...)
 	assert.Equal(t, exitUnknown, r.code, r)
-	assert.Contains(t, r.stderr, "redpack send-group --bill Group0001 --openid "+openID+" --amount 3000 --num 3")
+	assert.Contains(t, r.stderr, "redpack settle-group --bill Group0001 --openid "+openID+" --amount 3000 --num 3")
 }
 
 func TestNotSent(t *testing.T) {

@@ -183,7 +183,7 @@ func (d *demoRun) sendNormal(ctx context.Context) error {
 	d.section("Send a red packet")
 	d.para("A bill number is made first (redpack.NewBillNo) and stored before sending: " +
 		"it is the packet's identity, and the only safe way to retry.")
-	d.bills.normal = redpack.NewBillNo(d.mch)
+	d.bills.normal = redpack.NewBillNo()
 	res, err := d.client.SendRedPack(ctx, packetRequest(d.bills.normal, alice, 888))
 	if err != nil {
 		return fmt.Errorf("send a normal packet: %w", err)
@@ -202,7 +202,7 @@ func (d *demoRun) sendGroup(ctx context.Context) error {
 	d.para("Note: WeChat took group (fission, 裂变) packets offline on 2024-06-05. The call is kept " +
 		"for legacy merchants whose accounts still accept it. The first user shares the packet " +
 		"and the group splits the amount at random.")
-	d.bills.group = redpack.NewBillNo(d.mch)
+	d.bills.group = redpack.NewBillNo()
 	res, err := d.client.SendGroupRedPack(ctx, &redpack.SendGroupRedPackRequest{
 		MchBillNo:   d.bills.group,
 		SendName:    "天虹百货",
@@ -282,7 +282,7 @@ func (d *demoRun) sendMini(ctx context.Context) error {
 		"and sendredpack cannot pay her. sendminiprogramhb pays the packet and answers with a package; " +
 		"the mini-program then opens it for her with wx.sendBizRedPacket. The request names the " +
 		"mini-program's appid itself, as 'redpack send-mini --mini-appid' does.")
-	d.bills.mini = redpack.NewBillNo(d.mch)
+	d.bills.mini = redpack.NewBillNo()
 	res, err := d.client.SendMiniProgramRedPack(ctx, &redpack.SendMiniProgramRedPackRequest{
 		MiniProgramAppID: mini,
 		MchBillNo:        d.bills.mini,
@@ -334,7 +334,7 @@ func (d *demoRun) refused(ctx context.Context) error {
 	d.para("a) Checked before sending. ¥300.00 is above the ¥200.00 a packet may hold without a scene_id. The client refuses it " +
 		"and names the field:")
 	before := len(d.srv.Requests())
-	_, err := d.client.SendRedPack(ctx, packetRequest(redpack.NewBillNo(d.mch), bob, 30000))
+	_, err := d.client.SendRedPack(ctx, packetRequest(redpack.NewBillNo(), bob, 30000))
 	var verr *redpack.ValidationError
 	if !errors.As(err, &verr) {
 		return fmt.Errorf("a ¥300.00 packet without a scene: got %v, want a validation error", err)
@@ -355,7 +355,7 @@ func (d *demoRun) refused(ctx context.Context) error {
 		return err
 	}
 	d.para("b) Refused by WeChat. The merchant's balance is lowered to ¥5.00, then ¥10.00 is sent to Bob:")
-	d.bills.notEnough = redpack.NewBillNo(d.mch)
+	d.bills.notEnough = redpack.NewBillNo()
 	req := packetRequest(d.bills.notEnough, bob, 1000)
 	_, err = d.client.SendRedPack(ctx, req)
 	var apiErr *redpack.APIError
@@ -394,7 +394,7 @@ func (d *demoRun) unknown(ctx context.Context) error {
 		return err
 	}
 	paidBefore := d.srv.Paid(d.mch)
-	d.bills.unknown = redpack.NewBillNo(d.mch)
+	d.bills.unknown = redpack.NewBillNo()
 	req := packetRequest(d.bills.unknown, chen, 666)
 	_, err = d.noRetry.SendRedPack(ctx, req)
 	if !errors.Is(err, redpack.ErrUnknownOutcome) {
@@ -409,39 +409,34 @@ func (d *demoRun) unknown(ctx context.Context) error {
 		{"CLI exit code", fmt.Sprint(f.ExitCode)},
 	})
 	d.para("The packet may or may not have been paid. Sending it again under a NEW bill number " +
-		"could pay Chen twice. The safe moves are to query the bill number, or to re-send the " +
-		"same request with the same bill number and fields.")
+		"could pay Chen twice. The safe move is to settle it: client.Settle (the CLI's 'redpack settle') " +
+		"queries the bill number first, and only if WeChat has no record of it re-sends the same " +
+		"request under the same bill number. A refusal of such a re-send (FREQ_LIMIT, SIGN_ERROR " +
+		"after a key rotation, an expired bill number) would say nothing about the first send, so " +
+		"it would leave the outcome unknown rather than read as \"not paid\".")
 
-	info, err := d.client.QueryRedPack(ctx, d.bills.unknown)
+	s, err := d.client.Settle(ctx, req)
 	if err != nil {
-		return fmt.Errorf("query the unknown outcome: %w", err)
+		return fmt.Errorf("settle the unknown outcome: %w", err)
 	}
-	if !info.Status.Definite() || !info.Status.Paid() {
-		return fmt.Errorf("query the unknown outcome: status %s, want a paid one", info.Status)
+	if s.Outcome != redpack.OutcomePaid || s.Resent {
+		return fmt.Errorf("settle the unknown outcome: %s (re-sent: %v), want paid by the query", s.Outcome, s.Resent)
 	}
-	res, err := d.client.SendRedPack(ctx, req)
-	if err != nil {
-		return fmt.Errorf("re-send the unknown outcome: %w", err)
-	}
-	if res.SendListID != info.DetailID {
-		return fmt.Errorf("the re-send got packet %s, the query %s", res.SendListID, info.DetailID)
-	}
-	// A re-send is a new call, so its nonce and signature differ; the
-	// bill number and the fields are what must match.
 	sends, _ := sendsFor(d.srv, d.bills.unknown)
 	packets := d.packetsFor(d.bills.unknown)
 	paid := d.srv.Paid(d.mch) - paidBefore
-	if packets != 1 || paid != req.TotalAmount || sends != 2 {
+	if packets != 1 || paid != req.TotalAmount || sends != 1 || s.SendListID == "" {
 		return fmt.Errorf("bill %s: %d packets, %d fen paid, %d sends; want 1 packet paid once",
 			d.bills.unknown, packets, paid, sends)
 	}
 	d.kv([][2]string{
-		{"Query", fmt.Sprintf("status %s: %s", info.Status, statusWords(info.Status))},
-		{"Re-send", "success, packet number " + res.SendListID + ", the same packet"},
+		{"Settle", fmt.Sprintf("outcome %s: the query found status %s (%s)", s.Outcome, s.Status, statusWords(s.Status))},
+		{"Packet number", s.SendListID},
+		{"Re-sent", "no: a definite status needs no re-send"},
 	})
 	d.para("Settled: it was paid. The fake server's ledger proves it was paid exactly once:")
 	d.kv([][2]string{
-		{"Sends received", fmt.Sprintf("%d under bill %s, same fields", sends, d.bills.unknown)},
+		{"Sends received", fmt.Sprintf("%d under bill %s", sends, d.bills.unknown)},
 		{"Packets", fmt.Sprint(packets)},
 		{"Money out", cny(paid) + ", paid exactly once"},
 	})
@@ -454,7 +449,7 @@ func (d *demoRun) unknown(ctx context.Context) error {
 		return err
 	}
 	paidBefore = d.srv.Paid(d.mch)
-	d.bills.dropped = redpack.NewBillNo(d.mch)
+	d.bills.dropped = redpack.NewBillNo()
 	req = packetRequest(d.bills.dropped, bob, 520)
 	if _, err := d.client.SendRedPack(ctx, req); err != nil {
 		return fmt.Errorf("send under DropAfterCommit with retries: %w", err)

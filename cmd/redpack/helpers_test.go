@@ -157,7 +157,7 @@ func sendDirect(t *testing.T, srv *redpacktest.Server, fen int64) string {
 	t.Helper()
 	client, err := srv.Client(testMchID)
 	require.NoError(t, err)
-	bill := redpack.NewBillNo(testMchID)
+	bill := redpack.NewBillNo()
 	_, err = client.SendRedPack(context.Background(), packetRequest(bill, openID, fen))
 	require.NoError(t, err)
 	return bill

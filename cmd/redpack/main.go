@@ -101,7 +101,7 @@ const (
 	exitOK      = 0 // success
 	exitFailure = 1 // anything else
 	exitUsage   = 2 // bad flags, validation error or bad credentials: nothing was sent
-	exitRefused = 3 // WeChat's definite refusal: nothing was paid
+	exitRefused = 3 // WeChat's definite refusal, or a settled "not paid": nothing was paid
 	exitUnknown = 4 // the packet may or may not have been paid
 	exitNotSent = 5 // the request never reached WeChat: safe to retry
 )
@@ -111,8 +111,8 @@ var exitCodeHelp = [][2]string{
 	{"0", "success"},
 	{"1", "any other failure"},
 	{"2", "bad input: flags, a field the client refused to send, or bad credentials; nothing was sent"},
-	{"3", "WeChat refused definitely (an err_code such as NOTENOUGH); nothing was paid"},
-	{"4", "outcome unknown: the packet MAY have been paid. Re-send with the SAME --bill and fields,\nor query it; never send it under a new bill number"},
+	{"3", "not paid: WeChat refused a new bill number definitely (an err_code such as NOTENOUGH),\nor settle found it not paid"},
+	{"4", "outcome unknown: the packet MAY have been paid. Settle it with 'redpack settle' and the\nSAME --bill and fields; never send it under a new bill number. A send with an explicit\n--bill that WeChat refuses exits 4 too: that says nothing about an earlier send of it"},
 	{"5", "not sent: the request never reached WeChat (network); safe to run again with the same --bill"},
 }
 
@@ -147,6 +147,9 @@ func commands() []command {
 		{"send", "send a normal red packet to one user (sendredpack)", runSend},
 		{"send-group", "send a group (fission) packet; offline at WeChat since 2024-06-05", runSendGroup},
 		{"send-mini", "send a mini-program packet and print the wx.sendBizRedPacket arguments (sendminiprogramhb)", runSendMini},
+		{"settle", "settle an unknown outcome: query the bill number, re-send the same packet only if WeChat has no record", runSettle},
+		{"settle-group", "settle a group packet's bill number, as settle does", runSettleGroup},
+		{"settle-mini", "settle a mini-program packet's bill number, as settle does", runSettleMini},
 		{"query", "look a packet up by its bill number (gethbinfo)", runQuery},
 		{"demo", "the whole flow on a built-in fake WeChat Pay server: no account needed", runDemo},
 		{"fake-server", "serve the fake WeChat Pay server for tests in any language", runFakeServer},
@@ -235,6 +238,7 @@ other users of the machine. "--api-key -" reads it from stdin. send-mini's
 
 The bill number (--bill; a new one by default) is printed before anything is
 sent. Keep it: it is the packet's identity and the only safe way to retry.
+After an unknown outcome, 'redpack settle' with the same flags settles it.
 
 Exit codes:
 `)

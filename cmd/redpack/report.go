@@ -56,7 +56,10 @@ type opContext struct {
 	command string // "send", "send-group", "query", …
 	pays    bool   // a send: money may move
 	billNo  string
-	resend  string // the command line that re-sends the same packet, for sends
+	// explicitBill: the bill number came from --bill, so it may have been
+	// sent before, and a refusal of this request settles nothing.
+	explicitBill bool
+	settle       string // the command line that settles the same packet, for sends
 }
 
 // explain classifies err into a failure with its exit code. It never puts
@@ -92,7 +95,7 @@ func explain(err error, oc opContext) *failure {
 		if oc.command == "query" && valid.Field == "mch_billno" {
 			f.Flag = ""
 		}
-		if oc.command == "send-mini" && valid.Field == "wxappid" {
+		if strings.HasSuffix(oc.command, "-mini") && valid.Field == "wxappid" {
 			f.Flag = "mini-appid"
 		}
 		what := "the field"
@@ -101,7 +104,7 @@ func explain(err error, oc opContext) *failure {
 		}
 		f.Advice = "Nothing was sent. Fix " + what + " and run the command again."
 		if oc.pays {
-			f.Paid = "no"
+			f.Paid = oc.paidIfRefused()
 		}
 
 	case errors.Is(err, redpack.ErrUnknownOutcome):
@@ -109,24 +112,28 @@ func explain(err error, oc opContext) *failure {
 		if errors.As(err, &unknown) {
 			f.Attempts = unknown.Attempts
 			f.MchBillNo = unknown.MchBillNo
+			if a := unknown.Answer; a != nil {
+				f.ErrCode, f.ErrCodeDes = a.ErrCode, a.ErrCodeDes
+				f.ReturnCode, f.ReturnMsg = a.ReturnCode, a.ReturnMsg
+			}
 		}
-		f.Advice = unknownAdvice(f.MchBillNo, oc.resend)
+		f.Advice = unknownAdvice(f.MchBillNo, oc.settle, errors.Is(err, redpack.ErrBillExpired))
 
 	case errors.As(err, &notSent):
 		f.Kind, f.ExitCode, f.Attempts = "not_sent", exitNotSent, notSent.Attempts
-		if oc.pays {
+		switch {
+		case oc.pays && oc.explicitBill:
+			f.Paid = "unknown"
+			f.Advice = "This request never reached WeChat, so it paid nothing; if bill number " + f.MchBillNo +
+				" was sent before, that send's outcome is still what it was. It is safe to run the same command again with --bill " +
+				f.MchBillNo + ", or to settle it:\n  " + oc.settle
+		case oc.pays:
 			f.Paid = "no"
 			f.Advice = "The request never reached WeChat, so nothing was paid. It is safe to run the same command again; keep --bill " +
 				f.MchBillNo + " so that a retry can never pay twice."
-		} else {
+		default:
 			f.Advice = "The request never reached WeChat. It is safe to run the same command again."
 		}
-
-	case apiErr != nil && oc.command == "query" && errors.Is(err, redpack.CodeNotFound):
-		f.Kind, f.ExitCode = "not_found", exitRefused
-		f.Advice = "Not a failure: WeChat has no packet under this bill number yet, and a send may still be in progress. " +
-			"Query again in a few minutes, or re-send the original request with the same bill number; never send it under a new one. " +
-			"Queries reach back 30 days."
 
 	case apiErr != nil && !oc.pays && (errors.Is(err, redpack.CodeSystemError) || errors.Is(err, redpack.CodeFreqLimit)):
 		// A busy answer to a query proves nothing either way.
@@ -136,7 +143,15 @@ func explain(err error, oc opContext) *failure {
 	case apiErr != nil:
 		f.Kind, f.ExitCode = "refused", exitRefused
 		f.Advice = refusalAdvice(redpack.Code(apiErr.ErrCode), f.MchBillNo)
-		if oc.pays {
+		switch {
+		case oc.pays && oc.explicitBill && !errors.Is(err, redpack.CodeSendFailed):
+			// WeChat judges each request anew: its outer checks refuse a
+			// re-send without looking at the first one.
+			f.ExitCode, f.Paid = exitUnknown, "unknown"
+			f.Advice = "WeChat refused this request, which proves nothing was paid only if bill number " + f.MchBillNo +
+				" was never sent before. If it may have been (an earlier send ended with an unknown outcome), " +
+				"settle it; never send the payment under a new bill number:\n  " + oc.settle + "\n" + f.Advice
+		case oc.pays:
 			f.Paid = "no"
 			f.Advice = "Nothing was paid. " + f.Advice
 		}
@@ -144,16 +159,46 @@ func explain(err error, oc opContext) *failure {
 	return f
 }
 
-func unknownAdvice(billNo, resend string) string {
+// paidIfRefused is what a send that did not go through proves about the
+// payment: nothing, when the bill number was given and may have been sent
+// before.
+func (oc opContext) paidIfRefused() string {
+	if oc.explicitBill {
+		return "unknown"
+	}
+	return "no"
+}
+
+// notFound is the failure of a query WeChat answered NOT_FOUND.
+func notFound(billNo string) *failure {
+	return &failure{
+		Kind: "not_found", ExitCode: exitRefused, MchBillNo: billNo, ErrCode: string(redpack.CodeNotFound),
+		Message: "WeChat has no packet under bill number " + billNo + " (NOT_FOUND)",
+		Advice: "Not a failure: WeChat has no packet under this bill number yet, and a send may still be in progress. " +
+			"Query again in a few minutes, or settle it with 'redpack settle' and the original packet's flags; never send it under a new bill number. " +
+			"Queries reach back 30 days.",
+	}
+}
+
+func unknownAdvice(billNo, settle string, expired bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "The packet may or may not have been paid. Keep bill number %s. "+
 		"Do NOT send this payment under a new bill number: that can pay twice.\n", billNo)
-	b.WriteString("Settle it by re-sending the same request with the same bill number and the same fields " +
-		"(WeChat then answers with the first attempt's result and pays nothing more):\n")
-	if resend != "" {
-		b.WriteString("  " + resend + "\n")
+	if expired {
+		b.WriteString("WeChat says the bill number has expired (first used 24 hours or more ago): its text says to change " +
+			"the bill number, which pays twice if the first send paid. Only a query can settle it:\n")
+		if settle != "" {
+			b.WriteString("  " + strings.TrimSuffix(settle, " --query-only") + " --query-only\n")
+		}
+		b.WriteString("or: redpack query " + billNo)
+		return b.String()
 	}
-	b.WriteString("or by querying it until its status is definite:\n")
+	b.WriteString("Settle it: this queries the bill number first and re-sends the same request, " +
+		"under the same bill number, only if WeChat has no record of it:\n")
+	if settle != "" {
+		b.WriteString("  " + settle + "\n")
+	}
+	b.WriteString("or query it until its status is definite:\n")
 	b.WriteString("  redpack query " + billNo)
 	return b.String()
 }
@@ -225,13 +270,88 @@ func (r *reporter) notice() io.Writer {
 
 func (r *reporter) fail(err error, oc opContext) int {
 	oc.command = r.command
-	f := explain(err, oc)
+	return r.report(explain(err, oc))
+}
+
+// report writes the failure f and returns its exit code.
+func (r *reporter) report(f *failure) int {
 	if r.json {
 		writeJSON(r.e.stdout, jsonReport{Command: r.command, ExitCode: f.ExitCode, Error: f})
 		return f.ExitCode
 	}
 	writeFailure(r.e.stderr, r.command, f)
 	return f.ExitCode
+}
+
+// settleJSON is the result of a settle command in --json output.
+type settleJSON struct {
+	Outcome    string `json:"outcome"` // "paid", "not paid" or "unknown"
+	MchBillNo  string `json:"mch_billno"`
+	SendListID string `json:"send_listid,omitempty"`
+	Status     string `json:"status,omitempty"` // what the query reported
+	Resent     bool   `json:"resent"`
+	ErrCode    string `json:"err_code,omitempty"`
+	Error      string `json:"error,omitempty"`
+	Advice     string `json:"advice,omitempty"`
+	Package    string `json:"package,omitempty"`
+}
+
+// settled writes what settle found and returns the exit code that says it:
+// 0 paid, 3 not paid, 4 unknown.
+func (r *reporter) settled(s *redpack.Settlement, oc opContext) int {
+	j := settleJSON{Outcome: s.Outcome.String(), MchBillNo: s.MchBillNo, SendListID: s.SendListID,
+		Status: string(s.Status), Resent: s.Resent, Advice: s.Advice, Package: s.Package}
+	var apiErr *redpack.APIError
+	var unknown *redpack.UnknownOutcomeError
+	switch {
+	case errors.As(s.Err, &unknown) && unknown.Answer != nil:
+		j.ErrCode = unknown.Answer.ErrCode
+	case errors.As(s.Err, &apiErr):
+		j.ErrCode = apiErr.ErrCode
+	}
+	if s.Err != nil {
+		j.Error = s.Err.Error()
+	}
+	code := map[redpack.Outcome]int{redpack.OutcomePaid: exitOK, redpack.OutcomeNotPaid: exitRefused}[s.Outcome]
+	if s.Outcome == redpack.OutcomeUnknown {
+		code = exitUnknown
+		j.Advice += "; then run again: " + oc.settle
+	}
+	if r.json {
+		writeJSON(r.e.stdout, jsonReport{OK: code == exitOK, Command: r.command, ExitCode: code, Result: j})
+		return code
+	}
+	w := r.e.stdout
+	if code != exitOK {
+		w = r.e.stderr
+	}
+	fmt.Fprintln(w, map[redpack.Outcome]string{redpack.OutcomePaid: "PAID", redpack.OutcomeNotPaid: "NOT PAID",
+		redpack.OutcomeUnknown: "OUTCOME UNKNOWN: the packet may or may not have been paid"}[s.Outcome])
+	status := "no answer"
+	if s.Status != "" {
+		status = fmt.Sprintf("%s: %s", s.Status, statusWords(s.Status))
+	}
+	rows := [][2]string{{"Bill number", s.MchBillNo}, {"Query", status}}
+	if s.SendListID != "" {
+		rows = append(rows, [2]string{"Packet number", s.SendListID})
+	}
+	resent := "no"
+	if s.Resent {
+		resent = "yes, unchanged, under the same bill number"
+	}
+	rows = append(rows, [2]string{"Re-sent", resent})
+	if j.ErrCode != "" {
+		rows = append(rows, [2]string{"err_code", j.ErrCode})
+	}
+	if j.Error != "" {
+		rows = append(rows, [2]string{"Error", j.Error})
+	}
+	writeKV(w, "  ", rows)
+	if j.Advice != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, wrap(j.Advice, 76, "  "))
+	}
+	return code
 }
 
 func (r *reporter) succeed(result any, text func(io.Writer)) int {
@@ -380,6 +500,8 @@ func statusWords(s redpack.Status) string {
 		return "unclaimed, being refunded"
 	case redpack.StatusRefund:
 		return "unclaimed, refunded to the merchant"
+	case redpack.StatusNotFound:
+		return "WeChat has no record of it yet; not definite"
 	}
 	return "unknown status: not definite"
 }

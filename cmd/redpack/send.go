@@ -121,13 +121,9 @@ func (p *packetFlags) riskInfo() (*redpack.RiskInfo, error) {
 	return r, nil
 }
 
-// validator is a library send request: a *redpack.SendRedPackRequest,
-// *redpack.SendGroupRedPackRequest or *redpack.SendMiniProgramRedPackRequest.
-type validator interface{ Validate() error }
-
 // request is the library request the flags describe under billNo, with
 // risk, the flags' riskInfo.
-func (p *packetFlags) request(billNo string, risk *redpack.RiskInfo) validator {
+func (p *packetFlags) request(billNo string, risk *redpack.RiskInfo) redpack.PacketRequest {
 	switch p.kind {
 	case kindMini:
 		return &redpack.SendMiniProgramRedPackRequest{
@@ -201,6 +197,26 @@ func runSendMini(ctx context.Context, e *env, args []string) int {
 	return sendCommand(ctx, e, "send-mini", kindMini, args)
 }
 
+func runSettle(ctx context.Context, e *env, args []string) int {
+	return sendCommand(ctx, e, "settle", kindNormal, args)
+}
+
+func runSettleGroup(ctx context.Context, e *env, args []string) int {
+	return sendCommand(ctx, e, "settle-group", kindGroup, args)
+}
+
+func runSettleMini(ctx context.Context, e *env, args []string) int {
+	return sendCommand(ctx, e, "settle-mini", kindMini, args)
+}
+
+// settleCommand names the command that settles what command sends.
+func settleCommand(command string) string {
+	if rest, ok := strings.CutPrefix(command, "send"); ok {
+		return "settle" + rest
+	}
+	return command
+}
+
 const (
 	sendHelp = `Usage: redpack send [flags]
 
@@ -225,23 +241,49 @@ recipe is inferred from SDKs, as WeChat does not spell it out). Without
 --scene a packet holds 100 to 20000 fen. To query the packet later, give the
 mini-program's appid: redpack query --appid <mini-appid> <bill>.
 `
+	settleHelp = `Usage: redpack %s --bill <mch_billno> [the packet's flags]
+
+Settles a bill number that may have been sent before with an unknown outcome
+(exit 4): it queries the bill number first, and a definite status decides
+(SENT, RECEIVED, RFUND_ING, REFUND: paid; FAILED: not paid). Only when WeChat
+has no record of it (NOT_FOUND) does it re-send the same packet, unchanged,
+under the same bill number: success is paid, SEND_FAILED not paid. Any other
+refusal of that re-send (FREQ_LIMIT, SIGN_ERROR, NO_AUTH, an expired bill
+number, …) says nothing about the earlier send: the outcome stays unknown.
+Give exactly the fields of the first send; --query-only never re-sends (for a
+bill number first sent 23 hours or more ago: WeChat expires bill numbers after
+24 hours).
+
+Exit 0 paid, 3 not paid, 4 still unknown (run it again later; never send the
+payment under a new bill number).
+`
 )
 
 func sendCommand(ctx context.Context, e *env, name string, kind packetKind, args []string) int {
+	settling := strings.HasPrefix(name, "settle")
 	fs := newFlagSet(name)
 	p := &packetFlags{kind: kind}
 	p.register(fs)
+	var queryOnly *bool
+	if settling {
+		queryOnly = fs.Bool("query-only", false, "only query; never re-send (for a bill number first sent 23 h or more ago)")
+	}
 	var c conn
 	c.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of text")
 
 	usage := func(w io.Writer) {
+		if settling {
+			fmt.Fprintf(w, settleHelp, name)
+			writeCommandHelp(w, fs, flagGroup{"Packet", packetFlagNames}, flagGroup{"Settling", []string{"query-only"}})
+			return
+		}
 		fmt.Fprint(w, map[packetKind]string{kindNormal: sendHelp, kindGroup: sendGroupHelp, kindMini: sendMiniHelp}[kind])
-		fmt.Fprint(w, `
+		fmt.Fprintf(w, `
 The bill number is printed before anything is sent: keep it. If the outcome
-is unknown (exit 4), run the same command again with the same --bill and the
-same fields, or query it; never send the payment under a new bill number.
-`)
+is unknown (exit 4), settle it: 'redpack %s' with the same --bill and the
+same fields; never send the payment under a new bill number.
+`, settleCommand(name))
 		writeCommandHelp(w, fs, flagGroup{"Packet", packetFlagNames})
 	}
 	pos, err := parseArgs(fs, args)
@@ -258,7 +300,11 @@ same fields, or query it; never send the payment under a new bill number.
 	if kind == kindMini && p.miniAppID == "" {
 		p.miniAppID = e.getenv("REDPACK_MINI_APPID")
 	}
-	if m := p.missing(); len(m) > 0 {
+	m := p.missing()
+	if settling && p.bill == "" {
+		m = append([]string{"--bill"}, m...)
+	}
+	if len(m) > 0 {
 		return out.fail(usageErr(strings.TrimPrefix(m[0], "--"), "required flags not given: %s", strings.Join(m, ", ")), oc)
 	}
 	risk, err := p.riskInfo() // a flag error comes before credentials
@@ -271,9 +317,9 @@ same fields, or query it; never send the payment under a new bill number.
 		return out.fail(err, oc)
 	}
 
-	oc.billNo = p.bill
+	oc.billNo, oc.explicitBill = p.bill, p.bill != ""
 	if oc.billNo == "" {
-		oc.billNo = redpack.NewBillNo(client.MchID())
+		oc.billNo = redpack.NewBillNo()
 	}
 	req := p.request(oc.billNo, risk)
 	// Checked before the bill number is announced: a request the library
@@ -281,7 +327,23 @@ same fields, or query it; never send the payment under a new bill number.
 	if err := req.Validate(); err != nil {
 		return out.fail(err, oc)
 	}
-	oc.resend = resendLine(fs, name, oc.billNo)
+	oc.settle = resendLine(fs, settleCommand(name), oc.billNo)
+	if settling {
+		var opts []redpack.SettleOption
+		if *queryOnly {
+			opts = append(opts, redpack.QueryOnly())
+			oc.settle += " --query-only"
+		}
+		fmt.Fprintf(out.notice(), "Settling bill number %s: querying it first …\n", oc.billNo)
+		if !out.json {
+			fmt.Fprintln(out.notice())
+		}
+		s, err := client.Settle(ctx, req, opts...)
+		if err != nil {
+			return out.fail(err, oc)
+		}
+		return out.settled(s, oc)
+	}
 	announce(out.notice(), oc.billNo, p, out.json)
 
 	var (
@@ -359,12 +421,12 @@ func writeBizRedPacket(w io.Writer, indent string, biz *redpack.BizRedPacketPara
 // user can store it.
 func announce(w io.Writer, billNo string, p *packetFlags, quiet bool) {
 	if quiet {
-		fmt.Fprintf(w, "redpack: bill number %s (keep it: after an unknown outcome, re-send under it or query it)\n", billNo)
+		fmt.Fprintf(w, "redpack: bill number %s (keep it: after an unknown outcome, settle it under this number)\n", billNo)
 		return
 	}
 	fmt.Fprintf(w, "Bill number  %s\n", billNo)
-	fmt.Fprintln(w, "             Keep it. If the outcome is unclear, re-send under this number")
-	fmt.Fprintln(w, "             (never a new one) or query it.")
+	fmt.Fprintln(w, "             Keep it. If the outcome is unclear, settle it under this number")
+	fmt.Fprintln(w, "             (redpack settle; never a new number).")
 	switch p.kind {
 	case kindGroup:
 		fmt.Fprintf(w, "\nSending a group packet of %s for %d users, first to %s (sendgroupredpack; offline at WeChat since 2024-06-05) …\n\n",
@@ -383,7 +445,7 @@ type queryJSON struct {
 	DetailID         string         `json:"detail_id"`
 	Status           string         `json:"status"`
 	Definite         bool           `json:"definite"`
-	Paid             bool           `json:"paid"`
+	Outcome          string         `json:"outcome"` // "paid", "not paid" or "unknown"
 	SendType         string         `json:"send_type"`
 	HBType           string         `json:"hb_type"`
 	TotalNum         int            `json:"total_num"`
@@ -424,7 +486,7 @@ func runQuery(ctx context.Context, e *env, args []string) int {
 
 Looks a packet up by its bill number (gethbinfo): its status, amount and
 receivers. Queries reach back 30 days. NOT_FOUND (exit 3) is not a failure: a
-send may still be in progress.
+send may still be in progress; settle it with 'redpack settle'.
 `)
 		writeCommandHelp(w, fs)
 	}
@@ -446,13 +508,16 @@ send may still be in progress.
 	if err != nil {
 		return out.fail(err, oc)
 	}
+	if info.Status == redpack.StatusNotFound {
+		return out.report(notFound(oc.billNo))
+	}
 	return out.succeed(queryResult(info), func(w io.Writer) { writeInfo(w, info) })
 }
 
 func queryResult(info *redpack.RedPackInfo) queryJSON {
 	q := queryJSON{
 		MchBillNo: info.MchBillNo, MchID: info.MchID, DetailID: info.DetailID,
-		Status: string(info.Status), Definite: info.Status.Definite(), Paid: info.Status.Paid(),
+		Status: string(info.Status), Definite: info.Status.Definite(), Outcome: info.Status.Outcome().String(),
 		SendType: string(info.SendType), HBType: string(info.HBType),
 		TotalNum: info.TotalNum, TotalAmount: info.TotalAmount, TotalAmountYuan: yuanString(info.TotalAmount),
 		RefundAmount: info.RefundAmount, RefundAmountYuan: yuanString(info.RefundAmount),

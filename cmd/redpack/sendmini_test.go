@@ -112,8 +112,16 @@ func TestSendMiniUnknownOutcome(t *testing.T) {
 	require.NoError(t, f.srv.Inject(redpacktest.Fault{Op: "sendminiprogramhb", Kind: redpacktest.DropAfterCommit}))
 	r := runCLI(t, f.env(), "", miniArgs("300", "--max-attempts", "1", "--bill", "Mini0001")...)
 	assert.Equal(t, exitUnknown, r.code, r)
-	resend := resendFrom(t, r.stderr, "redpack send-mini")
-	require.Contains(t, resend, "redpack send-mini --mini-appid "+miniAppID+" --bill Mini0001", r.stderr)
+	settle := resendFrom(t, r.stderr, "redpack settle-mini")
+	require.Contains(t, settle, "redpack settle-mini --mini-appid "+miniAppID+" --bill Mini0001", r.stderr)
+	r = runCLI(t, f.env(), "", shellSplit(t, strings.TrimPrefix(settle, "redpack "))...)
+	require.Equal(t, exitOK, r.code, r)
+	assert.Contains(t, r.stdout, "PAID")
+	assert.Contains(t, r.stdout, "SENT", "the query, under the mini-program's appid, decided")
+
+	// The package comes with the send's answer: re-sending a paid bill
+	// number is answered with it and pays nothing more.
+	resend := strings.Replace(settle, "settle-mini", "send-mini", 1)
 	r = runCLI(t, f.env(), "", shellSplit(t, strings.TrimPrefix(resend, "redpack "))...)
 	require.Equal(t, exitOK, r.code, r)
 	assert.Contains(t, r.stdout, "wx.sendBizRedPacket")

@@ -45,7 +45,7 @@ type backend struct {
 func (b *backend) pay(ctx context.Context, openID string, fen int64) (string, error) {
 	req := &redpack.SendMiniProgramRedPackRequest{
 		MiniProgramAppID: miniAppID,
-		MchBillNo:        redpack.NewBillNo(b.client.MchID()), // store it before sending
+		MchBillNo:        redpack.NewBillNo(), // store it before sending
 		SendName:         "示例科技",
 		ReOpenID:         openID,
 		TotalAmount:      fen,
@@ -56,7 +56,8 @@ func (b *backend) pay(ctx context.Context, openID string, fen int64) (string, er
 	res, err := b.client.SendMiniProgramRedPack(ctx, req)
 	if err != nil {
 		// An unknown outcome (errors.Is(err, redpack.ErrUnknownOutcome))
-		// is settled by re-sending req unchanged, never a new bill number.
+		// is settled with b.client.Settle(ctx, req), never a new bill
+		// number.
 		return "", err
 	}
 	b.mu.Lock()

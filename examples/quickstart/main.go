@@ -37,7 +37,7 @@ func main() {
 
 	// 1. Store the bill number with the request, then send.
 	req := &redpack.SendRedPackRequest{
-		MchBillNo:   redpack.NewBillNo(redpacktest.DefaultMchID),
+		MchBillNo:   redpack.NewBillNo(),
 		SendName:    "天虹百货",
 		ReOpenID:    "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
 		TotalAmount: 1000,
@@ -54,15 +54,22 @@ func main() {
 	if !errors.Is(err, redpack.ErrUnknownOutcome) {
 		log.Fatalf("expected an unknown outcome, got %v", err)
 	}
-	fmt.Printf("send %s: outcome unknown (%v)\n", req.MchBillNo, errors.Unwrap(err))
-
-	// 2. Settle it: re-send the same request. WeChat answers with the first
-	// attempt's result and pays nothing more.
-	res, err := client.SendRedPack(ctx, req)
-	if err != nil {
-		log.Fatal(err)
+	var u *redpack.UnknownOutcomeError
+	if errors.As(err, &u) && u.Answer != nil {
+		fmt.Printf("send %s: outcome %s (WeChat answered %s)\n", req.MchBillNo, redpack.OutcomeOf(err), u.Answer.ErrCode)
 	}
-	fmt.Printf("re-send: paid ¥%d.%02d, WeChat packet %s\n", res.TotalAmount/100, res.TotalAmount%100, res.SendListID)
+
+	// 2. Settle it: Settle queries the bill number first, and re-sends the
+	// same request only if WeChat has no record of it. Never a new bill
+	// number: that could pay twice.
+	s, err := client.Settle(ctx, req)
+	if err != nil {
+		log.Fatal(err) // only an invalid request
+	}
+	if s.Outcome != redpack.OutcomePaid {
+		log.Fatalf("settle: %s: %s", s.Outcome, s.Advice)
+	}
+	fmt.Printf("settle: %s (query: %s), WeChat packet %s, re-sent: %v\n", s.Outcome, s.Status, s.SendListID, s.Resent)
 
 	// 3. The user opens it; query it back.
 	if err := srv.Claim(redpacktest.DefaultMchID, req.MchBillNo); err != nil {
@@ -72,6 +79,6 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("query: %s, %d receiver(s), paid=%v\n", info.Status, len(info.Receivers), info.Status.Paid())
+	fmt.Printf("query: %s, %d receiver(s), outcome: %s\n", info.Status, len(info.Receivers), info.Status.Outcome())
 	fmt.Printf("the fake server's ledger: %d fen paid out in total (once)\n", srv.Paid(redpacktest.DefaultMchID))
 }
