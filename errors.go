@@ -210,7 +210,7 @@ func (e *UnknownOutcomeError) Error() string {
 	if e.Answer != nil {
 		cause = e.Answer
 	}
-	advice := "settle it (query the bill number, or re-send the same request); never use a new bill number"
+	advice := "settle it with Client.Settle, which queries the bill number first; never use a new bill number"
 	if e.expired {
 		advice = "the bill number has expired: query it until its status is definite; never re-issue the payment without a definite not-paid status"
 	}

@@ -20,7 +20,7 @@ import (
 // a client for the same appid: client.ForAppID(req.MiniProgramAppID).
 //
 // Store the request, bill number included, before sending it: if the
-// outcome is unknown, re-sending exactly this request is the safe retry.
+// outcome is unknown, Client.Settle settles it with exactly this request.
 type SendMiniProgramRedPackRequest struct {
 	MiniProgramAppID string // required: the mini-program's appid (wxappid), bound to the merchant
 	MchBillNo        string // required: 1–28 letters or digits, unique per merchant; see NewBillNo
@@ -51,8 +51,8 @@ var opSendMiniProgramRedPack = operation{"sendminiprogramhb", "mmpaymkttransfers
 // packet is paid; give BizRedPacketParams(res) to the mini-program so the
 // user can open it. Errors are as SendRedPack's. A SUCCESS answer without
 // a package is treated as unclear, like any answer the client cannot use:
-// it ends as an unknown outcome, and re-sending the same request (whose
-// answer repeats the package) or a query settles it.
+// it ends as an unknown outcome. Settle settles it; a re-send of a bill
+// number known to be paid is answered with the package again.
 func (c *Client) SendMiniProgramRedPack(ctx context.Context, req *SendMiniProgramRedPackRequest) (*MiniProgramResult, error) {
 	if req == nil {
 		return nil, &ValidationError{Field: "request", Reason: "is nil"}

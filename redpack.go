@@ -100,7 +100,7 @@ func lowerHex(c byte) byte {
 // https://pay.weixin.qq.com/wiki/doc/api/tools/cash_coupon.php?chapter=13_4&index=3
 //
 // Store the request, bill number included, before sending it: if the
-// outcome is unknown, re-sending exactly this request is the safe retry.
+// outcome is unknown, Client.Settle settles it with exactly this request.
 type SendRedPackRequest struct {
 	MchBillNo   string // required: 1–28 letters or digits, unique per merchant; see NewBillNo
 	SendName    string // required: the sender's name shown to the user, ≤32 bytes
@@ -157,11 +157,12 @@ const (
 
 // SendRedPack sends a normal red packet. On success the packet is paid.
 //
-// An error matching ErrUnknownOutcome means it may have been paid: re-send
-// the same request or query it, never a new bill number. Check for it
-// first: its cause may be an *APIError (SYSTEMERROR, PROCESSING), which
-// errors.As finds too. A *ValidationError means nothing was sent. Any
-// other error holding an *APIError is WeChat's definite refusal.
+// OutcomeOf(err) says what an error proves. OutcomeUnknown
+// (errors.Is(err, ErrUnknownOutcome), an *UnknownOutcomeError) means it may
+// have been paid: settle it with Settle, never under a new bill number. A
+// *ValidationError means nothing was sent; an *APIError is WeChat's refusal
+// of this request, which proves nothing was paid only if the bill number
+// was never sent before.
 func (c *Client) SendRedPack(ctx context.Context, req *SendRedPackRequest) (*SendResult, error) {
 	if req == nil {
 		return nil, &ValidationError{Field: "request", Reason: "is nil"}
