@@ -209,7 +209,7 @@ type RunConfig struct {
 	Rate float64
 	// Workers is how many rows this process sends at once; default 8.
 	Workers int
-	// AttemptTimeout bounds one HTTP attempt; default 8 s.
+	// AttemptTimeout bounds one HTTP attempt; default 5 s.
 	AttemptTimeout time.Duration
 	// MaxAttempts is the client's attempts per call, the first included;
 	// default 2. A job's time limit follows from these two.
@@ -256,7 +256,7 @@ func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, e
 		cfg.Workers = 8
 	}
 	if cfg.AttemptTimeout <= 0 {
-		cfg.AttemptTimeout = 8 * time.Second
+		cfg.AttemptTimeout = 5 * time.Second
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 2
