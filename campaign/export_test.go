@@ -1,6 +1,9 @@
 package campaign
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Test hooks into the engine, whatever its driver.
 
@@ -13,4 +16,12 @@ func (e *eng[TD, TTx]) execAny(ctx context.Context, q string, args ...any) error
 		_, err := e.db.exec(ctx, tx, q, args...)
 		return err
 	})
+}
+
+func (e *eng[TD, TTx]) claimAny(ctx context.Context, r *jrow, mchID string, now time.Time, l Limits) (bool, string, error) {
+	return e.claim(ctx, r, mchID, now, l)
+}
+
+func (e *eng[TD, TTx]) queryIntAny(ctx context.Context, dest *int64, q string, args ...any) error {
+	return e.db.queryRow(ctx, q, args, dest)
 }

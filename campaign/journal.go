@@ -2,12 +2,14 @@ package campaign
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -409,27 +411,20 @@ type jrow struct {
 
 func (e *eng[TD, TTx]) loadRow(ctx context.Context, campaign string, rowNo int64) (*jrow, error) {
 	jr := &jrow{campaign: campaign, row: rowNo}
-	err := e.inTx(ctx, func(tx TTx) error {
-		r, err := e.db.query(ctx, tx, `SELECT openid, amount, bill_no, outcome, first_sent_at, limit_day, settle_tries, gave_up, held_until, resend_closed
-			FROM redpack_campaign_row WHERE campaign = $1 AND row_no = $2`, campaign, rowNo)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		if !r.Next() {
-			if err := r.Err(); err != nil {
-				return err
-			}
-			return fmt.Errorf("campaign %s row %d: %w", campaign, rowNo, ErrNotFound)
-		}
-		var gaveUp, closed int64
-		if err := r.Scan(&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.limitDay, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed); err != nil {
-			return err
-		}
-		jr.gaveUp, jr.resendClosed = gaveUp == 1, closed == 1
-		return nil
-	})
-	return jr, err
+	var gaveUp, closed int64
+	// One statement, outside a transaction: the worker's first read costs a
+	// single round trip.
+	err := e.db.queryRow(ctx, `SELECT openid, amount, bill_no, outcome, first_sent_at, limit_day, settle_tries, gave_up, held_until, resend_closed
+		FROM redpack_campaign_row WHERE campaign = $1 AND row_no = $2`, []any{campaign, rowNo},
+		&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.limitDay, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed)
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("campaign %s row %d: %w", campaign, rowNo, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	jr.gaveUp, jr.resendClosed = gaveUp == 1, closed == 1
+	return jr, nil
 }
 
 // final reports whether the row's outcome is definite.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/redpack-go/redpack/redpacktest"
@@ -319,4 +320,50 @@ func TestDailyCapsReportRows(t *testing.T) {
 	}
 	require.Equal(t, 3, n, "capped rows were never sent")
 	assertMatchesLedger(t, srv, report(t, s, "capped"))
+}
+
+// Two attempts of one row's job (River's rescue can start a second while
+// the first still runs) race to claim the row: exactly one sends it as
+// new; the other settles it.
+func TestOnlyOneAttemptClaimsARow(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, newDSN(t, kind))
+			create(t, s, "race", rowsOf(openids(1), 100))
+			e := s.e.(interface {
+				loadRowAny(ctx context.Context, campaign string, row int64) (*jrow, error)
+				claimAny(ctx context.Context, r *jrow, mchID string, now time.Time, l Limits) (bool, string, error)
+			})
+			ctx := context.Background()
+			r, err := e.loadRowAny(ctx, "race", 1)
+			require.NoError(t, err)
+			results := make(chan bool, 8)
+			for range 8 {
+				go func() {
+					ok, code, err := e.claimAny(ctx, r, redpacktest.DefaultMchID, time.Now(), Limits{}.withDefaults())
+					assert.NoError(t, err)
+					assert.Empty(t, code)
+					results <- ok
+				}()
+			}
+			claimed := 0
+			for range 8 {
+				if <-results {
+					claimed++
+				}
+			}
+			require.Equal(t, 1, claimed)
+			got, err := e.loadRowAny(ctx, "race", 1)
+			require.NoError(t, err)
+			require.Equal(t, dbUnknown, got.outcome)
+			require.NotZero(t, got.firstSentAt)
+			// The day's counter holds the one claim, not eight.
+			var n int64
+			require.NoError(t, s.e.(interface {
+				queryIntAny(ctx context.Context, dest *int64, q string, args ...any) error
+			}).queryIntAny(ctx, &n, `SELECT packets FROM redpack_campaign_daily WHERE openid = $1`, r.openid))
+			require.Equal(t, int64(1), n)
+		})
+	}
 }

@@ -317,7 +317,8 @@ func clip(s string) string {
 
 // claim marks a pending row as being sent (unknown, with its first-send
 // time, recorded once) and puts it towards the daily caps, in one
-// transaction, before the request is made. It returns false when the row
+// transaction, before the request is made; a cap that would be passed
+// rolls it all back. It returns false when the row
 // was no longer pending (another attempt claimed it), or the cap's
 // err_code when sending would exceed one.
 func (e *eng[TD, TTx]) claim(ctx context.Context, r *jrow, mchID string, now time.Time, l Limits) (bool, string, error) {
@@ -330,6 +331,18 @@ func (e *eng[TD, TTx]) claim(ctx context.Context, r *jrow, mchID string, now tim
 			code = string(redpack.CodeRcvdAmountLimit)
 			return nil
 		}
+		// The row first, then the counters: every transaction that touches
+		// both locks them in this order (see release), so none deadlocks.
+		n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET outcome = 'unknown', first_sent_at = $1, limit_day = $2, updated_at = $1,
+				held_until = 0, err_code = '', err_msg = ''
+			WHERE campaign = $3 AND row_no = $4 AND bill_no = $5 AND outcome = 'pending'`,
+			now.UnixMilli(), d, r.campaign, r.row, r.billNo)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errNotClaimed
+		}
 		ok, err := e.reserve(ctx, tx, mchID, d, r.openid, r.amount, int64(l.UserDailyCount), l.UserDailyAmount)
 		if err != nil {
 			return err
@@ -339,7 +352,7 @@ func (e *eng[TD, TTx]) claim(ctx context.Context, r *jrow, mchID string, now tim
 			if l.UserDailyCount < 0 || e.countOf(ctx, tx, mchID, d, r.openid) < int64(l.UserDailyCount) {
 				code = string(redpack.CodeRcvdAmountLimit)
 			}
-			return errCapped
+			return errCapped // the row goes back to pending
 		}
 		ok, err = e.reserve(ctx, tx, mchID, d, "", r.amount, -1, l.DailyAmount)
 		if err != nil {
@@ -348,16 +361,6 @@ func (e *eng[TD, TTx]) claim(ctx context.Context, r *jrow, mchID string, now tim
 		if !ok {
 			code = string(redpack.CodeSendAmountLimit)
 			return errCapped
-		}
-		n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET outcome = 'unknown', first_sent_at = $1, limit_day = $2, updated_at = $1,
-				held_until = 0, err_code = '', err_msg = ''
-			WHERE campaign = $3 AND row_no = $4 AND bill_no = $5 AND outcome = 'pending'`,
-			now.UnixMilli(), d, r.campaign, r.row, r.billNo)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return errNotClaimed // roll the reservation back
 		}
 		claimed = true
 		return nil
