@@ -101,6 +101,9 @@ func TestRetrySendFailedSettles(t *testing.T) {
 	assert.ErrorIs(t, err, CodeSendFailed)
 	assert.NotErrorIs(t, err, ErrUnknownOutcome, "SEND_FAILED is about the bill number: definitely not paid")
 	assert.Contains(t, err.Error(), "2 attempt(s)")
+	apiErr, ok := err.(*APIError)
+	require.True(t, ok, "%T", err)
+	assert.Equal(t, 2, apiErr.Attempts)
 }
 
 func TestNoRetryOnRefusals(t *testing.T) {
@@ -111,6 +114,9 @@ func TestNoRetryOnRefusals(t *testing.T) {
 			assert.ErrorIs(t, err, code)
 			assert.Len(t, stub.requests(), 1)
 			assert.Empty(t, stub.waits)
+			apiErr, ok := err.(*APIError)
+			require.True(t, ok, "%T", err)
+			assert.Equal(t, 1, apiErr.Attempts)
 		})
 	}
 }
@@ -122,6 +128,11 @@ func TestFreqLimitExhausted(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrUnknownOutcome, "FREQ_LIMIT every time: nothing was paid")
 	assert.Contains(t, err.Error(), "3 attempt(s)")
 	assert.Len(t, stub.requests(), 3)
+	// The same type as after one attempt: the *APIError itself.
+	apiErr, ok := err.(*APIError)
+	require.True(t, ok, "%T", err)
+	assert.Equal(t, 3, apiErr.Attempts)
+	assert.Equal(t, "sendredpack", apiErr.Op)
 }
 
 func TestRetryPolicyOff(t *testing.T) {
