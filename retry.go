@@ -118,6 +118,9 @@ type Limiter interface {
 // A nil l turns limiting off. Clients made with ForAppID share it.
 func WithLimiter(l Limiter) Option {
 	return func(o *options) error {
+		if rl, ok := l.(*rate.Limiter); ok && rl == nil {
+			l = nil // a nil *rate.Limiter in the interface would panic in Wait
+		}
 		o.limiter = l
 		return nil
 	}

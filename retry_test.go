@@ -244,3 +244,46 @@ func TestRateLimit(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// countingLimiter admits every request and counts them, or refuses all
+// with refuse.
+type countingLimiter struct {
+	mu     sync.Mutex
+	waits  int
+	refuse error
+}
+
+func (l *countingLimiter) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waits++
+	return l.refuse
+}
+
+// TestWithLimiter: a shared limiter paces every attempt, retries included,
+// and a refusal to wait sends nothing.
+func TestWithLimiter(t *testing.T) {
+	stub := scripted(t, "sendredpack_SYSTEMERROR.xml", "sendredpack_SYSTEMERROR.xml", "sendredpack_SUCCESS.xml")
+	l := &countingLimiter{}
+	c := stub.client(t, WithLimiter(l))
+	_, err := c.SendRedPack(context.Background(), goodSend())
+	require.NoError(t, err)
+	assert.Equal(t, 3, l.waits, "every attempt waits on the shared limiter")
+	other, err := c.ForAppID("wx9999999999999999")
+	require.NoError(t, err)
+	assert.Same(t, c.limiter, other.limiter)
+
+	stub = scripted(t, "sendredpack_SUCCESS.xml")
+	l = &countingLimiter{refuse: context.DeadlineExceeded}
+	_, err = stub.client(t, WithLimiter(l)).SendRedPack(context.Background(), goodSend())
+	var notSent *RequestError
+	require.ErrorAs(t, err, &notSent)
+	assert.Empty(t, stub.requests())
+
+	c, err = NewClient(testConfig(), WithLimiter((*rate.Limiter)(nil)))
+	require.NoError(t, err)
+	assert.Nil(t, c.limiter, "a nil *rate.Limiter turns limiting off, as nil does")
+	c, err = NewClient(testConfig(), WithLimiter(nil))
+	require.NoError(t, err)
+	assert.Nil(t, c.limiter)
+}
