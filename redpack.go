@@ -452,8 +452,9 @@ const billNoRandom = 20
 // NewBillNo returns a new bill number: the date (yyyymmdd, China time)
 // followed by 20 random digits and upper-case letters from crypto/rand, 28
 // characters in all. With about 103 random bits, numbers made by any number
-// of processes and machines, without coordination, do not collide: a
-// billion a day for a century gives odds of a collision below 10^-12. One
+// of processes and machines, without coordination, do not collide: as the
+// date is part of the number, only numbers of one day can, and a billion a
+// day for a century gives odds of a collision below one in 500 million. One
 // letter case only, so that a database column compared case-insensitively
 // (MySQL's default) still keeps them apart.
 //

@@ -457,10 +457,11 @@ func TestNewBillNo(t *testing.T) {
 	assert.Regexp(t, `^[0-9]{8}[0-9A-Z]{20}$`, n)
 }
 
-// TestNewBillNoNoCollisions models many short-lived processes on one day,
-// each making a few bill numbers, as the CLI, cron jobs and workers do: a
-// generator whose uniqueness comes from a per-process counter collides
-// here; numbers with 103 random bits must not, among millions.
+// TestNewBillNoNoCollisions: millions of bill numbers of one day, from
+// several goroutines, and no two alike. NewBillNo keeps no state between
+// calls (every character comes from crypto/rand), so each call stands for
+// a fresh process, as the CLI, cron jobs and workers that make one number
+// each are; the alphabet check below catches a generator that counts.
 func TestNewBillNoNoCollisions(t *testing.T) {
 	total := 2_000_000
 	if testing.Short() {
