@@ -45,7 +45,7 @@ import (
 //	POST /clock/advance                 {"duration": "25h"} → {"now": "…"}
 //	GET  /faults                        the faults no request has taken yet
 //	POST /faults                        a fault or an array of them → the pending faults
-//	GET  /requests                      every request received (a body's SHA-256, never the body)
+//	GET  /requests                      every request received (a body's SHA-256 and root element, never the body)
 //	POST /reset                         see Reset → the summary
 //
 // A fault is {"kind": "SystemErrorAfterCommit", "op": "sendredpack",
@@ -257,6 +257,7 @@ func faultKindNames() []string {
 type adminRequestJSON struct {
 	Op         string `json:"op"`
 	Path       string `json:"path"`
+	Root       string `json:"root,omitempty"`
 	MchID      string `json:"mch_id,omitempty"`
 	MchBillNo  string `json:"mch_billno,omitempty"`
 	ErrCode    string `json:"err_code,omitempty"`
@@ -513,7 +514,7 @@ func (h *Handler) adminRequests(w http.ResponseWriter, r *http.Request) {
 	for _, q := range h.Requests() {
 		sum := sha256.Sum256(q.Body)
 		j := adminRequestJSON{
-			Op: q.Op, Path: q.Path, MchID: q.MchID, MchBillNo: q.MchBillNo, ErrCode: q.ErrCode,
+			Op: q.Op, Path: q.Path, Root: q.Root, MchID: q.MchID, MchBillNo: q.MchBillNo, ErrCode: q.ErrCode,
 			RemoteAddr: q.RemoteAddr, Time: q.Time.Format(time.RFC3339Nano), ClockTime: adminTime(q.ClockTime),
 			BodyBytes: len(q.Body), BodySHA256: hex.EncodeToString(sum[:]),
 		}

@@ -60,6 +60,10 @@
 // redpack's signing, validation or XML code, so it cannot share a bug with
 // the client it tests.
 //
+// Where WeChat is lenient, so is the server: the body's root element may
+// have any name (silenceper/wechat sends <request>; Request.Root records
+// it), and a UTF-8 byte-order mark before it is skipped.
+//
 // Answers are unsigned, integers bare and strings in CDATA, and failures
 // echo mch_billno, mch_id, wxappid, re_openid and total_amount, as WeChat's
 // do.

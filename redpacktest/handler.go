@@ -67,8 +67,11 @@ type account struct {
 
 // Request is one request the server received, as it arrived.
 type Request struct {
-	Op         string // "sendredpack" …, or "" for an unknown path
-	Path       string
+	Op   string // "sendredpack" …, or "" for an unknown path
+	Path string
+	// Root is the name of the body's root element, if it could be read:
+	// "xml" as the spec writes it, or whatever the client sent instead.
+	Root       string
 	MchID      string // from the body, if it could be read
 	MchBillNo  string // from the body, if it could be read
 	Body       []byte // the raw body, signature included: compare retries byte for byte

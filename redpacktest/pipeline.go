@@ -114,11 +114,11 @@ func (h *Handler) judge(req *Request, ep *endpoint, r *http.Request, body []byte
 	if readErr != nil {
 		return protocolFailure("XML_ERROR", desXMLError), nil
 	}
-	f, err := parseRequest(body)
+	f, root, err := parseRequest(body)
 	if err != nil {
 		return protocolFailure("XML_ERROR", desXMLError), nil
 	}
-	req.MchID, req.MchBillNo = f["mch_id"], f["mch_billno"]
+	req.Root, req.MchID, req.MchBillNo = root, f["mch_id"], f["mch_billno"]
 	rep, fault := h.decide(req, ep, r, leaf, f, now)
 	if rep.echo {
 		rep.with(ep.echo(f)...)

@@ -65,7 +65,6 @@ func TestXMLError(t *testing.T) {
 		"not xml":          "mch_id=1900000109&sign=X",
 		"unclosed":         "<xml><mch_id>1900000109</mch_id>",
 		"mismatched":       "<xml><mch_id>1900000109</mch_idx></xml>",
-		"wrong root":       "<root><mch_id>1900000109</mch_id></root>",
 		"nested":           "<xml><mch_id><a>1</a></mch_id></xml>",
 		"repeated element": "<xml><mch_id>1900000109</mch_id><mch_id>1900000109</mch_id></xml>",
 		"two roots":        "<xml></xml><xml></xml>",

@@ -33,7 +33,7 @@ func (h *Handler) serveSignKey(w http.ResponseWriter, path string, body []byte) 
 		return &reply{errCode: "FAIL", fields: []field{str("return_code", "FAIL"), str("return_msg", msg)}}
 	}
 	rep := func() *reply {
-		f, err := parseRequest(body)
+		f, _, err := parseRequest(body)
 		if err != nil {
 			return fail(desXMLError)
 		}
