@@ -1,8 +1,13 @@
 package redpacktest
 
 import (
+	"bytes"
 	"encoding/xml"
+	"io"
+	"log/slog"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -88,4 +93,104 @@ func TestByteOrderMark(t *testing.T) {
 	}
 	// A BOM alone is still an empty body.
 	wantCode(t, post(t, f.s, f.hc, "sendredpack", []byte(utf8BOM)), "XML_ERROR", "")
+}
+
+// TestPathSlashes: gopay joins its base URL and "/mmpaymkttransfers/…", so
+// a base URL ending in "/" makes "//"; a front end that merges slashes
+// passes it on, as it does a trailing slash.
+func TestPathSlashes(t *testing.T) {
+	for _, prefix := range []string{"/", "/wechat/"} {
+		t.Run(prefix, func(t *testing.T) {
+			f := newFixture(t, WithPathPrefix(prefix))
+			root := strings.TrimSuffix(f.s.URL(), prefix)
+			for _, path := range []string{
+				prefix + "/mmpaymkttransfers/sendredpack",
+				prefix + "mmpaymkttransfers//sendredpack",
+				prefix + "mmpaymkttransfers/sendredpack/",
+				"/" + prefix + "/mmpaymkttransfers/sendredpack//",
+			} {
+				bill := billNo()
+				fs := normalFields(bill, 1000)
+				fs["sign"] = testSign(fs, DefaultAPIKey, false)
+				status, raw := postRaw(t, f.hc, root+path, xmlBody(fs))
+				if status != http.StatusOK {
+					t.Fatalf("%s: HTTP %d: %s", path, status, raw)
+				}
+				wantCode(t, parseAnswer(t, status, raw), "SUCCESS", "")
+				if got := f.s.Requests(); got[len(got)-1].Path != path {
+					t.Errorf("Request.Path = %q, want the path as sent, %q", got[len(got)-1].Path, path)
+				}
+			}
+			if len(f.s.Packets()) != 4 {
+				t.Errorf("%d packets, want 4", len(f.s.Packets()))
+			}
+			// Merging slashes does not make up a missing part of the path.
+			for _, path := range []string{prefix + "sendredpack", prefix + "mmpaymkttransfers/sendredpackx"} {
+				if status, _ := postRaw(t, f.hc, root+path, nil); status != http.StatusNotFound {
+					t.Errorf("%s: HTTP %d, want 404", path, status)
+				}
+			}
+		})
+	}
+	f := newFixture(t, WithPathPrefix("/wechat/"))
+	if status, _ := postRaw(t, f.hc, strings.TrimSuffix(f.s.URL(), "/wechat/")+"//mmpaymkttransfers/sendredpack", nil); status != http.StatusNotFound {
+		t.Errorf("a path without the prefix: HTTP %d, want 404", status)
+	}
+}
+
+// TestNonPostRefused: a valid, signed body sent with another method is
+// refused as WeChat's gateway would (405, an HTML page), pays nothing and
+// is logged; the same body POSTed afterwards pays.
+func TestNonPostRefused(t *testing.T) {
+	var logs syncBuffer
+	f := newFixture(t, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	bill := billNo()
+	fs := normalFields(bill, 1000)
+	fs["sign"] = testSign(fs, DefaultAPIKey, false)
+	body := xmlBody(fs)
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		req, err := http.NewRequest(method, f.s.URL()+"mmpaymkttransfers/sendredpack", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := f.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" || !strings.Contains(string(raw), "405") {
+			t.Errorf("%s: HTTP %d, Allow %q: %s", method, resp.StatusCode, resp.Header.Get("Allow"), raw)
+		}
+	}
+	resp, err := f.hc.Get(f.s.URL() + "sandboxnew/pay/getsignkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET getsignkey: HTTP %d, want 405", resp.StatusCode)
+	}
+	if n := len(f.s.Packets()); n != 0 || f.s.Paid(DefaultMchID) != 0 {
+		t.Fatalf("%d packets, %d fen paid after refused methods", n, f.s.Paid(DefaultMchID))
+	}
+	reqs := f.s.Requests()
+	if len(reqs) != 5 {
+		t.Fatalf("%d requests logged, want 5", len(reqs))
+	}
+	for _, r := range reqs[:4] {
+		if r.Op != "sendredpack" || r.ErrCode != "" || !bytes.Equal(r.Body, body) {
+			t.Errorf("request %+v", r)
+		}
+	}
+	if reqs[4].Op != "getsignkey" {
+		t.Errorf("request %+v", reqs[4])
+	}
+	if n := strings.Count(logs.String(), "status=405"); n != 5 {
+		t.Errorf("%d log lines with status=405, want 5:\n%s", n, logs.String())
+	}
+	wantCode(t, post(t, f.s, f.hc, "sendredpack", body), "SUCCESS", "")
+	if f.s.Paid(DefaultMchID) != 1000 {
+		t.Errorf("paid %d after the POST", f.s.Paid(DefaultMchID))
+	}
 }

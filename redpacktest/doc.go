@@ -62,7 +62,12 @@
 //
 // Where WeChat is lenient, so is the server: the body's root element may
 // have any name (silenceper/wechat sends <request>; Request.Root records
-// it), and a UTF-8 byte-order mark before it is skipped.
+// it), and a UTF-8 byte-order mark before it is skipped. Paths are cleaned
+// as a front end that merges slashes would, so a base URL ending in "/"
+// joined to "/mmpaymkttransfers/…" (gopay) and a trailing slash both reach
+// the endpoint. A method other than POST is refused as WeChat's gateway
+// would refuse it: HTTP 405 with an HTML page, nothing paid, the request
+// logged.
 //
 // Answers are unsigned, integers bare and strings in CDATA, and failures
 // echo mch_billno, mch_id, wxappid, re_openid and total_amount, as WeChat's

@@ -79,8 +79,8 @@ type Request struct {
 	Time       time.Time // real time of arrival
 	ClockTime  time.Time // the server clock at arrival
 	// ErrCode is the err_code the server answered ("SUCCESS" on success),
-	// or meant to answer when a fault spoiled the answer; "" for a 404 or
-	// an HTML page.
+	// or meant to answer when a fault spoiled the answer; "" for a 404,
+	// a method other than POST (405) or an HTML page.
 	ErrCode string
 	// Fault is the fault the request took, 0 if none.
 	Fault FaultKind

@@ -40,13 +40,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if readErr == nil && len(body) > maxRequestBytes {
 		readErr = errors.New("body too large")
 	}
+	path := cleanPath(r.URL.Path)
+	ep := h.route(path)
+	if r.Method != http.MethodPost && (ep != nil || h.isSignKeyPath(path)) {
+		// WeChat documents POST only; its gateway refuses the rest before
+		// the red-packet system sees them, so nothing is paid.
+		h.mu.Lock()
+		req = Request{Op: "getsignkey", Path: r.URL.Path, Body: body, RemoteAddr: r.RemoteAddr, Time: time.Now(), ClockTime: h.clock.now()}
+		if ep != nil {
+			req.Op = ep.op
+		}
+		h.requests = append(h.requests, req)
+		h.mu.Unlock()
+		w.Header().Set("Allow", http.MethodPost)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		io.WriteString(w, methodNotAllowedPage)
+		status, sent = http.StatusMethodNotAllowed, true
+		return
+	}
 	if readErr == nil {
-		if code, ok := h.serveSignKey(w, r.URL.Path, body); ok {
+		if code, ok := h.serveSignKey(w, path, body); ok {
 			req.Op, req.ErrCode, sent = "getsignkey", code, true
 			return
 		}
 	}
-	ep := h.route(r.URL.Path)
 
 	h.mu.Lock()
 	req = Request{Path: r.URL.Path, Body: body, RemoteAddr: r.RemoteAddr, Time: time.Now(), ClockTime: h.clock.now()}
@@ -92,6 +110,25 @@ func (h *Handler) logRequest(r *http.Request, req *Request, status int, d time.D
 	h.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
+// cleanPath merges runs of slashes and drops a trailing one, as a front
+// end that merges slashes does (nginx's default), so that a base URL
+// ending in "/" joined to "/mmpaymkttransfers/…", as gopay builds it,
+// reaches the endpoint.
+func cleanPath(p string) string {
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && len(b) > 0 && b[len(b)-1] == '/' {
+			continue
+		}
+		b = append(b, p[i])
+	}
+	if len(b) > 1 && b[len(b)-1] == '/' {
+		b = b[:len(b)-1]
+	}
+	return string(b)
+}
+
+// route finds the endpoint of a path cleaned by cleanPath, or nil.
 func (h *Handler) route(path string) *endpoint {
 	rest, ok := strings.CutPrefix(path, h.prefix+pathBase)
 	if !ok {

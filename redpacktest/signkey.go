@@ -23,10 +23,17 @@ func SandboxSignKey(mchID, apiKey string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// isSignKeyPath reports whether a path cleaned by cleanPath is one of the
+// getsignkey endpoints.
+func (h *Handler) isSignKeyPath(path string) bool {
+	rest, ok := strings.CutPrefix(path, h.prefix)
+	return ok && signKeyPaths[rest]
+}
+
 // serveSignKey answers getsignkey and returns the return_code it
 // answered; it reports false if path is not one.
 func (h *Handler) serveSignKey(w http.ResponseWriter, path string, body []byte) (string, bool) {
-	if rest, ok := strings.CutPrefix(path, h.prefix); !ok || !signKeyPaths[rest] {
+	if !h.isSignKeyPath(path) {
 		return "", false
 	}
 	fail := func(msg string) *reply {

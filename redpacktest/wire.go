@@ -202,6 +202,17 @@ const gatewayPage = `<html>
 </html>
 `
 
+// methodNotAllowedPage is what WeChat's gateway answers to a method other
+// than POST, in the manner of gatewayPage: not XML.
+const methodNotAllowedPage = `<html>
+<head><title>405 Not Allowed</title></head>
+<body>
+<center><h1>405 Not Allowed</h1></center>
+<hr><center>stgw</center>
+</body>
+</html>
+`
+
 // chinaTime is the zone WeChat writes times in (UTC+8, no daylight saving);
 // a fixed zone needs no tzdata.
 var chinaTime = time.FixedZone("CST", 8*60*60)
