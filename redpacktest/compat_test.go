@@ -1,8 +1,11 @@
 package redpacktest
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -193,4 +196,35 @@ func TestNonPostRefused(t *testing.T) {
 	if f.s.Paid(DefaultMchID) != 1000 {
 		t.Errorf("paid %d after the POST", f.s.Paid(DefaultMchID))
 	}
+}
+
+// TestHTTP10: a client that offers only http/1.0 in ALPN (curl --http1.0)
+// completes the handshake and is answered.
+func TestHTTP10(t *testing.T) {
+	f := newFixture(t)
+	cert, err := tls.X509KeyPair(f.s.CertPEM(DefaultMchID), f.s.KeyPEM(DefaultMchID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(f.s.URL(), "https://"), "/")
+	conn, err := tls.Dial("tcp", host, &tls.Config{RootCAs: f.s.CertPool(), Certificates: []tls.Certificate{cert},
+		ServerName: "127.0.0.1", NextProtos: []string{"http/1.0"}})
+	if err != nil {
+		t.Fatalf("handshake offering http/1.0: %v", err)
+	}
+	defer conn.Close()
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "http/1.0" {
+		t.Errorf("negotiated %q", p)
+	}
+	fs := normalFields(billNo(), 1000)
+	fs["sign"] = testSign(fs, DefaultAPIKey, false)
+	body := xmlBody(fs)
+	fmt.Fprintf(conn, "POST /mmpaymkttransfers/sendredpack HTTP/1.0\r\nHost: %s\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s", host, len(body), body)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	wantCode(t, parseAnswer(t, resp.StatusCode, raw), "SUCCESS", "")
 }

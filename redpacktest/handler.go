@@ -195,14 +195,16 @@ func (h *Handler) checkMerchantCert(mchID string, leaf *pki.Leaf) error {
 // the server certificate, and a request (not a demand) for a client
 // certificate, which the Handler verifies itself so that a missing or
 // unknown one is answered CA_ERROR in XML, as WeChat does, instead of
-// failing the handshake. It offers HTTP/1.1 only, so that DropAfterCommit
-// closes a whole connection.
+// failing the handshake. It offers HTTP/1.1 and HTTP/1.0 (for clients
+// such as curl --http1.0, which fail the handshake when their protocol is
+// not offered), never HTTP/2, so that DropAfterCommit closes a whole
+// connection.
 func (h *Handler) TLSConfig() *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{h.serverCert},
 		ClientAuth:   tls.RequestClientCert,
 		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
+		NextProtos:   []string{"http/1.1", "http/1.0"},
 	}
 }
 

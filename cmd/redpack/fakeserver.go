@@ -195,7 +195,8 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	adm := &http.Server{Handler: h.AdminHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
 	served := make(chan error, 2)
 	// tls.NewListener with the Handler's own configuration offers HTTP/1.1
-	// only, which DropAfterCommit needs to close a whole connection.
+	// and HTTP/1.0, never HTTP/2, which DropAfterCommit needs to close a
+	// whole connection.
 	go func() { served <- api.Serve(tls.NewListener(ln, h.TLSConfig())) }()
 	go func() { served <- adm.Serve(adminLn) }()
 
