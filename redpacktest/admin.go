@@ -61,27 +61,55 @@ import (
 // "time"}], "refund_time", "refund_amount", "package"}; empty optional
 // fields are left out.
 //
-// Errors are {"error": "…"} with status 400 (a bad request), 404 (no such
-// packet or merchant) or 409 (a bill number used by two merchants, or a
-// packet that cannot be claimed); an unknown path or method gets net/http's
-// plain 404 or 405.
+// Every error is {"error": "…"} (application/json) with status 400 (a bad
+// request), 403 (a request from a web page or a non-loopback Host), 404 (no
+// such route, packet or merchant), 405 (a method the route does not take;
+// the Allow header lists those it does) or 409 (a bill number used by two
+// merchants, or a packet that cannot be claimed).
 func (h *Handler) AdminHandler() http.Handler {
+	routes := []struct {
+		method, path string
+		serve        http.HandlerFunc
+	}{
+		{"GET", "/{$}", h.adminSummary},
+		{"GET", "/packets", h.adminPackets},
+		{"GET", "/packets/{billno}", h.adminPacket},
+		{"POST", "/packets/{billno}/claim", h.adminClaim},
+		{"POST", "/biz-red-packet", h.adminOpenBizRedPacket},
+		{"GET", "/merchants", h.adminMerchants},
+		{"GET", "/merchants/{mchid}", h.adminMerchant},
+		{"PUT", "/merchants/{mchid}/balance", h.adminSetBalance},
+		{"GET", "/clock", h.adminClock},
+		{"PUT", "/clock", h.adminSetClock},
+		{"POST", "/clock/advance", h.adminAdvance},
+		{"GET", "/faults", h.adminFaults},
+		{"POST", "/faults", h.adminInject},
+		{"GET", "/requests", h.adminRequests},
+		{"POST", "/reset", h.adminReset},
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", h.adminSummary)
-	mux.HandleFunc("GET /packets", h.adminPackets)
-	mux.HandleFunc("GET /packets/{billno}", h.adminPacket)
-	mux.HandleFunc("POST /packets/{billno}/claim", h.adminClaim)
-	mux.HandleFunc("POST /biz-red-packet", h.adminOpenBizRedPacket)
-	mux.HandleFunc("GET /merchants", h.adminMerchants)
-	mux.HandleFunc("GET /merchants/{mchid}", h.adminMerchant)
-	mux.HandleFunc("PUT /merchants/{mchid}/balance", h.adminSetBalance)
-	mux.HandleFunc("GET /clock", h.adminClock)
-	mux.HandleFunc("PUT /clock", h.adminSetClock)
-	mux.HandleFunc("POST /clock/advance", h.adminAdvance)
-	mux.HandleFunc("GET /faults", h.adminFaults)
-	mux.HandleFunc("POST /faults", h.adminInject)
-	mux.HandleFunc("GET /requests", h.adminRequests)
-	mux.HandleFunc("POST /reset", h.adminReset)
+	var paths []string
+	methods := make(map[string][]string)
+	for _, rt := range routes {
+		mux.HandleFunc(rt.method+" "+rt.path, rt.serve)
+		if methods[rt.path] == nil {
+			paths = append(paths, rt.path)
+		}
+		methods[rt.path] = append(methods[rt.path], rt.method)
+	}
+	// The mux's own 404 and 405 are plain text; these catch the same
+	// requests first (a pattern without a method matches any method, one
+	// with a method wins where it matches) and answer in JSON.
+	for _, p := range paths {
+		allow := strings.Join(methods[p], ", ")
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			adminError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: method not allowed; use %s", r.Method, r.URL.Path, allow))
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		adminError(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path))
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") != "" {
 			adminError(w, http.StatusForbidden, "requests from web pages are refused")

@@ -336,3 +336,51 @@ func TestAdminRefusals(t *testing.T) {
 		t.Errorf("wrong method: HTTP %d", st)
 	}
 }
+
+// TestAdminErrorsAreJSON: every error of the control API, the mux's own
+// 404 and 405 included, is {"error": …} as application/json.
+func TestAdminErrorsAreJSON(t *testing.T) {
+	f := newFixture(t)
+	ad := newAdmin(t, f.s.Handler)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/nowhere", http.StatusNotFound, ""},
+		{"GET", "/packets/1/claim/x", http.StatusNotFound, ""},
+		{"GET", "/packets/", http.StatusNotFound, ""},
+		{"DELETE", "/packets", http.StatusMethodNotAllowed, "GET"},
+		{"GET", "/reset", http.StatusMethodNotAllowed, "POST"},
+		{"POST", "/clock", http.StatusMethodNotAllowed, "GET, PUT"},
+		{"DELETE", "/faults", http.StatusMethodNotAllowed, "GET, POST"},
+		{"PUT", "/", http.StatusMethodNotAllowed, "GET"},
+		{"GET", "/packets/" + billNo() + "/claim", http.StatusMethodNotAllowed, "POST"},
+		{"POST", "/merchants/" + DefaultMchID, http.StatusMethodNotAllowed, "GET"},
+	} {
+		req, _ := http.NewRequest(tc.method, ad.url+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error string `json:"error"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if err != nil || e.Error == "" || resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: HTTP %d %s, error %q (%v)", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), e.Error, err)
+		}
+		if got := resp.Header.Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
+		}
+	}
+	// The routes still answer.
+	var sum adminSummaryJSON
+	ad.ok("GET", "/", "", &sum)
+	if resp, err := http.Head(ad.url + "/packets"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("HEAD /packets: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
