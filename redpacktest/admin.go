@@ -41,8 +41,8 @@ import (
 //	GET  /merchants/{mch_id}            one merchant
 //	PUT  /merchants/{mch_id}/balance    {"balance": 100000} → the merchant
 //	GET  /clock                         {"now": "…"}
-//	PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"} → {"now": "…"}
-//	POST /clock/advance                 {"duration": "25h"} → {"now": "…"}
+//	PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"} → {"now": "…"}; back in time only on an empty ledger
+//	POST /clock/advance                 {"duration": "25h"} → {"now": "…"}; never a negative duration
 //	GET  /faults                        the faults no request has taken yet
 //	POST /faults                        a fault or an array of them → the pending faults
 //	GET  /requests                      every request received (a body's SHA-256 and root element, never the body)
@@ -65,7 +65,8 @@ import (
 // request), 403 (a request from a web page or a non-loopback Host), 404 (no
 // such route, packet or merchant), 405 (a method the route does not take;
 // the Allow header lists those it does) or 409 (a bill number used by two
-// merchants, or a packet that cannot be claimed).
+// merchants, a packet that cannot be claimed, or PUT /clock to the past
+// while the ledger holds packets).
 func (h *Handler) AdminHandler() http.Handler {
 	routes := []struct {
 		method, path string
@@ -475,7 +476,10 @@ func (h *Handler) adminSetClock(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusBadRequest, fmt.Sprintf(`give "now" in RFC 3339, e.g. 2025-01-01T12:00:00+08:00: %v`, err))
 		return
 	}
-	h.SetTime(t)
+	if !h.setTimeForward(t) {
+		adminError(w, http.StatusConflict, fmt.Sprintf("the clock reads %s: moving it back would put the ledger's packets in the future; POST /reset first (the clock may move back on an empty ledger)", adminTime(h.Now())))
+		return
+	}
 	adminJSON(w, http.StatusOK, adminClockJSON{Now: adminTime(h.Now())})
 }
 
@@ -489,6 +493,10 @@ func (h *Handler) adminAdvance(w http.ResponseWriter, r *http.Request) {
 	d, err := time.ParseDuration(in.Duration)
 	if err != nil {
 		adminError(w, http.StatusBadRequest, fmt.Sprintf(`give "duration" as a Go duration, e.g. "25h": %v`, err))
+		return
+	}
+	if d < 0 {
+		adminError(w, http.StatusBadRequest, fmt.Sprintf("duration %s: the clock only advances; to start over at an earlier time, POST /reset, then PUT /clock", d))
 		return
 	}
 	h.Advance(d)

@@ -384,3 +384,42 @@ func TestAdminErrorsAreJSON(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// TestAdminClockForwardOnly: the control API never puts a packet in the
+// future: no negative advance, and PUT /clock to the past only on an empty
+// ledger.
+func TestAdminClockForwardOnly(t *testing.T) {
+	f := newFixture(t)
+	ad := newAdmin(t, f.s.Handler)
+	// An empty ledger: the clock may go anywhere, the past included.
+	var c adminClockJSON
+	ad.ok("PUT", "/clock", `{"now": "2024-12-01T12:00:00+08:00"}`, &c)
+	if c.Now != "2024-12-01T12:00:00+08:00" {
+		t.Fatalf("clock %s", c.Now)
+	}
+	bill := billNo()
+	wantCode(t, f.send(normalFields(bill, 1000)), "SUCCESS", "")
+
+	if got := ad.fails("POST", "/clock/advance", `{"duration": "-240h"}`, http.StatusBadRequest); !strings.Contains(got, "only advances") {
+		t.Errorf("negative advance: %q", got)
+	}
+	if got := ad.fails("PUT", "/clock", `{"now": "2024-11-30T12:00:00+08:00"}`, http.StatusConflict); !strings.Contains(got, "POST /reset") {
+		t.Errorf("clock to the past: %q", got)
+	}
+	if f.s.Now().Format(time.RFC3339) != "2024-12-01T12:00:00+08:00" {
+		t.Errorf("a refused change moved the clock to %s", f.s.Now())
+	}
+	if p := mustPacket(t, f.s, DefaultMchID, bill); p.SendTime.After(f.s.Now()) {
+		t.Errorf("packet sent at %s, after the clock's %s", p.SendTime, f.s.Now())
+	}
+	// Forward is fine, to the same instant too, and after a reset the past
+	// is open again.
+	ad.ok("PUT", "/clock", `{"now": "2024-12-01T12:00:00+08:00"}`, nil)
+	ad.ok("POST", "/clock/advance", `{"duration": "0s"}`, nil)
+	ad.ok("PUT", "/clock", `{"now": "2024-12-02T12:00:00+08:00"}`, nil)
+	ad.ok("POST", "/reset", "", nil)
+	ad.ok("PUT", "/clock", `{"now": "2024-01-01T00:00:00+08:00"}`, &c)
+	if c.Now != "2024-01-01T00:00:00+08:00" {
+		t.Errorf("clock after reset: %s", c.Now)
+	}
+}

@@ -322,7 +322,8 @@ func (h *Handler) Now() time.Time { return h.clock.now() }
 
 // Advance moves the server's clock by d. Packets move along their state
 // machine as the clock passes their deadlines. Moving the clock back does
-// not undo a change already made.
+// not undo a change already made, and packets then seem sent in the
+// future: the control API refuses it (see AdminHandler).
 func (h *Handler) Advance(d time.Duration) {
 	h.clock.advance(d)
 	h.mu.Lock()
@@ -336,6 +337,22 @@ func (h *Handler) SetTime(t time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.settleLocked(h.clock.now())
+}
+
+// setTimeForward is SetTime for the control API: it moves the clock back
+// only while the ledger is empty (after a start or a Reset), where no
+// packet can end up sent in the future, and reports whether it moved it.
+// Reading the ledger and setting the clock happen under one lock, so that
+// no send slips in between.
+func (h *Handler) setTimeForward(t time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t.Before(h.clock.now()) && len(h.order) > 0 {
+		return false
+	}
+	h.clock.set(t)
+	h.settleLocked(h.clock.now())
+	return true
 }
 
 // Packets returns every packet in the ledger, in the order they were sent.

@@ -414,7 +414,7 @@ The control API (JSON over plain HTTP on --admin-addr):
   POST /biz-red-packet                {"timeStamp","nonceStr","package","signType","paySign"}: a mini-program
                                       opens its packet as wx.sendBizRedPacket would (paySign checked)
   POST /clock/advance                 {"duration": "25h"}: SENT → RFUND_ING → REFUND
-  PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"}
+  PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"} (to the past only on an empty ledger)
   POST /faults                        {"kind": "SystemErrorAfterCommit", "op": "sendredpack"}
   GET  /faults, /merchants, /requests, /clock
   PUT  /merchants/{mch_id}/balance    {"balance": 0}
