@@ -93,7 +93,11 @@
 // split, reproducible with WithSeed). Packets move from SENT to RECEIVED
 // when claimed, or to RFUND_ING 24 h after sending and REFUND an hour later
 // (RefundAfter, RefundLag), when the unclaimed money is credited back.
-// gethbinfo answers from the ledger for 30 days (QueryWindow).
+// gethbinfo answers from the ledger for 30 days (QueryWindow), under the
+// appid the packet was sent with: another appid of the merchant gets
+// NOT_FOUND. A gethbinfo without appid (often an SDK that sends wxappid,
+// the send APIs' name, instead) is PARAM_ERROR naming appid, checked
+// before the signature.
 //
 // The server's clock follows real time unless WithClock freezes it; Advance
 // and SetTime move it. Reset empties the ledger, drops pending faults and

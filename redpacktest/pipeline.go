@@ -177,6 +177,14 @@ func (h *Handler) decide(req *Request, ep *endpoint, r *http.Request, leaf *x509
 	if !a.allow(req.Time, h.rateLimit) {
 		return failure("FREQ_LIMIT", desFreqLimit), nil
 	}
+	if ep.isQuery() && f["appid"] == "" {
+		// Before the signature: a client that names the field wxappid, as
+		// the send APIs do (a common SDK bug, spec §11), signs it too, and
+		// SIGN_ERROR would send its engineer to check the key. PARAM_ERROR
+		// naming appid is what WeChat documents for it missing (spec §2.4,
+		// §5.3); where its check runs is not documented.
+		return failure("PARAM_ERROR", desRequired("appid", 32)), nil
+	}
 	if !h.signatureOK(ep, a, f) {
 		return failure("SIGN_ERROR", desSignError), nil
 	}

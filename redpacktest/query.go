@@ -14,7 +14,12 @@ func (h *Handler) query(ep *endpoint, a *account, f map[string]string, now time.
 		return failure("PARAM_ERROR", desQueryAppID)
 	}
 	r := h.packets[packetKey{a.MchID, f["mch_billno"]}]
-	if r == nil || !now.Before(r.SendTime.Add(QueryWindow)) {
+	// A packet is found under the appid it was sent with (spec §2.4: "the
+	// same public appid used to send"); under another bound appid it is
+	// answered as an unknown bill. WeChat does not say what it answers
+	// there; NOT_FOUND is what a merchant's engineer expects, as the
+	// packet, like its openid, belongs to one appid.
+	if r == nil || r.WxAppID != f["appid"] || !now.Before(r.SendTime.Add(QueryWindow)) {
 		return failure("NOT_FOUND", desNotFound)
 	}
 	rep := success(desQueryOK).with(

@@ -142,7 +142,7 @@ func (e *endpoint) checkFields(f map[string]string) string {
 		v := f[r.name]
 		switch {
 		case r.required && (v == "" || len(v) > r.max):
-			return fmt.Sprintf("参数错误:%s字段必填,并且少于%d个字符", r.name, r.max)
+			return desRequired(r.name, r.max)
 		case v == "":
 			continue
 		case len(v) > r.max:
@@ -154,6 +154,12 @@ func (e *endpoint) checkFields(f map[string]string) string {
 		}
 	}
 	return ""
+}
+
+// desRequired is the PARAM_ERROR text of a required field missing or too
+// long (spec §5.2).
+func desRequired(name string, max int) string {
+	return fmt.Sprintf("参数错误:%s字段必填,并且少于%d个字符", name, max)
 }
 
 // echo lists the request fields a failure answer repeats (spec §2.2, §9):

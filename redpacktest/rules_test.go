@@ -518,7 +518,7 @@ func TestMiniProgram(t *testing.T) {
 	}
 	// client_ip is not a field of this endpoint: signing it fails.
 	wantCode(t, f.do("sendminiprogramhb", with(miniFields(billNo(), 100), "client_ip", "192.168.0.1")), "SIGN_ERROR", "")
-	q := f.query(bill)
+	q := f.do("gethbinfo", with(queryFields(bill), "appid", DefaultMiniProgramAppID)) // the appid it was sent with
 	if q.F["hb_type"] != "NORMAL" || q.F["status"] != "SENT" {
 		t.Errorf("gethbinfo: %v", q.F)
 	}
