@@ -198,6 +198,7 @@ type adminMerchantJSON struct {
 	MchID           string   `json:"mch_id"`
 	AppID           string   `json:"appid"`
 	AppIDs          []string `json:"appids"`
+	MiniAppIDs      []string `json:"mini_program_appids"`
 	AppAppIDs       []string `json:"app_appids"`
 	Balance         int64    `json:"balance"`
 	Paid            int64    `json:"paid"`
@@ -218,7 +219,7 @@ func (h *Handler) merchantJSON(m Merchant) adminMerchantJSON {
 		return s
 	}
 	return adminMerchantJSON{
-		MchID: m.MchID, AppID: m.AppID, AppIDs: nonNil(m.AppIDs), AppAppIDs: nonNil(m.AppAppIDs),
+		MchID: m.MchID, AppID: m.AppID, AppIDs: nonNil(m.AppIDs), MiniAppIDs: nonNil(m.MiniProgramAppIDs), AppAppIDs: nonNil(m.AppAppIDs),
 		Balance: m.Balance, Paid: h.Paid(m.MchID), Scenes: nonNil(m.Scenes),
 		SceneMinAmount: m.SceneMinAmount, SceneMaxAmount: m.SceneMaxAmount,
 		UserDailyCount: m.UserDailyCount, UserDailyAmount: m.UserDailyAmount, DailyAmount: m.DailyAmount,

@@ -10,7 +10,7 @@ func (h *Handler) query(ep *endpoint, a *account, f map[string]string, now time.
 	if f["bill_type"] != "MCHT" {
 		return failure("PARAM_ERROR", desBillType)
 	}
-	if a.appKind(f["appid"]) != appBound {
+	if k := a.appKind(f["appid"]); k != appBound && k != appMiniProgram {
 		return failure("PARAM_ERROR", desQueryAppID)
 	}
 	r := h.packets[packetKey{a.MchID, f["mch_billno"]}]

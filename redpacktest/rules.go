@@ -18,6 +18,7 @@ const (
 	desAppIDMismatch  = "商户号和wxappid不匹配"
 	desQueryAppID     = "商户号和appid不匹配"
 	desIllegalAppID   = "wxappid不是公众号或小程序的appid,不能用于发放红包"
+	desMiniAppID      = "wxappid是小程序的appid,发放普通红包和裂变红包请使用公众号的appid"
 	desMsgAppID       = "msgappid与主、子商户号的绑定关系校验失败"
 	desAcceptMode     = "服务商与子商户的受理关系校验失败"
 	desNoConsume      = "该扣钱商户号没有资金授权给该商户号"

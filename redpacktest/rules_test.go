@@ -248,7 +248,25 @@ func TestAppIDRules(t *testing.T) {
 	}
 	// Bound appids and the merchant's own consume_mch_id/msgappid are fine.
 	wantCode(t, f.send(with(normalFields(billNo(), 1000), "consume_mch_id", DefaultMchID, "msgappid", DefaultAppID)), "SUCCESS", "")
-	wantCode(t, f.send(with(normalFields(billNo(), 1000), "wxappid", DefaultMiniProgramAppID)), "SUCCESS", "")
+}
+
+// TestMiniProgramAppIDRefused: a mini-program's appid is for
+// sendminiprogramhb (and queries); the Official Account sends refuse it.
+// One listed in AppIDs, as before MiniProgramAppIDs, is still taken by all.
+func TestMiniProgramAppIDRefused(t *testing.T) {
+	old := DefaultMerchant()
+	old.MchID, old.AppIDs, old.MiniProgramAppIDs = "1900000110", []string{DefaultMiniProgramAppID}, nil
+	f := newFixture(t, WithMerchants(DefaultMerchant(), old))
+	wantCode(t, f.send(with(normalFields(billNo(), 1000), "wxappid", DefaultMiniProgramAppID)), "ILLEGAL_APPID", "小程序")
+	wantCode(t, f.do("sendgroupredpack", with(groupFields(billNo(), 900, 3), "wxappid", DefaultMiniProgramAppID)), "ILLEGAL_APPID", "小程序")
+	if n := len(f.s.Packets()); n != 0 {
+		t.Fatalf("%d packets after refusals", n)
+	}
+	wantCode(t, f.do("sendminiprogramhb", miniFields(billNo(), 100)), "SUCCESS", "")
+
+	hc2 := merchantClient(t, f.s, old.MchID)
+	wantCode(t, do(t, f.s, hc2, "sendredpack", with(normalFields(billNo(), 1000), "mch_id", old.MchID, "wxappid", DefaultMiniProgramAppID), old.APIKey), "SUCCESS", "")
+	wantCode(t, do(t, f.s, hc2, "sendminiprogramhb", with(miniFields(billNo(), 100), "mch_id", old.MchID), old.APIKey), "SUCCESS", "")
 }
 
 func TestAmountRules(t *testing.T) {

@@ -20,6 +20,13 @@ func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.T
 		return failure("PARAM_ERROR", desAppIDMismatch)
 	case appMobile:
 		return failure("ILLEGAL_APPID", desIllegalAppID)
+	case appMiniProgram:
+		if ep.kind != KindMiniProgram {
+			// sendredpack and sendgroupredpack want the Official Account's
+			// appid (spec §2.1, §3.6); WeChat's text for this is not
+			// documented.
+			return failure("ILLEGAL_APPID", desMiniAppID)
+		}
 	}
 	if m := f["msgappid"]; m != "" && a.appKind(m) != appBound {
 		return failure("MSGAPPID_ERROR", desMsgAppID)

@@ -46,6 +46,7 @@ type fakeMerchant struct {
 	MchID           string    `json:"mch_id"`
 	AppID           string    `json:"appid"`
 	AppIDs          *[]string `json:"appids"`
+	MiniAppIDs      *[]string `json:"mini_program_appids"`
 	AppAppIDs       []string  `json:"app_appids"`
 	APIKey          string    `json:"api_key"`
 	Balance         *int64    `json:"balance"`
@@ -70,6 +71,9 @@ func (fm fakeMerchant) merchant() redpacktest.Merchant {
 	set(&m.APIKey, fm.APIKey)
 	if fm.AppIDs != nil {
 		m.AppIDs = *fm.AppIDs
+	}
+	if fm.MiniAppIDs != nil {
+		m.MiniProgramAppIDs = *fm.MiniAppIDs
 	}
 	if fm.Scenes != nil {
 		m.Scenes = *fm.Scenes
@@ -399,7 +403,8 @@ REDPACK_* environment variable: your real credentials stay out of it.
 The --config file (JSON; every key optional, a merchant starts as the default
 one, and flags given override the server settings):
   {"merchants": [{"mch_id": "1900000109", "appid": "wx8888888888888888",
-                  "appids": ["wxd27ebc41b85ce36d"], "api_key": "<32 characters>",
+                  "appids": [], "mini_program_appids": ["wxd27ebc41b85ce36d"],
+                  "api_key": "<32 characters>",
                   "balance": 1000000, "scenes": ["PRODUCT_1"], "scene_min_amount": 30,
                   "scene_max_amount": 499900, "user_daily_count": 10,
                   "user_daily_amount": 100000, "daily_amount": 100000000,
