@@ -209,6 +209,7 @@ type adminMerchantJSON struct {
 	UserDailyAmount int64    `json:"user_daily_amount"`
 	DailyAmount     int64    `json:"daily_amount"`
 	AllowedIPs      []string `json:"allowed_ips"`
+	GroupOffline    bool     `json:"group_offline"`
 }
 
 func (h *Handler) merchantJSON(m Merchant) adminMerchantJSON {
@@ -223,7 +224,7 @@ func (h *Handler) merchantJSON(m Merchant) adminMerchantJSON {
 		Balance: m.Balance, Paid: h.Paid(m.MchID), Scenes: nonNil(m.Scenes),
 		SceneMinAmount: m.SceneMinAmount, SceneMaxAmount: m.SceneMaxAmount,
 		UserDailyCount: m.UserDailyCount, UserDailyAmount: m.UserDailyAmount, DailyAmount: m.DailyAmount,
-		AllowedIPs: nonNil(m.AllowedIPs),
+		AllowedIPs: nonNil(m.AllowedIPs), GroupOffline: m.GroupOffline,
 	}
 }
 

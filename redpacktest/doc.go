@@ -50,7 +50,9 @@
 // 1–200 CNY without scene_id, the merchant's scene range with an enabled
 // one, PARAM_ERROR 该场景未开通 otherwise), bill-number re-entry
 // (FATAL_ERROR, SEND_FAILED, expiry after 24 h), daily caps (SENDNUM_LIMIT,
-// RCVDAMOUNT_LIMIT, SENDAMOUNT_LIMIT) and the balance (NOTENOUGH).
+// RCVDAMOUNT_LIMIT, SENDAMOUNT_LIMIT) and the balance (NOTENOUGH). A
+// merchant with GroupOffline refuses group packets with NO_AUTH, as WeChat
+// does since it took them offline.
 //
 // Signatures are computed over each endpoint's documented fields only,
 // as WeChat evidently does: an undocumented field the client also signed

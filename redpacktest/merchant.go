@@ -84,6 +84,11 @@ type Merchant struct {
 	// AllowedIPs is the console's caller-IP whitelist; when not empty, a
 	// request from another address is refused with NO_AUTH.
 	AllowedIPs []string
+	// GroupOffline refuses every sendgroupredpack with NO_AUTH, nothing
+	// paid, as WeChat refuses merchants since it took group (fission)
+	// packets offline on 2024-06-05 (spec §0). false is a legacy account
+	// that still accepts them.
+	GroupOffline bool
 }
 
 // DefaultMerchant returns the merchant a server has unless WithMerchants

@@ -23,6 +23,7 @@ const (
 	desAcceptMode     = "服务商与子商户的受理关系校验失败"
 	desNoConsume      = "该扣钱商户号没有资金授权给该商户号"
 	desNoAuth         = "IP地址非你在商户平台设置的可用IP地址"
+	desGroupOffline   = "裂变红包已于2024年6月5日下线,请使用普通红包"
 	desFreqLimit      = "超过频率限制,请稍后再试"
 	desTotalNumOne    = "参数错误:total_num必须为1"
 	desTotalNumGroup  = "total_num必须介于(包括)3到20之间"

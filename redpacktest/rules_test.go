@@ -561,3 +561,26 @@ func matchPackage(pkg, appid string) bool {
 	return ok1 && ok2 && isHex(sendid) && len(sendid) == 64 && isHex(sign) &&
 		parts[1] == "ver=8" && parts[3] == "mchid="+DefaultMchID && parts[4] == "appid="+appid
 }
+
+// TestGroupOffline: a merchant WeChat has closed to group packets gets
+// NO_AUTH on every group send, nothing paid; other sends go on.
+func TestGroupOffline(t *testing.T) {
+	m := DefaultMerchant()
+	m.GroupOffline = true
+	f := newFixture(t, WithMerchants(m))
+	bill := billNo()
+	wantCode(t, f.do("sendgroupredpack", groupFields(bill, 900, 3)), "NO_AUTH", "下线")
+	wantCode(t, f.do("sendgroupredpack", groupFields(bill, 900, 3)), "NO_AUTH", "下线") // and again
+	if n := len(f.s.Packets()); n != 0 || f.s.Paid(DefaultMchID) != 0 {
+		t.Fatalf("%d packets, %d fen paid", n, f.s.Paid(DefaultMchID))
+	}
+	wantCode(t, f.send(normalFields(billNo(), 1000)), "SUCCESS", "")
+	wantCode(t, f.do("sendminiprogramhb", miniFields(billNo(), 100)), "SUCCESS", "")
+	var mj adminMerchantJSON
+	newAdmin(t, f.s.Handler).ok("GET", "/merchants/"+DefaultMchID, "", &mj)
+	if !mj.GroupOffline {
+		t.Errorf("merchant %+v", mj)
+	}
+	// The default is a legacy account that accepts them.
+	wantCode(t, newFixture(t).do("sendgroupredpack", groupFields(billNo(), 900, 3)), "SUCCESS", "")
+}

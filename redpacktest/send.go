@@ -11,7 +11,12 @@ import (
 
 // send judges and carries out a send; h.mu is held.
 func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.Time, fault *Fault) *reply {
-
+	if ep.kind == KindGroup && a.GroupOffline {
+		// WeChat does not document what it answers since the product went
+		// offline; NO_AUTH (no permission) is a definite refusal, so a
+		// client settles it as not paid, as it should.
+		return failure("NO_AUTH", desGroupOffline)
+	}
 	if des := ep.checkFields(f); des != "" {
 		return failure("PARAM_ERROR", des)
 	}

@@ -57,6 +57,7 @@ type fakeMerchant struct {
 	UserDailyAmount int64     `json:"user_daily_amount"`
 	DailyAmount     int64     `json:"daily_amount"`
 	AllowedIPs      []string  `json:"allowed_ips"`
+	GroupOffline    bool      `json:"group_offline"`
 }
 
 func (fm fakeMerchant) merchant() redpacktest.Merchant {
@@ -81,7 +82,7 @@ func (fm fakeMerchant) merchant() redpacktest.Merchant {
 	if fm.Balance != nil {
 		m.Balance = *fm.Balance
 	}
-	m.AppAppIDs, m.AllowedIPs = fm.AppAppIDs, fm.AllowedIPs
+	m.AppAppIDs, m.AllowedIPs, m.GroupOffline = fm.AppAppIDs, fm.AllowedIPs, fm.GroupOffline
 	for _, n := range []struct{ dst, v *int64 }{
 		{&m.SceneMinAmount, &fm.SceneMinAmount}, {&m.SceneMaxAmount, &fm.SceneMaxAmount},
 		{&m.UserDailyAmount, &fm.UserDailyAmount}, {&m.DailyAmount, &fm.DailyAmount},
@@ -121,6 +122,7 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	fs.IntVar(&ff.merchant.UserDailyCount, "user-daily-count", redpacktest.DefaultUserDailyCount, "packets per user per day (SENDNUM_LIMIT)")
 	fs.Int64Var(&ff.merchant.UserDailyAmount, "user-daily-amount", redpacktest.DefaultUserDailyAmount, "fen per user per day (RCVDAMOUNT_LIMIT)")
 	fs.Int64Var(&ff.merchant.DailyAmount, "daily-amount", redpacktest.DefaultDailyAmount, "fen per day for the merchant (SENDAMOUNT_LIMIT)")
+	fs.BoolVar(&ff.merchant.GroupOffline, "group-offline", false, "refuse sendgroupredpack with NO_AUTH, as WeChat does since it took group packets offline on 2024-06-05 (default: a legacy account that accepts them)")
 	fs.StringVar(&ff.hosts, "hosts", "", "extra names or addresses for the server certificate, comma-separated (127.0.0.1, ::1 and localhost always)")
 	fs.StringVar(&ff.pathPrefix, "path-prefix", "/", "serve the endpoints under this path")
 	fs.IntVar(&ff.rateLimit, "rate-limit", redpacktest.DefaultRateLimit, "requests per second per merchant before FREQ_LIMIT; 0 for none")
@@ -230,7 +232,7 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 
 // fakeMerchantFlags set the one merchant of a fake server without
 // --config; with --config they are refused, and help lists them together.
-var fakeMerchantFlags = []string{"mch-id", "appid", "api-key", "balance", "user-daily-count", "user-daily-amount", "daily-amount"}
+var fakeMerchantFlags = []string{"mch-id", "appid", "api-key", "balance", "user-daily-count", "user-daily-amount", "daily-amount", "group-offline"}
 
 // options turns the flags and the config file into Handler options and
 // the merchants. set holds the flags given on the command line: they
@@ -408,7 +410,7 @@ one, and flags given override the server settings):
                   "balance": 1000000, "scenes": ["PRODUCT_1"], "scene_min_amount": 30,
                   "scene_max_amount": 499900, "user_daily_count": 10,
                   "user_daily_amount": 100000, "daily_amount": 100000000,
-                  "allowed_ips": [], "app_appids": []}],
+                  "allowed_ips": [], "app_appids": [], "group_offline": false}],
    "rate_limit": 30, "path_prefix": "/", "clock": "2025-01-01T12:00:00+08:00",
    "seed": 1, "hmac_sha256": false, "hosts": ["wechat.test"]}
 

@@ -506,7 +506,8 @@ func TestFakeServerConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte(`{
 		"merchants": [
 			{"mch_id": "1230000109", "api_key": "abcdefghijabcdefghijabcdefghij12", "balance": 5000},
-			{"mch_id": "1230000110", "appid": "wx1111111111111111", "scenes": [], "mini_program_appids": ["wx2222222222222222"]}
+			{"mch_id": "1230000110", "appid": "wx1111111111111111", "scenes": [], "mini_program_appids": ["wx2222222222222222"],
+			 "group_offline": true}
 		],
 		"rate_limit": 0
 	}`), 0o600))
@@ -559,6 +560,9 @@ func TestFakeServerConfig(t *testing.T) {
 	// Its mini-program's appid is refused on sendredpack.
 	a = w.post("sendredpack", packetFields(second.MchID, "wx2222222222222222", second.MchID+"202501030000000003", "1000"), second.APIKey)
 	assert.Equal(t, "ILLEGAL_APPID", a["err_code"], a)
+	// And group packets, offline for it.
+	a = w.post("sendgroupredpack", groupPacketFields(second.MchID, second.AppID, second.MchID+"202501030000000004"), second.APIKey)
+	assert.Equal(t, "NO_AUTH", a["err_code"], a)
 	// The first merchant's certificate is not the second's: CA_ERROR.
 	w.tls = []string{"--cacert", c.CACert, "--cert", c.CertPEM, "--key", c.KeyPEM}
 	a = w.post("sendredpack", packetFields(second.MchID, second.AppID, second.MchID+"202501030000000002", "1000"), second.APIKey)

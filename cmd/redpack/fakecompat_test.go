@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// This file tests fake-server as SDKs redpack did not write meet it
+// (issue 14).
+
+// inProcFake is fake-server run in this process by run, on free ports.
+type inProcFake struct {
+	fakeProc
+	stderr *lockedBuffer
+	codes  chan int
+	cancel context.CancelFunc
+}
+
+// startInProc runs fake-server with args and waits for its start line; it
+// is stopped when the test ends, unless stopped before.
+func startInProc(t *testing.T, args ...string) *inProcFake {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	p := &inProcFake{stderr: &lockedBuffer{}, codes: make(chan int, 1), cancel: cancel}
+	all := append([]string{"fake-server", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, args...)
+	go func() {
+		p.codes <- run(ctx, all, strings.NewReader(""), pw, p.stderr, func(string) string { return "" })
+		pw.Close()
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	require.NoError(t, err, p.stderr.String())
+	go io.Copy(io.Discard, pr)
+	m := startLine.FindStringSubmatch(strings.TrimSpace(line))
+	require.NotNil(t, m, line)
+	p.t, p.baseURL, p.adminURL, p.dir = t, m[1], m[2], m[3]
+	return p
+}
+
+// stop cancels the server's context and returns its exit code.
+func (p *inProcFake) stop(t *testing.T) int {
+	t.Helper()
+	p.cancel()
+	select {
+	case code := <-p.codes:
+		p.codes <- code // for a second stop
+		return code
+	case <-time.After(waitTimeout):
+		t.Fatal("fake-server did not stop when its context ended")
+		return -1
+	}
+}
+
+func groupPacketFields(mchID, appID, bill string) map[string]string {
+	fs := packetFields(mchID, appID, bill, "900")
+	delete(fs, "client_ip")
+	fs["total_num"], fs["amt_type"] = "3", "ALL_RAND"
+	return fs
+}
+
+// TestFakeServerGroupOffline: --group-offline plays a merchant WeChat has
+// closed to group packets: NO_AUTH, nothing paid; without it, a legacy one.
+func TestFakeServerGroupOffline(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "creds")
+	p := startInProc(t, "--dir", dir, "--group-offline")
+	c := readCreds(t, dir)
+	w := newWechatClient(t, c)
+	a := w.post("sendgroupredpack", groupPacketFields(c.MchID, c.AppID, c.MchID+"202501040000000001"))
+	assert.Equal(t, "NO_AUTH", a["err_code"], a)
+	var m struct {
+		Paid         int64 `json:"paid"`
+		GroupOffline bool  `json:"group_offline"`
+	}
+	adminGet(t, &p.fakeProc, "merchants/"+c.MchID, &m)
+	assert.True(t, m.GroupOffline)
+	assert.Zero(t, m.Paid)
+	a = w.post("sendredpack", packetFields(c.MchID, c.AppID, c.MchID+"202501040000000002", "1000"))
+	assert.Equal(t, "SUCCESS", a["result_code"], a)
+	require.Equal(t, exitOK, p.stop(t), p.stderr.String())
+
+	// The same directory without the flag: group packets are accepted.
+	p = startInProc(t, "--dir", dir)
+	w.base = p.baseURL
+	a = w.post("sendgroupredpack", groupPacketFields(c.MchID, c.AppID, c.MchID+"202501040000000003"))
+	assert.Equal(t, "SUCCESS", a["result_code"], a)
+
+	r := runCLI(t, nil, "", "help", "fake-server")
+	assert.Contains(t, r.stdout, "--group-offline")
+}
