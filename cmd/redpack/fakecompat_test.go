@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +100,50 @@ func TestFakeServerGroupOffline(t *testing.T) {
 
 	r := runCLI(t, nil, "", "help", "fake-server")
 	assert.Contains(t, r.stdout, "--group-offline")
+}
+
+// TestFakeServerOneServerPerDir: a second fake-server on a directory a
+// live one holds refuses to start and leaves merchant.json alone; a lock
+// whose process is gone is taken over.
+func TestFakeServerOneServerPerDir(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "creds")
+	p1 := startFake(t, dir)
+	before, err := os.ReadFile(filepath.Join(dir, "merchant.json"))
+	require.NoError(t, err)
+	lock, err := os.ReadFile(filepath.Join(dir, "fake-server.lock"))
+	require.NoError(t, err)
+	assert.Equal(t, strconv.Itoa(p1.cmd.Process.Pid)+"\n", string(lock))
+
+	r := runCLI(t, nil, "", "fake-server", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--dir", dir)
+	assert.Equal(t, exitFailure, r.code, r)
+	assert.Contains(t, r.stderr, "in use by another fake-server (PID "+strconv.Itoa(p1.cmd.Process.Pid)+")", r)
+	assert.Empty(t, r.stdout)
+	after, err := os.ReadFile(filepath.Join(dir, "merchant.json"))
+	require.NoError(t, err)
+	assert.Equal(t, string(before), string(after), "the refused server rewrote merchant.json")
+	assert.Equal(t, p1.baseURL, readCreds(t, dir).BaseURL)
+
+	require.Equal(t, 0, p1.stop(), p1.stderr.String())
+	_, err = os.Stat(filepath.Join(dir, "fake-server.lock"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "the lock outlived its server")
+
+	// A lock left by a process that is gone (killed), or unreadable, is
+	// taken over.
+	gone := exec.Command("sh", "-c", "exit 0")
+	require.NoError(t, gone.Run())
+	for _, stale := range []string{strconv.Itoa(gone.Process.Pid) + "\n", "garbage"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "fake-server.lock"), []byte(stale), 0o644))
+		p := startInProc(t, "--dir", dir)
+		lock, err := os.ReadFile(filepath.Join(dir, "fake-server.lock"))
+		require.NoError(t, err)
+		assert.Equal(t, strconv.Itoa(os.Getpid())+"\n", string(lock))
+		assert.Equal(t, p.baseURL, readCreds(t, dir).BaseURL)
+		require.Equal(t, exitOK, p.stop(t), p.stderr.String())
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.NotContains(t, e.Name(), "lock", "left behind: %s", e.Name())
+	}
 }

@@ -161,6 +161,11 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(exitFailure, err)
 	}
+	release, err := dir.lock()
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	defer release()
 	credOpts, err := dir.load(merchants)
 	if err != nil {
 		return fail(exitFailure, err)
@@ -376,8 +381,9 @@ WeChat judges them, with the same rules, err_codes and ledger as the Go
 package. No WeChat account is needed.
 
 At start it writes to --dir what a client needs, and reuses it at the next
-start so that clients keep working (one server per --dir at a time: two
-running at once would overwrite each other's merchant.json):
+start so that clients keep working. One server per --dir at a time: a second
+one refuses to start on a directory a live server holds (fake-server.lock
+holds its PID, and is taken over once that process is gone):
   ca.pem                   the CA that signed the server certificate: trust it
   apiclient_cert.p12       the merchant certificate (password: the mch_id)
   apiclient_cert.pem       the same certificate …
