@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,4 +148,32 @@ func TestFakeServerOneServerPerDir(t *testing.T) {
 	for _, e := range entries {
 		assert.NotContains(t, e.Name(), "lock", "left behind: %s", e.Name())
 	}
+}
+
+// TestFakeServerDistrustHint: a client that does not trust ca.pem fails
+// the handshake, and the log says to give it ca.pem.
+func TestFakeServerDistrustHint(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "creds")
+	p := startInProc(t, "--dir", dir)
+	host := strings.TrimSuffix(strings.TrimPrefix(p.baseURL, "https://"), "/")
+	_, err := tls.Dial("tcp", host, &tls.Config{ServerName: "127.0.0.1"}) // the system's roots only
+	require.Error(t, err)
+	caPath := filepath.Join(dir, "ca.pem")
+	require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), "hint=") }, waitTimeout, 20*time.Millisecond,
+		"no hint in:\n%s", p.stderr)
+	logs := p.stderr.String()
+	assert.Contains(t, logs, "TLS handshake error")
+	assert.Contains(t, logs, caPath)
+
+	// The alert some clients end with, and one that is not about trust.
+	var out strings.Builder
+	h := tlsHintHandler{Handler: slog.NewTextHandler(&out, nil), caPath: caPath}
+	l := slog.NewLogLogger(h, slog.LevelWarn)
+	l.Print("http: TLS handshake error from 127.0.0.1:50000: local error: tls: bad record MAC")
+	l.Print("http: TLS handshake error from 127.0.0.1:50001: EOF")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 2)
+	assert.Contains(t, lines[0], "hint=")
+	assert.NotContains(t, lines[1], "hint=")
 }

@@ -201,7 +201,10 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 		return fail(exitFailure, err)
 	}
 
-	errLog := slog.NewLogLogger(logTo.WithAttrs([]slog.Attr{slog.String("server", "net/http")}), slog.LevelWarn)
+	errLog := slog.NewLogLogger(tlsHintHandler{
+		Handler: logTo.WithAttrs([]slog.Attr{slog.String("server", "net/http")}),
+		caPath:  filepath.Join(dir.path, caCertName),
+	}, slog.LevelWarn)
 	api := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
 	adm := &http.Server{Handler: h.AdminHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
 	served := make(chan error, 2)
@@ -233,6 +236,33 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintln(e.stderr, "redpack fake-server: stopped")
 	return code
+}
+
+// tlsHintHandler adds a hint to net/http's log of a handshake that failed
+// the way a client that does not trust ca.pem makes it fail: Go clients
+// send bad_certificate, OpenSSL's unknown_ca, and some stacks end with
+// bad_record_mac, none of which names the cause.
+type tlsHintHandler struct {
+	slog.Handler
+	caPath string
+}
+
+// distrustAlerts are the TLS alerts, as Go's crypto/tls words them, that
+// a client which does not trust the server's CA sends or provokes.
+var distrustAlerts = []string{"bad certificate", "unknown certificate", "bad record MAC"}
+
+func (t tlsHintHandler) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "TLS handshake error") {
+		for _, a := range distrustAlerts {
+			if strings.Contains(r.Message, a) {
+				r = r.Clone()
+				r.AddAttrs(slog.String("hint", "the client may not trust this server's CA: give it "+t.caPath+
+					" (curl --cacert, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, SSL_CERT_FILE or a Java trust store)"))
+				break
+			}
+		}
+	}
+	return t.Handler.Handle(ctx, r)
 }
 
 // fakeMerchantFlags set the one merchant of a fake server without
