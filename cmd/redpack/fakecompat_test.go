@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -176,4 +179,179 @@ func TestFakeServerDistrustHint(t *testing.T) {
 	require.Len(t, lines, 2)
 	assert.Contains(t, lines[0], "hint=")
 	assert.NotContains(t, lines[1], "hint=")
+}
+
+// readmeSamples returns the README's shell blocks that post a sample
+// request, as printed.
+func readmeSamples(t *testing.T) []string {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	var out []string
+	for _, part := range strings.Split(string(readme), "```sh\n")[1:] {
+		block, _, ok := strings.Cut(part, "```")
+		require.True(t, ok, "unclosed block")
+		if strings.Contains(block, "<<'XML'") {
+			out = append(out, block)
+		}
+	}
+	return out
+}
+
+// runSample runs a README block with bash in dir, pointed at base instead
+// of the README's https://127.0.0.1:8443/, and reads curl's answer.
+func runSample(t *testing.T, dir, base, script string) map[string]string {
+	t.Helper()
+	require.Contains(t, script, "https://127.0.0.1:8443/")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	curlPath(t) // fails, rather than skips, without curl
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", strings.ReplaceAll(script, "https://127.0.0.1:8443/", base))
+	cmd.Dir = dir
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "%s\n%s", script, stderr.String())
+	return wechatAnswer(t, stdout.String())
+}
+
+// edit replaces old with new in s, and fails if s does not hold old: a
+// README change that drops what a test edits must fail the test.
+func edit(t *testing.T, s, old, new string) string {
+	t.Helper()
+	require.Contains(t, s, old)
+	return strings.Replace(s, old, new, 1)
+}
+
+// TestReadmeSamples runs the README's curl samples as printed (the port
+// aside) and checks each claim its paragraph makes.
+func TestReadmeSamples(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	p := startInProc(t, "--dir", filepath.Join(tmp, "wechat-fake"))
+	samples := readmeSamples(t)
+	require.Len(t, samples, 2, "the README's samples: a send, and the same bill number for 20 CNY")
+	send, changed := samples[0], samples[1]
+	require.True(t, strings.HasPrefix(send, "cd wechat-fake\n"), send)
+	inDir := filepath.Join(tmp, "wechat-fake")
+	paid := func() int64 {
+		var m ledgerMerchant
+		adminGet(t, &p.fakeProc, "merchants/1900000109", &m)
+		return m.Paid
+	}
+
+	first := runSample(t, tmp, p.baseURL, send)
+	require.Equal(t, "SUCCESS", first["result_code"], first)
+	require.NotEmpty(t, first["send_listid"])
+	again := runSample(t, tmp, p.baseURL, send)
+	assert.Equal(t, first["send_listid"], again["send_listid"], "sending it again")
+	assert.Equal(t, int64(1000), paid())
+
+	fatal := runSample(t, inDir, p.baseURL, changed)
+	assert.Equal(t, "FATAL_ERROR", fatal["err_code"], fatal)
+
+	unsigned := edit(t, send, "<total_amount>1000</total_amount>", "<total_amount>2000</total_amount>")
+	assert.Equal(t, "SIGN_ERROR", runSample(t, tmp, p.baseURL, unsigned)["err_code"], "an edit without signing anew")
+	wrongSign := edit(t, send, "CC0A027E88D2898D11B3A1D7EFF62847", "0C0A027E88D2898D11B3A1D7EFF62847")
+	assert.Equal(t, "SIGN_ERROR", runSample(t, tmp, p.baseURL, wrongSign)["err_code"], "a wrong sign")
+	noCert := edit(t, send, " --cert apiclient_cert.pem --key apiclient_key.pem", "")
+	assert.Equal(t, "CA_ERROR", runSample(t, tmp, p.baseURL, noCert)["err_code"], "no --cert")
+	p12 := edit(t, send, "--cert apiclient_cert.pem --key apiclient_key.pem", "--cert-type P12 --cert apiclient_cert.p12:1900000109")
+	assert.Equal(t, first["send_listid"], runSample(t, tmp, p.baseURL, p12)["send_listid"], "the .p12")
+	http10 := edit(t, send, "\ncurl ", "\ncurl --http1.0 ")
+	assert.Equal(t, first["send_listid"], runSample(t, tmp, p.baseURL, http10)["send_listid"], "curl --http1.0")
+	assert.Equal(t, int64(1000), paid(), "paid more than once")
+}
+
+// request is sendredpack's body as silenceper/wechat/v2 marshals
+// it: encoding/xml of a struct named request, so the root is <request>.
+type request struct {
+	NonceStr    string `xml:"nonce_str"`
+	Sign        string `xml:"sign"`
+	MchID       string `xml:"mch_id"`
+	MchBillno   string `xml:"mch_billno"`
+	Wxappid     string `xml:"wxappid"`
+	SendName    string `xml:"send_name"`
+	ReOpenID    string `xml:"re_openid"`
+	TotalAmount int    `xml:"total_amount"`
+	TotalNum    int    `xml:"total_num"`
+	Wishing     string `xml:"wishing"`
+	ClientIP    string `xml:"client_ip"`
+	ActName     string `xml:"act_name"`
+	Remark      string `xml:"remark"`
+}
+
+// TestFakeServerForeignShapes drives the program with what other SDKs
+// send, through curl: gopay's URL from a base URL ending in "/",
+// silenceper's <request> body, a .NET writer's byte-order mark, a query
+// naming wxappid, other methods; and the control API's errors.
+func TestFakeServerForeignShapes(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "creds")
+	p := startInProc(t, "--dir", dir)
+	c := readCreds(t, dir)
+	require.True(t, strings.HasSuffix(c.BaseURL, "/"))
+	w := newWechatClient(t, c)
+	tlsArgs := append([]string{"-H", "Content-Type: text/xml"}, w.tls...)
+	postTo := func(url string, body []byte, extra ...string) string {
+		t.Helper()
+		return curl(t, body, append(append(append([]string{}, tlsArgs...), extra...), "--data-binary", "@-", url)...)
+	}
+	mch := c.MchID
+	bill := func(n int) string { return fmt.Sprintf("%s20250105%010d", mch, n) }
+
+	// gopay: BaseURL + "/mmpaymkttransfers/sendredpack", base_url pasted as is.
+	fs := packetFields(mch, c.AppID, bill(1), "1000")
+	fs["sign"] = md5Sign(fs, c.APIKey)
+	a := wechatAnswer(t, postTo(c.BaseURL+"/mmpaymkttransfers/sendredpack", xmlOf(fs)))
+	assert.Equal(t, "SUCCESS", a["result_code"], a)
+
+	// silenceper: <request>…</request>.
+	fs = packetFields(mch, c.AppID, bill(2), "1000")
+	body, err := xml.Marshal(request{NonceStr: fs["nonce_str"], Sign: md5Sign(fs, c.APIKey), MchID: mch, MchBillno: bill(2),
+		Wxappid: c.AppID, SendName: fs["send_name"], ReOpenID: fs["re_openid"], TotalAmount: 1000, TotalNum: 1,
+		Wishing: fs["wishing"], ClientIP: fs["client_ip"], ActName: fs["act_name"], Remark: fs["remark"]})
+	require.NoError(t, err)
+	a = wechatAnswer(t, postTo(c.BaseURL+"mmpaymkttransfers/sendredpack", body))
+	assert.Equal(t, "SUCCESS", a["result_code"], a)
+
+	// A byte-order mark.
+	fs = packetFields(mch, c.AppID, bill(3), "1000")
+	fs["sign"] = md5Sign(fs, c.APIKey)
+	a = wechatAnswer(t, postTo(c.BaseURL+"mmpaymkttransfers/sendredpack", append([]byte("\xef\xbb\xbf"), xmlOf(fs)...)))
+	assert.Equal(t, "SUCCESS", a["result_code"], a)
+
+	// gethbinfo naming the field wxappid: PARAM_ERROR about appid.
+	q := map[string]string{"mch_billno": bill(1), "mch_id": mch, "wxappid": c.AppID, "bill_type": "MCHT", "nonce_str": "q1"}
+	a = w.post("gethbinfo", q)
+	assert.Equal(t, "PARAM_ERROR", a["err_code"], a)
+	assert.Contains(t, a["err_code_des"], "appid")
+
+	// Other methods pay nothing.
+	fs = packetFields(mch, c.AppID, bill(4), "1000")
+	fs["sign"] = md5Sign(fs, c.APIKey)
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		out := postTo(c.BaseURL+"mmpaymkttransfers/sendredpack", xmlOf(fs), "-X", m, "-o", "/dev/null", "-w", "%{http_code}")
+		assert.Equal(t, "405", out, m)
+	}
+	var m ledgerMerchant
+	adminGet(t, &p.fakeProc, "merchants/"+mch, &m)
+	assert.Equal(t, int64(3000), m.Paid)
+
+	// The control API's errors are JSON, and the clock does not go back.
+	for _, tc := range []struct{ args, status string }{
+		{"-X GET " + p.adminURL + "nowhere", "404"},
+		{"-X DELETE " + p.adminURL + "packets", "405"},
+		{"-X POST " + p.adminURL + "clock/advance -d {\"duration\":\"-240h\"}", "400"},
+		{"-X PUT " + p.adminURL + "clock -d {\"now\":\"2020-01-01T00:00:00Z\"}", "409"},
+	} {
+		out := curl(t, nil, append(strings.Fields(tc.args), "-w", "\n%{http_code} %{content_type}")...)
+		i := strings.LastIndex(out, "\n")
+		body, status := out[:i], out[i+1:]
+		assert.Equal(t, tc.status+" application/json", status, tc.args)
+		var e struct {
+			Error string `json:"error"`
+		}
+		assert.NoError(t, json.Unmarshal([]byte(body), &e), body)
+		assert.NotEmpty(t, e.Error, tc.args)
+	}
 }
