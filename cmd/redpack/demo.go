@@ -222,6 +222,8 @@ func (d *demoRun) sendGroup(ctx context.Context) error {
 		{"Amount", cny(res.TotalAmount) + " for 3 people"},
 		{"Result", "sent and paid; WeChat's packet number " + res.SendListID},
 	})
+	d.para("An account WeChat has closed to group packets gets NO_AUTH instead, nothing paid: " +
+		"'redpack fake-server --group-offline' plays one.")
 	return nil
 }
 
