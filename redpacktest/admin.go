@@ -41,7 +41,7 @@ import (
 //	GET  /merchants/{mch_id}            one merchant
 //	PUT  /merchants/{mch_id}/balance    {"balance": 100000} → the merchant
 //	GET  /clock                         {"now": "…"}
-//	PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"} → {"now": "…"}; back in time only on an empty ledger
+//	PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"} → {"now": "…"}; never back before the last packet was sent
 //	POST /clock/advance                 {"duration": "25h"} → {"now": "…"}; never a negative duration
 //	GET  /faults                        the faults no request has taken yet
 //	POST /faults                        a fault or an array of them → the pending faults
@@ -479,7 +479,7 @@ func (h *Handler) adminSetClock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.setTimeForward(t) {
-		adminError(w, http.StatusConflict, fmt.Sprintf("the clock reads %s: moving it back would put the ledger's packets in the future; POST /reset first (the clock may move back on an empty ledger)", adminTime(h.Now())))
+		adminError(w, http.StatusConflict, fmt.Sprintf("the clock reads %s: moving it back before the last packet was sent would put it in the future; POST /reset first (on an empty ledger the clock may go anywhere)", adminTime(h.Now())))
 		return
 	}
 	adminJSON(w, http.StatusOK, adminClockJSON{Now: adminTime(h.Now())})

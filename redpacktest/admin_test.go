@@ -417,6 +417,10 @@ func TestAdminClockForwardOnly(t *testing.T) {
 	ad.ok("PUT", "/clock", `{"now": "2024-12-01T12:00:00+08:00"}`, nil)
 	ad.ok("POST", "/clock/advance", `{"duration": "0s"}`, nil)
 	ad.ok("PUT", "/clock", `{"now": "2024-12-02T12:00:00+08:00"}`, nil)
+	// Back, but not before the last packet was sent: no packet ends up in
+	// the future.
+	ad.ok("PUT", "/clock", `{"now": "2024-12-01T13:00:00+08:00"}`, nil)
+	ad.fails("PUT", "/clock", `{"now": "2024-12-01T11:59:59+08:00"}`, http.StatusConflict)
 	ad.ok("POST", "/reset", "", nil)
 	ad.ok("PUT", "/clock", `{"now": "2024-01-01T00:00:00+08:00"}`, &c)
 	if c.Now != "2024-01-01T00:00:00+08:00" {

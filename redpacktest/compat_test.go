@@ -127,8 +127,10 @@ func TestPathSlashes(t *testing.T) {
 			if len(f.s.Packets()) != 4 {
 				t.Errorf("%d packets, want 4", len(f.s.Packets()))
 			}
-			// Merging slashes does not make up a missing part of the path.
-			for _, path := range []string{prefix + "sendredpack", prefix + "mmpaymkttransfers/sendredpackx"} {
+			// Merging slashes does not make up a missing part of the path,
+			// and an encoded slash is no separator.
+			for _, path := range []string{prefix + "sendredpack", prefix + "mmpaymkttransfers/sendredpackx",
+				prefix + "mmpaymkttransfers%2Fsendredpack", prefix + "%2Fmmpaymkttransfers/sendredpack"} {
 				if status, _ := postRaw(t, f.hc, root+path, nil); status != http.StatusNotFound {
 					t.Errorf("%s: HTTP %d, want 404", path, status)
 				}
@@ -139,6 +141,19 @@ func TestPathSlashes(t *testing.T) {
 	if status, _ := postRaw(t, f.hc, strings.TrimSuffix(f.s.URL(), "/wechat/")+"//mmpaymkttransfers/sendredpack", nil); status != http.StatusNotFound {
 		t.Errorf("a path without the prefix: HTTP %d, want 404", status)
 	}
+	// A prefix with doubled slashes is cleaned too: the URL the server
+	// advertises reaches its endpoints.
+	f = newFixture(t, WithPathPrefix("/v2//wechat/"))
+	if !strings.HasSuffix(f.s.URL(), "/v2/wechat/") {
+		t.Errorf("URL %s, want the prefix cleaned", f.s.URL())
+	}
+	fs := normalFields(billNo(), 1000)
+	fs["sign"] = testSign(fs, DefaultAPIKey, false)
+	status, raw := postRaw(t, f.hc, f.s.URL()+"mmpaymkttransfers/sendredpack", xmlBody(fs))
+	if status != http.StatusOK {
+		t.Fatalf("under the cleaned prefix: HTTP %d: %s", status, raw)
+	}
+	wantCode(t, parseAnswer(t, status, raw), "SUCCESS", "")
 }
 
 // TestNonPostRefused: a valid, signed body sent with another method is

@@ -339,16 +339,20 @@ func (h *Handler) SetTime(t time.Time) {
 	h.settleLocked(h.clock.now())
 }
 
-// setTimeForward is SetTime for the control API: it moves the clock back
-// only while the ledger is empty (after a start or a Reset), where no
-// packet can end up sent in the future, and reports whether it moved it.
-// Reading the ledger and setting the clock happen under one lock, so that
-// no send slips in between.
+// setTimeForward is SetTime for the control API: it never moves the clock
+// back before the last packet's send time, so that no packet ends up sent
+// in the future (on an empty ledger, after a start or a Reset, it may go
+// anywhere), and reports whether it moved it. Whole seconds count, as GET
+// /clock shows them, so the time it printed can be put back. Reading the
+// ledger and setting the clock happen under one lock, so that no send
+// slips in between.
 func (h *Handler) setTimeForward(t time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if t.Before(h.clock.now()) && len(h.order) > 0 {
-		return false
+	for _, r := range h.order {
+		if t.Before(r.SendTime.Truncate(time.Second)) {
+			return false
+		}
 	}
 	h.clock.set(t)
 	h.settleLocked(h.clock.now())

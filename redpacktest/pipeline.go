@@ -40,7 +40,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if readErr == nil && len(body) > maxRequestBytes {
 		readErr = errors.New("body too large")
 	}
-	path := cleanPath(r.URL.Path)
+	// The escaped path: an encoded slash (%2F) is part of a name, not a
+	// separator, and must not reach an endpoint.
+	path := cleanPath(r.URL.EscapedPath())
 	ep := h.route(path)
 	if r.Method != http.MethodPost && (ep != nil || h.isSignKeyPath(path)) {
 		// WeChat documents POST only; its gateway refuses the rest before

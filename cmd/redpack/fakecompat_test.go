@@ -134,10 +134,11 @@ func TestFakeServerOneServerPerDir(t *testing.T) {
 	assert.ErrorIs(t, err, fs.ErrNotExist, "the lock outlived its server")
 
 	// A lock left by a process that is gone (killed), or unreadable, is
-	// taken over.
+	// taken over; so is one naming a live process that holds no lock, such
+	// as this one (a container's PID 1, restarted) or init.
 	gone := exec.Command("sh", "-c", "exit 0")
 	require.NoError(t, gone.Run())
-	for _, stale := range []string{strconv.Itoa(gone.Process.Pid) + "\n", "garbage"} {
+	for _, stale := range []string{strconv.Itoa(gone.Process.Pid) + "\n", "garbage", "", strconv.Itoa(os.Getpid()) + "\n", "1\n"} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "fake-server.lock"), []byte(stale), 0o644))
 		p := startInProc(t, "--dir", dir)
 		lock, err := os.ReadFile(filepath.Join(dir, "fake-server.lock"))
