@@ -114,8 +114,10 @@ func WithBaseURL(baseURL string) Option {
 // each attempt (0: only the caller's context does). Its Transport must be
 // an *http.Transport (nil means http.DefaultTransport); the client clones
 // it and adds the merchant certificate, leaving hc and its transport
-// untouched. A transport that skips server certificate verification is
-// refused.
+// untouched. The clone speaks HTTP/1.1 only, even if the transport was
+// set up for HTTP/2: over HTTP/2, a request cancelled as it goes out
+// cannot be told from one never sent. A transport that skips server
+// certificate verification is refused.
 //
 // Requests go to the transport directly, so hc's Jar and CheckRedirect are
 // not used: WeChat's API sets no cookies, and a payment is never re-posted
@@ -266,7 +268,19 @@ func buildTransport(user *http.Client, cert tls.Certificate, roots *x509.CertPoo
 	if roots != nil {
 		tc.RootCAs = roots
 	}
+	// HTTP/1.1 only, whatever the server offers. Over HTTP/2 the
+	// WroteRequest trace fires after the frames are flushed, so a context
+	// cancelled as the request goes out cannot be told from one cancelled
+	// before it: a request the server received in full would be reported
+	// as never sent. Over HTTP/1.1 the transport reports the write before
+	// RoundTrip returns. WeChat's APIv2 needs nothing from HTTP/2.
+	tc.NextProtos = []string{"http/1.1"}
 	t.TLSClientConfig = tc
+	t.ForceAttemptHTTP2 = false
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // non-nil and empty: no HTTP/2
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	t.Protocols = &protos
 	if t.MaxIdleConnsPerHost == 0 {
 		// The default of 2 closes connections after every burst of
 		// concurrent sends, and each new one costs a TLS handshake.

@@ -782,3 +782,110 @@ func TestPooledDecodingUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// h2Stub is a stub whose server offers HTTP/2 (and HTTP/1.1) in ALPN, as a
+// gateway in front of WeChat may, and records each request's protocol.
+func h2Stub(t *testing.T, reply func(stubRequest) (int, string), handler func(*wechatStub) http.HandlerFunc) (*wechatStub, *atomic.Pointer[string]) {
+	t.Helper()
+	var proto atomic.Pointer[string]
+	var stub *wechatStub
+	stub = newStubWith(t, reply, func(s *httptest.Server) {
+		s.EnableHTTP2 = true
+		s.TLS.NextProtos = []string{"h2", "http/1.1"}
+		s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := fmt.Sprintf("%s ALPN %q", r.Proto, r.TLS.NegotiatedProtocol)
+			proto.Store(&p)
+			if handler != nil {
+				handler(stub)(w, r)
+				return
+			}
+			stub.serve(w, r)
+		})
+	})
+	return stub, &proto
+}
+
+// The client speaks HTTP/1.1 to a server that offers HTTP/2, with its own
+// transport and with a user's transport set up for HTTP/2, which it leaves
+// as it was.
+func TestHTTP11Only(t *testing.T) {
+	stub, proto := h2Stub(t, fixtureReply("sendredpack_SUCCESS.xml"), nil)
+	h2 := func() *http.Transport {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+		return &http.Transport{ForceAttemptHTTP2: true, Protocols: &p, TLSClientConfig: &tls.Config{NextProtos: []string{"h2", "http/1.1"}}}
+	}
+	// A plain client with the same certificate negotiates HTTP/2: the
+	// server really offers it.
+	plain := h2()
+	plain.TLSClientConfig.Certificates = []tls.Certificate{testPKI().client.TLSCertificate()}
+	plain.TLSClientConfig.RootCAs = testPKI().ca.Pool()
+	resp, err := (&http.Client{Transport: plain}).Post(stub.srv.URL+testPrefix+"mmpaymkttransfers/sendredpack", "text/xml", strings.NewReader("<xml/>"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	plain.CloseIdleConnections()
+	require.Equal(t, 2, resp.ProtoMajor, "the server offers HTTP/2")
+
+	user := h2()
+	for name, opts := range map[string][]Option{
+		"default transport":       nil,
+		"user's HTTP/2 transport": {WithHTTPClient(&http.Client{Transport: user})},
+	} {
+		t.Run(name, func(t *testing.T) {
+			proto.Store(nil)
+			c := stub.client(t, opts...)
+			_, err := c.SendRedPack(context.Background(), goodSend())
+			require.NoError(t, err)
+			require.NotNil(t, proto.Load())
+			assert.Equal(t, `HTTP/1.1 ALPN "http/1.1"`, *proto.Load())
+			assert.Equal(t, []string{"http/1.1"}, c.rt.TLSClientConfig.NextProtos)
+		})
+	}
+	assert.Equal(t, []string{"h2", "http/1.1"}, user.TLSClientConfig.NextProtos, "the user's transport is untouched")
+	assert.True(t, user.ForceAttemptHTTP2)
+	assert.True(t, user.Protocols.HTTP2())
+}
+
+// A context cancelled once the server has read the whole request leaves
+// the outcome unknown: the request was sent. Over HTTP/2 the transport
+// could not tell, and some of these came back as "not sent".
+func TestCancelAfterServerReadIsUnknown(t *testing.T) {
+	var cancelCurrent atomic.Pointer[context.CancelFunc]
+	stub, proto := h2Stub(t, nil, func(stub *wechatStub) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			stub.calls.Add(1)
+			if cancel := cancelCurrent.Load(); cancel != nil {
+				(*cancel)()
+			}
+			select { // no answer: the client gives up first
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		}
+	})
+	c := stub.client(t, WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
+	tries := 200
+	if testing.Short() {
+		tries = 50
+	}
+	notSent := 0
+	for i := 0; i < tries; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancelCurrent.Store(&cancel)
+		_, err := c.SendRedPack(ctx, goodSend())
+		cancel()
+		require.Error(t, err)
+		var re *RequestError
+		if errors.As(err, &re) {
+			notSent++
+			continue
+		}
+		require.ErrorIs(t, err, ErrUnknownOutcome, "try %d", i)
+		require.ErrorIs(t, err, context.Canceled, "try %d", i)
+	}
+	assert.Zero(t, notSent, "of %d requests the server read in full, reported as not sent", tries)
+	assert.EqualValues(t, tries, stub.calls.Load())
+	assert.Contains(t, *proto.Load(), "HTTP/1.1")
+}
