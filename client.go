@@ -173,7 +173,8 @@ const MaxResponseBytesLimit = 1 << 30
 
 // WithMaxResponseBytes bounds how much of an answer is read
 // (DefaultMaxResponseBytes unless set), from 1024 to MaxResponseBytesLimit.
-// A longer answer is an error.
+// A longer answer is an error, as is one of more than 1024 elements,
+// whatever the limit: WeChat's answers have about 100 at most.
 func WithMaxResponseBytes(n int64) Option {
 	return func(o *options) error {
 		if n < 1024 || n > MaxResponseBytesLimit {
@@ -494,7 +495,7 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	}
 	p := parsers.Get().(*answerParser)
 	defer p.release()
-	root, err := p.parse(raw, resp.StatusCode)
+	root, err := p.parse(actx, raw, resp.StatusCode)
 	if err != nil {
 		return unclear(err)
 	}

@@ -249,6 +249,14 @@ func TestSendAnswerOverSizeLimit(t *testing.T) {
 	_, err := stub.client(t, WithMaxResponseBytes(2048)).SendRedPack(context.Background(), goodSend())
 	assert.ErrorIs(t, err, ErrUnknownOutcome)
 	assert.ErrorContains(t, err, "longer than 2048 bytes")
+
+	t.Run("a raised limit still bounds the elements", func(t *testing.T) {
+		hostile := hostileAnswers()["distinct elements to the limit"]
+		stub := newStub(t, func(stubRequest) (int, string) { return http.StatusOK, string(hostile) })
+		_, err := stub.client(t, WithMaxResponseBytes(MaxResponseBytesLimit)).SendRedPack(context.Background(), goodSend())
+		assert.ErrorIs(t, err, ErrUnknownOutcome)
+		assert.ErrorContains(t, err, "more than 1024 elements")
+	})
 }
 
 func TestSignedAnswerVerifies(t *testing.T) {
