@@ -32,8 +32,10 @@ const DefaultBaseURL = "https://api.mch.weixin.qq.com/"
 // bounded only by the caller's context.
 const DefaultTimeout = 30 * time.Second
 
-// DefaultMaxResponseBytes bounds how much of an answer is read.
-const DefaultMaxResponseBytes = 1 << 20
+// DefaultMaxResponseBytes bounds how much of an answer is read: 64 KiB,
+// over 15 times WeChat's largest answer (a group packet's query with 20
+// receivers, under 4 KiB).
+const DefaultMaxResponseBytes = 64 << 10
 
 const userAgent = "redpack-go (+https://github.com/redpack-go/redpack)"
 
@@ -536,16 +538,16 @@ func withContextErr(ctx context.Context, err error) error {
 }
 
 // readLimited appends at most max+1 bytes of r to buf[:0]. sizeHint, the
-// announced length or -1, sizes buf up front so that a well-behaved answer
-// is read with no allocation beyond buf's growth; a server that sends more
-// than it announced is read on, up to max+1.
+// announced length or -1, sizes buf up front (up to maxUpfront) so that a
+// well-behaved answer is read with no allocation beyond buf's growth; a
+// server that sends more than it announced is read on, up to max+1.
 //
 // A body that ends before its announced length is io.ErrUnexpectedEOF.
 // max must be below math.MaxInt64 (WithMaxResponseBytes sees to it).
 func readLimited(r io.Reader, sizeHint, max int64, buf []byte) ([]byte, error) {
 	buf = buf[:0]
 	if sizeHint >= 0 && sizeHint <= max {
-		buf = slices.Grow(buf, int(sizeHint)+1) // +1: room to see EOF
+		buf = slices.Grow(buf, int(min(sizeHint, maxUpfront))+1) // +1: room to see EOF
 	}
 	for int64(len(buf)) <= max {
 		if len(buf) == cap(buf) {
@@ -573,6 +575,11 @@ var answerBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // maxPooledAnswer keeps a rare huge answer from being held by the pool.
 const maxPooledAnswer = 64 << 10
+
+// maxUpfront caps what readLimited allocates on a server's word: a
+// Content-Length is only a claim, and memory for a longer body is taken as
+// its bytes arrive.
+const maxUpfront = 64 << 10
 
 // judge classifies a well-formed answer.
 func (c *Client) judge(op operation, billNo string, root *etree.Element, env *envelope, status int) result {

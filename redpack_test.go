@@ -250,6 +250,15 @@ func TestSendAnswerOverSizeLimit(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnknownOutcome)
 	assert.ErrorContains(t, err, "longer than 2048 bytes")
 
+	t.Run("the default limit is what WeChat's answers need, with a wide margin", func(t *testing.T) {
+		assert.EqualValues(t, 64<<10, DefaultMaxResponseBytes)
+		assert.Greater(t, DefaultMaxResponseBytes, 15*len(groupAnswer(20)))
+		huge := "<xml><return_code>SUCCESS</return_code><pad>" + strings.Repeat("x", DefaultMaxResponseBytes) + "</pad></xml>"
+		stub := newStub(t, func(stubRequest) (int, string) { return http.StatusOK, huge })
+		_, err := stub.client(t).SendRedPack(context.Background(), goodSend())
+		assert.ErrorIs(t, err, ErrUnknownOutcome)
+		assert.ErrorContains(t, err, "longer than 65536 bytes")
+	})
 	t.Run("a raised limit still bounds the elements", func(t *testing.T) {
 		hostile := hostileAnswers()["distinct elements to the limit"]
 		stub := newStub(t, func(stubRequest) (int, string) { return http.StatusOK, string(hostile) })
