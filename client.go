@@ -52,7 +52,7 @@ var (
 type Client struct {
 	mchID    string
 	appID    string
-	apiKey   *secret
+	apiKey   hidden[string]
 	signType SignType
 	baseURL  string // absolute, ends in "/"
 	rt       *http.Transport
@@ -215,7 +215,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	return &Client{
 		mchID:    mchID,
 		appID:    appID,
-		apiKey:   &secret{apiKey},
+		apiKey:   hide(apiKey),
 		signType: o.signType,
 		baseURL:  o.baseURL,
 		rt:       rt,
@@ -373,7 +373,7 @@ func (c *Client) do(ctx context.Context, op operation, billNo string, ps []param
 	if c.signType == SignHMACSHA256 {
 		ps = append(ps, param{"sign_type", SignHMACSHA256.String()})
 	}
-	body := encodeRequest(ps, signParams(ps, c.apiKey.v, c.signType))
+	body := encodeRequest(ps, signParams(ps, c.apiKey.get(), c.signType))
 
 	var r result
 	var unclear *result // the last attempt that may have reached WeChat
@@ -593,7 +593,7 @@ func (c *Client) judge(op operation, billNo string, root *etree.Element, env *en
 		case SignMD5.String():
 			t = SignMD5
 		}
-		if !verifySign(leafParams(root), env.Sign, c.apiKey.v, t) {
+		if !verifySign(leafParams(root), env.Sign, c.apiKey.get(), t) {
 			return unclear(&DecodeError{HTTPStatus: status, Reason: "the answer's signature does not verify", Excerpt: `"(withheld)"`})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/davecgh/go-spew/spew"
 	"github.com/redpack-go/redpack/internal/pki"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -888,4 +890,84 @@ func TestCancelAfterServerReadIsUnknown(t *testing.T) {
 	assert.Zero(t, notSent, "of %d requests the server read in full, reported as not sent", tries)
 	assert.EqualValues(t, tries, stub.calls.Load())
 	assert.Contains(t, *proto.Load(), "HTTP/1.1")
+}
+
+// recordingT is a testing.TB stand-in for testify that keeps what a
+// failing assertion reports.
+type recordingT struct{ msgs []string }
+
+func (r *recordingT) Errorf(format string, args ...any) {
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+
+// secretForms are the ways a secret could show up in printed output: the
+// API key whole, its start or middle, and in hex.
+func secretForms() []string {
+	var forms []string
+	for _, s := range []string{testAPIKey, testAPIKey[:8], testAPIKey[12:20]} {
+		h := hex.EncodeToString([]byte(s))
+		forms = append(forms, s, h, strings.ToUpper(h))
+	}
+	return forms
+}
+
+// No fmt verb, no reflection-based dumper and no failing testify diff
+// reaches the API key of a MerchantConfig or Client: as a value, a
+// pointer, or inside a struct.
+func TestSecretsUnreachable(t *testing.T) {
+	cfg := testConfig()
+	c, err := NewClient(cfg)
+	require.NoError(t, err)
+	other, err := NewClient(NewConfig(testMchID, "wx9999999999999999", testAPIKey, testPKI().client.TLSCertificate()))
+	require.NoError(t, err)
+	type holder struct {
+		Config  MerchantConfig
+		ConfigP *MerchantConfig
+		Client  Client
+	}
+	values := map[string]any{
+		"*MerchantConfig":                  cfg,
+		"MerchantConfig":                   *cfg,
+		"struct holding a MerchantConfig":  struct{ C MerchantConfig }{*cfg},
+		"struct holding a *MerchantConfig": struct{ C *MerchantConfig }{cfg},
+		"*Client":                          c,
+		"Client":                           *c,
+		"struct holding a Client":          struct{ C Client }{*c},
+		"struct holding a *Client":         struct{ C *Client }{c},
+		"struct holding all":               holder{*cfg, cfg, *c},
+	}
+	var outputs []string
+	for name, v := range values {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			outputs = append(outputs, name+" "+verb+": "+fmt.Sprintf(verb, v))
+		}
+		outputs = append(outputs,
+			name+" spew: "+spew.Sdump(v),
+			name+" spew without methods: "+(&spew.ConfigState{DisableMethods: true}).Sdump(v))
+	}
+	// Failing assertions print both sides and a diff of their dumps.
+	otherCfg := NewConfig(testMchID, "wx9999999999999999", testAPIKey, testPKI().client.TLSCertificate())
+	for name, pair := range map[string][2]any{
+		"MerchantConfig":  {*cfg, *otherCfg},
+		"*MerchantConfig": {cfg, otherCfg},
+		"Client":          {*c, *other},
+		"*Client":         {c, other},
+		"struct":          {holder{*cfg, cfg, *c}, holder{*otherCfg, otherCfg, *other}},
+	} {
+		rec := &recordingT{}
+		assert.False(t, assert.Equal(rec, pair[0], pair[1]), name)
+		require.NotEmpty(t, rec.msgs)
+		outputs = append(outputs, name+" assert.Equal: "+strings.Join(rec.msgs, "\n"))
+	}
+	for _, out := range outputs {
+		for _, secret := range secretForms() {
+			if i := strings.Index(out, secret); i >= 0 {
+				// Quoted only up to the secret, which is not repeated.
+				t.Errorf("a secret (%d chars) shows in %q…", len(secret), out[:min(i, 100)])
+				break
+			}
+		}
+	}
+	assert.Contains(t, fmt.Sprint(cfg), "***(32 chars)", "what may be said is still said")
+	assert.Equal(t, testAPIKey, cfg.APIKey())
 }
