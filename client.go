@@ -48,7 +48,9 @@ var (
 
 // Client sends red packets and queries them for one merchant. It is
 // immutable once built and safe for concurrent use; make one per merchant
-// and share it, so that its connections are reused.
+// and share it, so that its connections are reused. However it is printed
+// or dumped, it shows neither the API key nor the certificate's private
+// key.
 type Client struct {
 	mchID    string
 	appID    string
@@ -266,8 +268,18 @@ func buildTransport(user *http.Client, cert tls.Certificate, roots *x509.CertPoo
 	if tc.MinVersion < tls.VersionTLS12 {
 		tc.MinVersion = tls.VersionTLS12
 	}
-	tc.Certificates = []tls.Certificate{cert}
-	tc.GetClientCertificate = nil
+	// The certificate is presented from a closure rather than held in
+	// Certificates, where a reflection-based dumper of the Client (go-spew,
+	// a failing testify diff) would print its private key. It is chosen
+	// as crypto/tls chooses from Certificates: sent if the server's
+	// request allows it, else none is.
+	tc.Certificates = nil
+	tc.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if cri.SupportsCertificate(&cert) != nil {
+			return new(tls.Certificate), nil
+		}
+		return &cert, nil
+	}
 	if roots != nil {
 		tc.RootCAs = roots
 	}

@@ -207,7 +207,14 @@ func TestWithHTTPClientDoesNotMutate(t *testing.T) {
 	tr := c.rt
 	assert.NotSame(t, userTransport, tr)
 	assert.Equal(t, "keep.me", tr.TLSClientConfig.ServerName)
-	assert.Len(t, tr.TLSClientConfig.Certificates, 1)
+	assert.Empty(t, tr.TLSClientConfig.Certificates, "presented from a closure")
+	require.NotNil(t, tr.TLSClientConfig.GetClientCertificate)
+	got, err := tr.TLSClientConfig.GetClientCertificate(&tls.CertificateRequestInfo{Version: tls.VersionTLS13, SignatureSchemes: []tls.SignatureScheme{tls.PSSWithSHA256}})
+	require.NoError(t, err)
+	assert.Equal(t, testPKI().client.Cert.Raw, got.Certificate[0])
+	got, err = tr.TLSClientConfig.GetClientCertificate(&tls.CertificateRequestInfo{Version: tls.VersionTLS13, SignatureSchemes: []tls.SignatureScheme{tls.Ed25519}})
+	require.NoError(t, err)
+	assert.Empty(t, got.Certificate, "none, as crypto/tls would choose from Certificates, if the server's request rules it out")
 	assert.GreaterOrEqual(t, tr.TLSClientConfig.MinVersion, uint16(tls.VersionTLS12))
 
 	def, err := NewClient(testConfig())
@@ -901,19 +908,26 @@ func (r *recordingT) Errorf(format string, args ...any) {
 }
 
 // secretForms are the ways a secret could show up in printed output: the
-// API key whole, its start or middle, and in hex.
+// API key (whole, its start or middle, in hex) and the client
+// certificate's private exponent (in decimal, hex, and the words a dumper
+// of big.Int's fields prints).
 func secretForms() []string {
 	var forms []string
 	for _, s := range []string{testAPIKey, testAPIKey[:8], testAPIKey[12:20]} {
 		h := hex.EncodeToString([]byte(s))
 		forms = append(forms, s, h, strings.ToUpper(h))
 	}
+	d := testPKI().client.Key.D
+	forms = append(forms, d.String()[:20], d.Text(16)[:20], strings.ToUpper(d.Text(16)[:20]))
+	for _, w := range d.Bits()[:4] {
+		forms = append(forms, strconv.FormatUint(uint64(w), 10), strconv.FormatUint(uint64(w), 16))
+	}
 	return forms
 }
 
 // No fmt verb, no reflection-based dumper and no failing testify diff
-// reaches the API key of a MerchantConfig or Client: as a value, a
-// pointer, or inside a struct.
+// reaches the API key (or the certificate's private key) of a
+// MerchantConfig or Client: as a value, a pointer, or inside a struct.
 func TestSecretsUnreachable(t *testing.T) {
 	cfg := testConfig()
 	c, err := NewClient(cfg)
