@@ -197,7 +197,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	o := options{
 		baseURL: DefaultBaseURL,
 		maxBody: DefaultMaxResponseBytes,
-		retry:   DefaultRetryPolicy,
+		retry:   DefaultRetryPolicy(),
 		limiter: rate.NewLimiter(DefaultRateLimit, 1),
 		now:     time.Now,
 	}
