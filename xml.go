@@ -111,7 +111,7 @@ func (p *answerParser) parse(ctx context.Context, body []byte, status int) (*etr
 	if looksLikeHTML(body) {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "an HTML page, not WeChat's XML", Excerpt: excerpt(body)}
 	}
-	if elementBound(body, maxElements) > maxElements {
+	if tooManyElements(body) {
 		return nil, &DecodeError{HTTPStatus: status, Reason: fmt.Sprintf("more than %d elements", maxElements), Excerpt: excerpt(body)}
 	}
 	in := body
@@ -138,6 +138,13 @@ func (p *answerParser) parse(ctx context.Context, body []byte, status int) (*etr
 		return nil, fmt.Errorf("parsing the answer: %w", err)
 	}
 	return root, nil
+}
+
+// tooManyElements reports whether body may hold more than maxElements
+// elements. Counting every '<' is fast and settles it for all of WeChat's
+// answers; only past maxElements of them are end tags told apart.
+func tooManyElements(body []byte) bool {
+	return bytes.Count(body, []byte{'<'}) > maxElements && elementBound(body, maxElements) > maxElements
 }
 
 // elementBound counts the '<' in body that do not open an end tag, up to
@@ -174,10 +181,17 @@ const smallSiblings = 32
 // The check is linear in the number of elements, and allocates nothing for
 // elements of up to smallSiblings children.
 func checkShape(e *etree.Element) error {
+	var tags [smallSiblings]string
+	return checkShapeWith(e, &tags)
+}
+
+// checkShapeWith is checkShape with room for the tags of one element's
+// children, reused at every level: e's children are checked among
+// themselves first, then each child's own subtree.
+func checkShapeWith(e *etree.Element, tags *[smallSiblings]string) error {
 	var elems, text bool
-	var small [smallSiblings]string // the tags seen so far, while they fit
-	var seen map[string]struct{}    // the tags seen, once they do not
-	n := 0
+	n := 0                       // tags in use: e's child elements so far
+	var seen map[string]struct{} // all of them, once there are too many for tags
 	for _, t := range e.Child {
 		switch t := t.(type) {
 		case *etree.Element:
@@ -187,32 +201,28 @@ func checkShape(e *etree.Element) error {
 			if t.Space != "" {
 				return fmt.Errorf("<%s:%s> is namespaced", t.Space, t.Tag)
 			}
-			if e.Tag != "hblist" || t.Tag != "hbinfo" {
-				dup := false
-				switch {
-				case seen != nil:
-					_, dup = seen[t.Tag]
-					seen[t.Tag] = struct{}{}
-				case n < len(small):
-					dup = slices.Contains(small[:n], t.Tag)
-					small[n] = t.Tag
-					n++
-				default:
-					seen = make(map[string]struct{}, 2*len(small))
-					for _, tag := range small {
+			elems = true
+			if e.Tag == "hblist" && t.Tag == "hbinfo" {
+				continue
+			}
+			var dup bool
+			if seen == nil && n < len(tags) {
+				dup = slices.Contains(tags[:n], t.Tag)
+				tags[n] = t.Tag
+				n++
+			} else {
+				if seen == nil {
+					seen = make(map[string]struct{}, 2*len(tags))
+					for _, tag := range tags {
 						seen[tag] = struct{}{}
 					}
-					_, dup = seen[t.Tag]
-					seen[t.Tag] = struct{}{}
 				}
-				if dup {
-					return fmt.Errorf("<%s> appears more than once", t.Tag)
-				}
+				_, dup = seen[t.Tag]
+				seen[t.Tag] = struct{}{}
 			}
-			if err := checkShape(t); err != nil {
-				return err
+			if dup {
+				return fmt.Errorf("<%s> appears more than once", t.Tag)
 			}
-			elems = true
 		case *etree.CharData:
 			text = text || !t.IsWhitespace()
 		case *etree.Comment:
@@ -229,6 +239,16 @@ func checkShape(e *etree.Element) error {
 			return errors.New("text outside the <xml> root element")
 		}
 		return fmt.Errorf("<%s> mixes text and elements", e.Tag)
+	}
+	if !elems {
+		return nil
+	}
+	for _, t := range e.Child {
+		if c, ok := t.(*etree.Element); ok {
+			if err := checkShapeWith(c, tags); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -148,6 +148,11 @@ func TestElementBound(t *testing.T) {
 		assert.Equal(t, want, elementBound([]byte(in), 10), "%q", in)
 	}
 	assert.Equal(t, 4, elementBound([]byte(strings.Repeat("<a/>", 100)), 3), "counting stops past the limit")
+
+	elems := func(n int) []byte { return []byte("<xml>" + strings.Repeat("<a>1</a>", n-1) + "</xml>") }
+	assert.False(t, tooManyElements(elems(maxElements)))
+	assert.True(t, tooManyElements(elems(maxElements+1)))
+	assert.False(t, tooManyElements([]byte(strings.Repeat("</a>", 2*maxElements))), "end tags are not elements")
 }
 
 // checkShape finds a repeated field among many siblings too, where it
