@@ -197,19 +197,54 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestRetryPolicyOption(t *testing.T) {
-	for _, p := range []RetryPolicy{{MaxAttempts: -1}, {MinBackoff: -1}, {MinBackoff: 5 * time.Second, MaxBackoff: 2 * time.Second}} {
-		_, err := NewClient(testConfig(), WithRetryPolicy(p))
-		assert.ErrorContains(t, err, "WithRetryPolicy")
+	for _, tt := range []struct {
+		p    RetryPolicy
+		want string
+	}{
+		{RetryPolicy{MaxAttempts: -1}, "negative"},
+		{RetryPolicy{MinBackoff: -1}, "negative"},
+		{RetryPolicy{MinBackoff: 5 * time.Second, MaxBackoff: 2 * time.Second}, "below MinBackoff"},
+		{RetryPolicy{MinBackoff: 10 * time.Millisecond}, "under the second WeChat asks for"},
+		{RetryPolicy{MinBackoff: time.Second - 1, MaxBackoff: time.Minute}, "AllowFastRetries"},
+		{RetryPolicy{MinBackoff: 10 * time.Millisecond, MaxBackoff: 5 * time.Millisecond, AllowFastRetries: true}, "below MinBackoff"},
+	} {
+		_, err := NewClient(testConfig(), WithRetryPolicy(tt.p))
+		assert.ErrorContains(t, err, "WithRetryPolicy", "%+v", tt.p)
+		assert.ErrorContains(t, err, tt.want, "%+v", tt.p)
 	}
-	c, err := NewClient(testConfig(), WithRetryPolicy(RetryPolicy{MaxAttempts: 5}))
+	for _, tt := range []struct {
+		p, want RetryPolicy
+	}{
+		{RetryPolicy{}, DefaultRetryPolicy()},
+		{RetryPolicy{MaxAttempts: 5}, RetryPolicy{MaxAttempts: 5, MinBackoff: time.Second, MaxBackoff: 10 * time.Second}},
+		{RetryPolicy{MinBackoff: 20 * time.Second}, RetryPolicy{MaxAttempts: 3, MinBackoff: 20 * time.Second, MaxBackoff: 20 * time.Second}},
+		{RetryPolicy{AllowFastRetries: true}, RetryPolicy{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: 10 * time.Second, AllowFastRetries: true}},
+		{RetryPolicy{MinBackoff: 10 * time.Millisecond, AllowFastRetries: true}, RetryPolicy{MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Second, AllowFastRetries: true}},
+	} {
+		c, err := NewClient(testConfig(), WithRetryPolicy(tt.p))
+		require.NoError(t, err, "%+v", tt.p)
+		assert.Equal(t, tt.want, c.retry, "%+v", tt.p)
+	}
+	c, err := NewClient(testConfig())
 	require.NoError(t, err)
-	assert.Equal(t, RetryPolicy{MaxAttempts: 5, MinBackoff: time.Second, MaxBackoff: 10 * time.Second}, c.retry)
-	c, err = NewClient(testConfig(), WithRetryPolicy(RetryPolicy{MinBackoff: 20 * time.Second}))
-	require.NoError(t, err)
-	assert.Equal(t, 20*time.Second, c.retry.MaxBackoff)
-	c, err = NewClient(testConfig())
-	require.NoError(t, err)
-	assert.Equal(t, DefaultRetryPolicy, c.retry)
+	assert.Equal(t, RetryPolicy{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: 10 * time.Second}, c.retry)
+}
+
+// No policy a Client accepts waits less than a second before a retry
+// unless AllowFastRetries asked for it, and none makes no attempt.
+func TestRetryPolicyKeepsWeChatsSecond(t *testing.T) {
+	none := func(int64) int64 { return 0 }
+	for _, p := range []RetryPolicy{
+		{}, {MaxAttempts: 1}, {MaxAttempts: 10}, {MaxBackoff: time.Second}, {MinBackoff: time.Second},
+		{MinBackoff: 3 * time.Second}, {MaxBackoff: time.Hour}, DefaultRetryPolicy(),
+	} {
+		c, err := NewClient(testConfig(), WithRetryPolicy(p))
+		require.NoError(t, err, "%+v", p)
+		require.Positive(t, c.retry.MaxAttempts)
+		for n := 1; n <= 12; n++ {
+			assert.GreaterOrEqual(t, c.retry.backoff(n, none), time.Second, "%+v, retry %d", p, n)
+		}
+	}
 }
 
 func TestRateLimit(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 )
 
 // fastRetries keeps retry tests quick against the fake server.
-var fastRetries = redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+var fastRetries = redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, AllowFastRetries: true})
 
 func settlePacket(billNo string) *redpack.SendRedPackRequest {
 	return &redpack.SendRedPackRequest{

@@ -83,7 +83,7 @@ func demo(ctx context.Context, w io.Writer) error {
 	}
 	defer srv.Close()
 	mch := redpacktest.DefaultMchID
-	quick := redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	quick := redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, AllowFastRetries: true})
 	client, err := srv.Client(mch, quick, redpack.WithRateLimit(20, 1))
 	if err != nil {
 		return err
