@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -192,7 +193,7 @@ func BenchmarkDecodeSendResult(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		p := parsers.Get().(*answerParser) // as Client.attempt does
-		root, err := p.parse(body, 200)
+		root, err := p.parse(context.Background(), body, 200)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -206,7 +207,7 @@ func BenchmarkDecodeRedPackInfo(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		p := parsers.Get().(*answerParser)
-		root, err := p.parse(body, 200)
+		root, err := p.parse(context.Background(), body, 200)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -237,5 +238,48 @@ func BenchmarkValidate(b *testing.B) {
 		if err := r.Validate(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// hostileAnswers are the costliest answers the client refuses, each at
+// the default size limit: elements all the way (refused by their count
+// before etree parses them), and as many distinct elements as the bound
+// lets through, padded with text to the limit, the last one repeating
+// the first (parsed, then refused by checkShape).
+func hostileAnswers() map[string][]byte {
+	fill := func(unit func(i int) string, n int) []byte {
+		var b bytes.Buffer
+		b.WriteString("<xml>")
+		for i := 0; i < n && b.Len() < DefaultMaxResponseBytes-64; i++ {
+			b.WriteString(unit(i))
+		}
+		b.WriteString("</xml>")
+		return b.Bytes()
+	}
+	pad := strings.Repeat("x", (DefaultMaxResponseBytes-64)/maxElements-16)
+	atBound := fill(func(i int) string { return fmt.Sprintf("<e%d>%s</e%d>", i, pad, i) }, maxElements-2)
+	atBound = append(atBound[:len(atBound)-len("</xml>")], "<e0/></xml>"...)
+	return map[string][]byte{
+		"same element to the limit":      fill(func(int) string { return "<a/>" }, math.MaxInt),
+		"distinct elements to the limit": fill(func(i int) string { return fmt.Sprintf("<a%d/>", i) }, math.MaxInt),
+		"distinct elements at the bound": atBound,
+	}
+}
+
+// BenchmarkHostileAnswer is what refusing the costliest answers takes,
+// as Client.attempt parses them.
+func BenchmarkHostileAnswer(b *testing.B) {
+	for name, body := range hostileAnswers() {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				p := parsers.Get().(*answerParser)
+				if _, err := p.parse(context.Background(), body, 200); err == nil {
+					b.Fatal("a hostile answer was accepted")
+				}
+				p.release()
+			}
+		})
 	}
 }

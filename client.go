@@ -32,8 +32,10 @@ const DefaultBaseURL = "https://api.mch.weixin.qq.com/"
 // bounded only by the caller's context.
 const DefaultTimeout = 30 * time.Second
 
-// DefaultMaxResponseBytes bounds how much of an answer is read.
-const DefaultMaxResponseBytes = 1 << 20
+// DefaultMaxResponseBytes bounds how much of an answer is read: 64 KiB,
+// over 15 times WeChat's largest answer (a group packet's query with 20
+// receivers, under 4 KiB).
+const DefaultMaxResponseBytes = 64 << 10
 
 const userAgent = "redpack-go (+https://github.com/redpack-go/redpack)"
 
@@ -46,11 +48,13 @@ var (
 
 // Client sends red packets and queries them for one merchant. It is
 // immutable once built and safe for concurrent use; make one per merchant
-// and share it, so that its connections are reused.
+// and share it, so that its connections are reused. However it is printed
+// or dumped, it shows neither the API key nor the certificate's private
+// key.
 type Client struct {
 	mchID    string
 	appID    string
-	apiKey   *secret
+	apiKey   hidden[string]
 	signType SignType
 	baseURL  string // absolute, ends in "/"
 	rt       *http.Transport
@@ -114,8 +118,10 @@ func WithBaseURL(baseURL string) Option {
 // each attempt (0: only the caller's context does). Its Transport must be
 // an *http.Transport (nil means http.DefaultTransport); the client clones
 // it and adds the merchant certificate, leaving hc and its transport
-// untouched. A transport that skips server certificate verification is
-// refused.
+// untouched. The clone speaks HTTP/1.1 only, even if the transport was
+// set up for HTTP/2: over HTTP/2, a request cancelled as it goes out
+// cannot be told from one never sent. A transport that skips server
+// certificate verification is refused.
 //
 // Requests go to the transport directly, so hc's Jar and CheckRedirect are
 // not used: WeChat's API sets no cookies, and a payment is never re-posted
@@ -171,7 +177,8 @@ const MaxResponseBytesLimit = 1 << 30
 
 // WithMaxResponseBytes bounds how much of an answer is read
 // (DefaultMaxResponseBytes unless set), from 1024 to MaxResponseBytesLimit.
-// A longer answer is an error.
+// A longer answer is an error, as is one of more than 1024 elements,
+// whatever the limit: WeChat's answers have about 100 at most.
 func WithMaxResponseBytes(n int64) Option {
 	return func(o *options) error {
 		if n < 1024 || n > MaxResponseBytesLimit {
@@ -190,7 +197,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	o := options{
 		baseURL: DefaultBaseURL,
 		maxBody: DefaultMaxResponseBytes,
-		retry:   DefaultRetryPolicy,
+		retry:   DefaultRetryPolicy(),
 		limiter: rate.NewLimiter(DefaultRateLimit, 1),
 		now:     time.Now,
 	}
@@ -210,7 +217,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	return &Client{
 		mchID:    mchID,
 		appID:    appID,
-		apiKey:   &secret{apiKey},
+		apiKey:   hide(apiKey),
 		signType: o.signType,
 		baseURL:  o.baseURL,
 		rt:       rt,
@@ -261,12 +268,34 @@ func buildTransport(user *http.Client, cert tls.Certificate, roots *x509.CertPoo
 	if tc.MinVersion < tls.VersionTLS12 {
 		tc.MinVersion = tls.VersionTLS12
 	}
-	tc.Certificates = []tls.Certificate{cert}
-	tc.GetClientCertificate = nil
+	// The certificate is presented from a closure rather than held in
+	// Certificates, where a reflection-based dumper of the Client (go-spew,
+	// a failing testify diff) would print its private key. It is chosen
+	// as crypto/tls chooses from Certificates: sent if the server's
+	// request allows it, else none is.
+	tc.Certificates = nil
+	tc.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if cri.SupportsCertificate(&cert) != nil {
+			return new(tls.Certificate), nil
+		}
+		return &cert, nil
+	}
 	if roots != nil {
 		tc.RootCAs = roots
 	}
+	// HTTP/1.1 only, whatever the server offers. Over HTTP/2 the
+	// WroteRequest trace fires after the frames are flushed, so a context
+	// cancelled as the request goes out cannot be told from one cancelled
+	// before it: a request the server received in full would be reported
+	// as never sent. Over HTTP/1.1 the transport reports the write before
+	// RoundTrip returns. WeChat's APIv2 needs nothing from HTTP/2.
+	tc.NextProtos = []string{"http/1.1"}
 	t.TLSClientConfig = tc
+	t.ForceAttemptHTTP2 = false
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // non-nil and empty: no HTTP/2
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	t.Protocols = &protos
 	if t.MaxIdleConnsPerHost == 0 {
 		// The default of 2 closes connections after every burst of
 		// concurrent sends, and each new one costs a TLS handshake.
@@ -357,7 +386,7 @@ func (c *Client) do(ctx context.Context, op operation, billNo string, ps []param
 	if c.signType == SignHMACSHA256 {
 		ps = append(ps, param{"sign_type", SignHMACSHA256.String()})
 	}
-	body := encodeRequest(ps, signParams(ps, c.apiKey.v, c.signType))
+	body := encodeRequest(ps, signParams(ps, c.apiKey.get(), c.signType))
 
 	var r result
 	var unclear *result // the last attempt that may have reached WeChat
@@ -488,7 +517,7 @@ func (c *Client) attempt(ctx context.Context, op operation, billNo string, body 
 	}
 	p := parsers.Get().(*answerParser)
 	defer p.release()
-	root, err := p.parse(raw, resp.StatusCode)
+	root, err := p.parse(actx, raw, resp.StatusCode)
 	if err != nil {
 		return unclear(err)
 	}
@@ -529,16 +558,16 @@ func withContextErr(ctx context.Context, err error) error {
 }
 
 // readLimited appends at most max+1 bytes of r to buf[:0]. sizeHint, the
-// announced length or -1, sizes buf up front so that a well-behaved answer
-// is read with no allocation beyond buf's growth; a server that sends more
-// than it announced is read on, up to max+1.
+// announced length or -1, sizes buf up front (up to maxUpfront) so that a
+// well-behaved answer is read with no allocation beyond buf's growth; a
+// server that sends more than it announced is read on, up to max+1.
 //
 // A body that ends before its announced length is io.ErrUnexpectedEOF.
 // max must be below math.MaxInt64 (WithMaxResponseBytes sees to it).
 func readLimited(r io.Reader, sizeHint, max int64, buf []byte) ([]byte, error) {
 	buf = buf[:0]
 	if sizeHint >= 0 && sizeHint <= max {
-		buf = slices.Grow(buf, int(sizeHint)+1) // +1: room to see EOF
+		buf = slices.Grow(buf, int(min(sizeHint, maxUpfront))+1) // +1: room to see EOF
 	}
 	for int64(len(buf)) <= max {
 		if len(buf) == cap(buf) {
@@ -567,6 +596,11 @@ var answerBufs = sync.Pool{New: func() any { return new([]byte) }}
 // maxPooledAnswer keeps a rare huge answer from being held by the pool.
 const maxPooledAnswer = 64 << 10
 
+// maxUpfront caps what readLimited allocates on a server's word: a
+// Content-Length is only a claim, and memory for a longer body is taken as
+// its bytes arrive.
+const maxUpfront = 64 << 10
+
 // judge classifies a well-formed answer.
 func (c *Client) judge(op operation, billNo string, root *etree.Element, env *envelope, status int) result {
 	unclear := func(err error) result { return result{status: status, err: err, v: vUnclear, retry: true} }
@@ -579,7 +613,7 @@ func (c *Client) judge(op operation, billNo string, root *etree.Element, env *en
 		case SignMD5.String():
 			t = SignMD5
 		}
-		if !verifySign(leafParams(root), env.Sign, c.apiKey.v, t) {
+		if !verifySign(leafParams(root), env.Sign, c.apiKey.get(), t) {
 			return unclear(&DecodeError{HTTPStatus: status, Reason: "the answer's signature does not verify", Excerpt: `"(withheld)"`})
 		}
 	}

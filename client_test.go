@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/davecgh/go-spew/spew"
 	"github.com/redpack-go/redpack/internal/pki"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -205,7 +207,14 @@ func TestWithHTTPClientDoesNotMutate(t *testing.T) {
 	tr := c.rt
 	assert.NotSame(t, userTransport, tr)
 	assert.Equal(t, "keep.me", tr.TLSClientConfig.ServerName)
-	assert.Len(t, tr.TLSClientConfig.Certificates, 1)
+	assert.Empty(t, tr.TLSClientConfig.Certificates, "presented from a closure")
+	require.NotNil(t, tr.TLSClientConfig.GetClientCertificate)
+	got, err := tr.TLSClientConfig.GetClientCertificate(&tls.CertificateRequestInfo{Version: tls.VersionTLS13, SignatureSchemes: []tls.SignatureScheme{tls.PSSWithSHA256}})
+	require.NoError(t, err)
+	assert.Equal(t, testPKI().client.Cert.Raw, got.Certificate[0])
+	got, err = tr.TLSClientConfig.GetClientCertificate(&tls.CertificateRequestInfo{Version: tls.VersionTLS13, SignatureSchemes: []tls.SignatureScheme{tls.Ed25519}})
+	require.NoError(t, err)
+	assert.Empty(t, got.Certificate, "none, as crypto/tls would choose from Certificates, if the server's request rules it out")
 	assert.GreaterOrEqual(t, tr.TLSClientConfig.MinVersion, uint16(tls.VersionTLS12))
 
 	def, err := NewClient(testConfig())
@@ -781,4 +790,198 @@ func TestPooledDecodingUnderConcurrency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// h2Stub is a stub whose server offers HTTP/2 (and HTTP/1.1) in ALPN, as a
+// gateway in front of WeChat may, and records each request's protocol.
+func h2Stub(t *testing.T, reply func(stubRequest) (int, string), handler func(*wechatStub) http.HandlerFunc) (*wechatStub, *atomic.Pointer[string]) {
+	t.Helper()
+	var proto atomic.Pointer[string]
+	var stub *wechatStub
+	stub = newStubWith(t, reply, func(s *httptest.Server) {
+		s.EnableHTTP2 = true
+		s.TLS.NextProtos = []string{"h2", "http/1.1"}
+		s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := fmt.Sprintf("%s ALPN %q", r.Proto, r.TLS.NegotiatedProtocol)
+			proto.Store(&p)
+			if handler != nil {
+				handler(stub)(w, r)
+				return
+			}
+			stub.serve(w, r)
+		})
+	})
+	return stub, &proto
+}
+
+// The client speaks HTTP/1.1 to a server that offers HTTP/2, with its own
+// transport and with a user's transport set up for HTTP/2, which it leaves
+// as it was.
+func TestHTTP11Only(t *testing.T) {
+	stub, proto := h2Stub(t, fixtureReply("sendredpack_SUCCESS.xml"), nil)
+	h2 := func() *http.Transport {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+		return &http.Transport{ForceAttemptHTTP2: true, Protocols: &p, TLSClientConfig: &tls.Config{NextProtos: []string{"h2", "http/1.1"}}}
+	}
+	// A plain client with the same certificate negotiates HTTP/2: the
+	// server really offers it.
+	plain := h2()
+	plain.TLSClientConfig.Certificates = []tls.Certificate{testPKI().client.TLSCertificate()}
+	plain.TLSClientConfig.RootCAs = testPKI().ca.Pool()
+	resp, err := (&http.Client{Transport: plain}).Post(stub.srv.URL+testPrefix+"mmpaymkttransfers/sendredpack", "text/xml", strings.NewReader("<xml/>"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	plain.CloseIdleConnections()
+	require.Equal(t, 2, resp.ProtoMajor, "the server offers HTTP/2")
+
+	user := h2()
+	for name, opts := range map[string][]Option{
+		"default transport":       nil,
+		"user's HTTP/2 transport": {WithHTTPClient(&http.Client{Transport: user})},
+	} {
+		t.Run(name, func(t *testing.T) {
+			proto.Store(nil)
+			c := stub.client(t, opts...)
+			_, err := c.SendRedPack(context.Background(), goodSend())
+			require.NoError(t, err)
+			require.NotNil(t, proto.Load())
+			assert.Equal(t, `HTTP/1.1 ALPN "http/1.1"`, *proto.Load())
+			assert.Equal(t, []string{"http/1.1"}, c.rt.TLSClientConfig.NextProtos)
+		})
+	}
+	assert.Equal(t, []string{"h2", "http/1.1"}, user.TLSClientConfig.NextProtos, "the user's transport is untouched")
+	assert.True(t, user.ForceAttemptHTTP2)
+	assert.True(t, user.Protocols.HTTP2())
+}
+
+// A context cancelled once the server has read the whole request leaves
+// the outcome unknown: the request was sent. Over HTTP/2 the transport
+// could not tell, and some of these came back as "not sent".
+func TestCancelAfterServerReadIsUnknown(t *testing.T) {
+	var cancelCurrent atomic.Pointer[context.CancelFunc]
+	stub, proto := h2Stub(t, nil, func(stub *wechatStub) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			stub.calls.Add(1)
+			if cancel := cancelCurrent.Load(); cancel != nil {
+				(*cancel)()
+			}
+			select { // no answer: the client gives up first
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		}
+	})
+	c := stub.client(t, WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
+	tries := 200
+	if testing.Short() {
+		tries = 50
+	}
+	notSent := 0
+	for i := 0; i < tries; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancelCurrent.Store(&cancel)
+		_, err := c.SendRedPack(ctx, goodSend())
+		cancel()
+		require.Error(t, err)
+		var re *RequestError
+		if errors.As(err, &re) {
+			notSent++
+			continue
+		}
+		require.ErrorIs(t, err, ErrUnknownOutcome, "try %d", i)
+		require.ErrorIs(t, err, context.Canceled, "try %d", i)
+	}
+	assert.Zero(t, notSent, "of %d requests the server read in full, reported as not sent", tries)
+	assert.EqualValues(t, tries, stub.calls.Load())
+	assert.Contains(t, *proto.Load(), "HTTP/1.1")
+}
+
+// recordingT is a testing.TB stand-in for testify that keeps what a
+// failing assertion reports.
+type recordingT struct{ msgs []string }
+
+func (r *recordingT) Errorf(format string, args ...any) {
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+
+// secretForms are the ways a secret could show up in printed output: the
+// API key (whole, its start or middle, in hex) and the client
+// certificate's private exponent (in decimal, hex, and the words a dumper
+// of big.Int's fields prints).
+func secretForms() []string {
+	var forms []string
+	for _, s := range []string{testAPIKey, testAPIKey[:8], testAPIKey[12:20]} {
+		h := hex.EncodeToString([]byte(s))
+		forms = append(forms, s, h, strings.ToUpper(h))
+	}
+	d := testPKI().client.Key.D
+	forms = append(forms, d.String()[:20], d.Text(16)[:20], strings.ToUpper(d.Text(16)[:20]))
+	for _, w := range d.Bits()[:4] {
+		forms = append(forms, strconv.FormatUint(uint64(w), 10), strconv.FormatUint(uint64(w), 16))
+	}
+	return forms
+}
+
+// No fmt verb, no reflection-based dumper and no failing testify diff
+// reaches the API key (or the certificate's private key) of a
+// MerchantConfig or Client: as a value, a pointer, or inside a struct.
+func TestSecretsUnreachable(t *testing.T) {
+	cfg := testConfig()
+	c, err := NewClient(cfg)
+	require.NoError(t, err)
+	other, err := NewClient(NewConfig(testMchID, "wx9999999999999999", testAPIKey, testPKI().client.TLSCertificate()))
+	require.NoError(t, err)
+	type holder struct {
+		Config  MerchantConfig
+		ConfigP *MerchantConfig
+		Client  Client
+	}
+	values := map[string]any{
+		"*MerchantConfig":                  cfg,
+		"MerchantConfig":                   *cfg,
+		"struct holding a MerchantConfig":  struct{ C MerchantConfig }{*cfg},
+		"struct holding a *MerchantConfig": struct{ C *MerchantConfig }{cfg},
+		"*Client":                          c,
+		"Client":                           *c,
+		"struct holding a Client":          struct{ C Client }{*c},
+		"struct holding a *Client":         struct{ C *Client }{c},
+		"struct holding all":               holder{*cfg, cfg, *c},
+	}
+	var outputs []string
+	for name, v := range values {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			outputs = append(outputs, name+" "+verb+": "+fmt.Sprintf(verb, v))
+		}
+		outputs = append(outputs,
+			name+" spew: "+spew.Sdump(v),
+			name+" spew without methods: "+(&spew.ConfigState{DisableMethods: true}).Sdump(v))
+	}
+	// Failing assertions print both sides and a diff of their dumps.
+	otherCfg := NewConfig(testMchID, "wx9999999999999999", testAPIKey, testPKI().client.TLSCertificate())
+	for name, pair := range map[string][2]any{
+		"MerchantConfig":  {*cfg, *otherCfg},
+		"*MerchantConfig": {cfg, otherCfg},
+		"Client":          {*c, *other},
+		"*Client":         {c, other},
+		"struct":          {holder{*cfg, cfg, *c}, holder{*otherCfg, otherCfg, *other}},
+	} {
+		rec := &recordingT{}
+		assert.False(t, assert.Equal(rec, pair[0], pair[1]), name)
+		require.NotEmpty(t, rec.msgs)
+		outputs = append(outputs, name+" assert.Equal: "+strings.Join(rec.msgs, "\n"))
+	}
+	for _, out := range outputs {
+		for _, secret := range secretForms() {
+			if i := strings.Index(out, secret); i >= 0 {
+				// Quoted only up to the secret, which is not repeated.
+				t.Errorf("a secret (%d chars) shows in %q…", len(secret), out[:min(i, 100)])
+				break
+			}
+		}
+	}
+	assert.Contains(t, fmt.Sprint(cfg), "***(32 chars)", "what may be said is still said")
+	assert.Equal(t, testAPIKey, cfg.APIKey())
 }

@@ -36,24 +36,42 @@ type Config interface {
 }
 
 // MerchantConfig is a Config held in memory. Build it with one of the
-// New…Config or Load…Config functions; its String, GoString and LogValue
-// methods mask the API key, so printing or logging it is safe.
+// New…Config or Load…Config functions. The API key and the certificate's
+// private key are held where no fmt verb, slog or reflection-based dumper
+// reaches them, and String, GoString and LogValue mask the key, so
+// printing, logging or diffing a MerchantConfig, or a value holding one, is
+// safe.
 type MerchantConfig struct {
 	mchID  string
 	appID  string
-	apiKey *secret
-	cert   tls.Certificate
+	apiKey hidden[string]
+	cert   hidden[tls.Certificate] // its private key is as secret as the API key
 }
 
-// secret holds a value behind a pointer so that fmt, which prints nested
-// pointers as addresses, cannot print it from a struct that holds it.
-type secret struct{ v string }
+// hidden holds a secret where neither fmt nor a reflection-based dumper
+// (go-spew, testify's diffs) can reach it: among a closure's captured
+// variables, which reflection does not expose. Whatever the verb, fmt
+// prints a func as its address. A pointer or an unexported field would
+// not do: fmt's bad-verb path (%s, %d, … of a value holding one)
+// dereferences pointers, and dumpers read unexported fields. The zero
+// hidden holds T's zero value.
+type hidden[T any] func() T
+
+func hide[T any](v T) hidden[T] { return func() T { return v } }
+
+func (h hidden[T]) get() T {
+	if h == nil {
+		var zero T
+		return zero
+	}
+	return h()
+}
 
 var _ Config = (*MerchantConfig)(nil)
 
 // NewConfig returns a MerchantConfig for a certificate already loaded.
 func NewConfig(mchID, appID, apiKey string, cert tls.Certificate) *MerchantConfig {
-	return &MerchantConfig{mchID: mchID, appID: appID, apiKey: &secret{apiKey}, cert: cert}
+	return &MerchantConfig{mchID: mchID, appID: appID, apiKey: hide(apiKey), cert: hide(cert)}
 }
 
 // NewPKCS12Config returns a MerchantConfig whose certificate is decoded from
@@ -105,15 +123,15 @@ func (c *MerchantConfig) MchID() string { return c.mchID }
 func (c *MerchantConfig) AppID() string { return c.appID }
 
 // APIKey implements Config.
-func (c *MerchantConfig) APIKey() string { return c.apiKey.v }
+func (c *MerchantConfig) APIKey() string { return c.apiKey.get() }
 
 // Certificate implements Config.
-func (c *MerchantConfig) Certificate() (tls.Certificate, error) { return c.cert, nil }
+func (c *MerchantConfig) Certificate() (tls.Certificate, error) { return c.cert.get(), nil }
 
 // String describes the config with the API key masked.
 func (c *MerchantConfig) String() string {
 	return fmt.Sprintf("redpack.MerchantConfig{MchID:%q AppID:%q APIKey:%s Certificate:%s}",
-		c.mchID, c.appID, maskSecret(c.apiKey.v), describeCert(c.cert))
+		c.mchID, c.appID, maskSecret(c.apiKey.get()), describeCert(c.cert.get()))
 }
 
 // GoString keeps %#v from printing the API key.
@@ -124,8 +142,8 @@ func (c *MerchantConfig) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("mch_id", c.mchID),
 		slog.String("appid", c.appID),
-		slog.String("api_key", maskSecret(c.apiKey.v)),
-		slog.String("certificate", describeCert(c.cert)),
+		slog.String("api_key", maskSecret(c.apiKey.get())),
+		slog.String("certificate", describeCert(c.cert.get())),
 	)
 }
 

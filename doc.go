@@ -85,8 +85,9 @@
 // record does it re-send the stored request unchanged, and a refusal of that
 // re-send (other than SEND_FAILED) leaves the outcome unknown. The request
 // types share the PacketRequest interface, so one call serves normal, group
-// and mini-program packets. WeChat expires a bill number 24 hours after its
-// first use: past ResendWindow, settle with QueryOnly.
+// and mini-program packets. WeChat's support says a bill number expires at
+// most 24 hours after its first use: past ResendWindow, settle with
+// QueryOnly.
 //
 // # Testing
 //

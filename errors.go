@@ -23,8 +23,8 @@ var ErrUnknownOutcome = errors.New("outcome unknown: the packet may or may not h
 
 // ErrBillExpired is matched, besides ErrUnknownOutcome, by the error of a
 // send that WeChat answered with PARAM_ERROR 该订单已经过期 ("the order has
-// expired, change the bill number"): the bill number was first used 24 h or
-// more ago. That answer says nothing about whether the first send paid, and
+// expired, change the bill number"): the bill number was first used too long
+// ago (WeChat's support says a bill number lasts at most 24 hours). That answer says nothing about whether the first send paid, and
 // WeChat's advice to change the bill number pays twice if it did. Query the
 // bill number (Client.QueryRedPack or Client.Settle with QueryOnly) until
 // its status is definite; never re-issue the payment without a definite

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/redpack-go/redpack"
 	"github.com/redpack-go/redpack/redpacktest"
 )
@@ -355,4 +357,41 @@ func ExampleFormatBillNo() {
 	// Output:
 	// 1900000109202501011234567890 <nil>
 	// true
+}
+
+// A limiter shared by every client of the merchant, here a plain
+// *rate.Limiter; a campaign run on several machines passes one held in its
+// database. Every attempt waits on it, retries included.
+func ExampleWithLimiter() {
+	srv, _ := redpacktest.NewServer()
+	defer srv.Close()
+	shared := rate.NewLimiter(28, 1) // just under WeChat's 30 a second
+	a, _ := srv.Client(redpacktest.DefaultMchID, redpack.WithLimiter(shared))
+	b, _ := srv.Client(redpacktest.DefaultMchID, redpack.WithLimiter(shared))
+	for _, c := range []*redpack.Client{a, b} {
+		_, err := c.SendRedPack(context.Background(), lanternPacket(redpack.NewBillNo()))
+		fmt.Println(redpack.OutcomeOf(err))
+	}
+	// Output:
+	// paid
+	// paid
+}
+
+// Past ResendWindow from a bill number's first send, settle by query
+// alone: WeChat would answer a re-send that the bill number has expired.
+func ExampleQueryOnly() {
+	srv, _ := redpacktest.NewServer()
+	defer srv.Close()
+	client, _ := srv.Client(redpacktest.DefaultMchID)
+	req := lanternPacket(redpack.NewBillNo())
+	firstSent := time.Now().Add(-25 * time.Hour) // from your own records
+
+	var opts []redpack.SettleOption
+	if time.Since(firstSent) >= redpack.ResendWindow {
+		opts = append(opts, redpack.QueryOnly())
+	}
+	s, _ := client.Settle(context.Background(), req, opts...)
+	fmt.Println(s.Outcome, s.Status, s.Resent)
+	// Output:
+	// unknown NOT_FOUND false
 }

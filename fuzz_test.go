@@ -1,6 +1,7 @@
 package redpack
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,12 +19,12 @@ func FuzzDecodeAnswer(f *testing.F) {
 	addResponseSeeds(f)
 	f.Add([]byte(`<!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><xml><return_code>&b;</return_code></xml>`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		root, err := newAnswerParser().parse(body, 200) // a fresh parser
+		root, err := newAnswerParser().parse(context.Background(), body, 200) // a fresh parser
 		// A pooled parser, reused across inputs as on the request path,
 		// must answer as a fresh one does.
 		p := parsers.Get().(*answerParser)
 		defer p.release()
-		proot, perr := p.parse(body, 200)
+		proot, perr := p.parse(context.Background(), body, 200)
 		if (err == nil) != (perr == nil) || err != nil && err.Error() != perr.Error() {
 			t.Fatalf("fresh parser: %v; pooled parser: %v", err, perr)
 		}

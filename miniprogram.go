@@ -135,6 +135,6 @@ func (c *Client) BizRedPacketParams(res *MiniProgramResult) (*BizRedPacketParams
 		Package:   url.QueryEscape(res.Package),
 		SignType:  SignMD5.String(),
 	}
-	p.PaySign = paySign(res.WxAppID, p.NonceStr, p.Package, p.TimeStamp, c.apiKey.v)
+	p.PaySign = paySign(res.WxAppID, p.NonceStr, p.Package, p.TimeStamp, c.apiKey.get())
 	return p, nil
 }

@@ -65,6 +65,32 @@ func TestReadLimited(t *testing.T) {
 	}
 }
 
+// offerReader records the most room a Read was offered.
+type offerReader struct {
+	r        io.Reader
+	maxOffer int
+}
+
+func (o *offerReader) Read(p []byte) (int, error) {
+	o.maxOffer = max(o.maxOffer, len(p))
+	return o.r.Read(p)
+}
+
+// A Content-Length is a claim: within a raised limit, a huge one does not
+// make readLimited allocate its size before a byte arrives.
+func TestReadLimitedHugeAnnouncedLength(t *testing.T) {
+	r := &offerReader{r: strings.NewReader(strings.Repeat("a", 700))}
+	_, err := readLimited(r, 64<<20, MaxResponseBytesLimit, nil)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "shorter than announced")
+	assert.LessOrEqual(t, r.maxOffer, 2*maxUpfront, "allocated up front")
+
+	// A body as long as announced, over maxUpfront, is read whole.
+	body := strings.Repeat("b", 3*maxUpfront)
+	got, err := readLimited(strings.NewReader(body), int64(len(body)), MaxResponseBytesLimit, nil)
+	require.NoError(t, err)
+	assert.Equal(t, body, string(got))
+}
+
 func TestReadLimitedError(t *testing.T) {
 	r := io.MultiReader(strings.NewReader("<xml>"), iotest.ErrReader(io.ErrUnexpectedEOF))
 	_, err := readLimited(r, 100, 2048, nil)

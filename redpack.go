@@ -230,8 +230,12 @@ func (c *Client) sendPacket(ctx context.Context, op operation, sent SendResult, 
 		if pkg != nil {
 			*pkg = ""
 		}
+		namesBill := false
 		for e := range root.ChildElementsSeq() {
 			switch e.Tag {
+			case "mch_billno":
+				// judge has refused another bill number.
+				namesBill = e.Text() != ""
 			case "mch_id":
 				// Not compared: with consume_mch_id, which merchant WeChat
 				// names here is not documented.
@@ -262,6 +266,15 @@ func (c *Client) sendPacket(ctx context.Context, op operation, sent SendResult, 
 					return fieldError(e.Tag, e.Text(), "is not the amount sent")
 				}
 			}
+		}
+		// A success must say which bill it is about and which packet it
+		// paid, as a query's must: a bare SUCCESS (a gateway's, a stub's)
+		// proves nothing about this bill.
+		if !namesBill {
+			return fieldError("mch_billno", "", "is missing from a successful answer")
+		}
+		if res.SendListID == "" {
+			return fieldError("send_listid", "", "is missing from a successful answer")
 		}
 		if pkg != nil && *pkg == "" {
 			// WeChat said SUCCESS, but a packet the user cannot open is not
@@ -452,8 +465,9 @@ const billNoRandom = 20
 // NewBillNo returns a new bill number: the date (yyyymmdd, China time)
 // followed by 20 random digits and upper-case letters from crypto/rand, 28
 // characters in all. With about 103 random bits, numbers made by any number
-// of processes and machines, without coordination, do not collide: a
-// billion a day for a century gives odds of a collision below 10^-12. One
+// of processes and machines, without coordination, do not collide: as the
+// date is part of the number, only numbers of one day can, and a billion a
+// day for a century gives odds of a collision below one in 500 million. One
 // letter case only, so that a database column compared case-insensitively
 // (MySQL's default) still keeps them apart.
 //

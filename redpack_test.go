@@ -247,6 +247,12 @@ func TestSendUnreadableAnswers(t *testing.T) {
 		{"entity expansion", http.StatusOK, `<!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]><xml><return_code>&b;</return_code></xml>`, "malformed XML"},
 		{"external entity", http.StatusOK, `<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><return_code>SUCCESS</return_code><result_code>&x;</result_code></xml>`, "malformed XML"},
 		{"too deep", http.StatusOK, "<xml>" + strings.Repeat("<a>", 50) + strings.Repeat("</a>", 50) + "</xml>", "malformed XML"},
+		// A success must name the bill and the packet paid.
+		{"bare SUCCESS", http.StatusOK, "<xml><return_code>SUCCESS</return_code><result_code>SUCCESS</result_code></xml>", "<mch_billno> is missing"},
+		{"no bill number", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<mch_billno><![CDATA[1900000109202501011234567890]]></mch_billno>", "", 1), "<mch_billno> is missing"},
+		{"empty bill number", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<![CDATA[1900000109202501011234567890]]>", "", 1), "<mch_billno> is missing"},
+		{"no packet number", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<send_listid><![CDATA[1000041701202501013000000000001]]></send_listid>", "", 1), "<send_listid> is missing"},
+		{"empty packet number", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "<![CDATA[1000041701202501013000000000001]]>", "", 1), "<send_listid> is missing"},
 		{"bad signature", http.StatusOK, strings.Replace(readFixture("sendredpack_SUCCESS.xml"), "</xml>", "<sign>0123456789ABCDEF0123456789ABCDEF</sign></xml>", 1), "signature does not verify"},
 		// Ambiguous answers: reading either copy could flip the outcome.
 		{"err_code twice", http.StatusOK, strings.Replace(readFixture("sendredpack_SYSTEMERROR.xml"), "</xml>", "<err_code>PARAM_ERROR</err_code></xml>", 1), "<err_code> appears more than once"},
@@ -278,6 +284,23 @@ func TestSendAnswerOverSizeLimit(t *testing.T) {
 	_, err := stub.client(t, WithMaxResponseBytes(2048)).SendRedPack(context.Background(), goodSend())
 	assert.ErrorIs(t, err, ErrUnknownOutcome)
 	assert.ErrorContains(t, err, "longer than 2048 bytes")
+
+	t.Run("the default limit is what WeChat's answers need, with a wide margin", func(t *testing.T) {
+		assert.EqualValues(t, 64<<10, DefaultMaxResponseBytes)
+		assert.Greater(t, DefaultMaxResponseBytes, 15*len(groupAnswer(20)))
+		huge := "<xml><return_code>SUCCESS</return_code><pad>" + strings.Repeat("x", DefaultMaxResponseBytes) + "</pad></xml>"
+		stub := newStub(t, func(stubRequest) (int, string) { return http.StatusOK, huge })
+		_, err := stub.client(t).SendRedPack(context.Background(), goodSend())
+		assert.ErrorIs(t, err, ErrUnknownOutcome)
+		assert.ErrorContains(t, err, "longer than 65536 bytes")
+	})
+	t.Run("a raised limit still bounds the elements", func(t *testing.T) {
+		hostile := hostileAnswers()["distinct elements to the limit"]
+		stub := newStub(t, func(stubRequest) (int, string) { return http.StatusOK, string(hostile) })
+		_, err := stub.client(t, WithMaxResponseBytes(MaxResponseBytesLimit)).SendRedPack(context.Background(), goodSend())
+		assert.ErrorIs(t, err, ErrUnknownOutcome)
+		assert.ErrorContains(t, err, "more than 1024 elements")
+	})
 }
 
 func TestSignedAnswerVerifies(t *testing.T) {
@@ -457,10 +480,11 @@ func TestNewBillNo(t *testing.T) {
 	assert.Regexp(t, `^[0-9]{8}[0-9A-Z]{20}$`, n)
 }
 
-// TestNewBillNoNoCollisions models many short-lived processes on one day,
-// each making a few bill numbers, as the CLI, cron jobs and workers do: a
-// generator whose uniqueness comes from a per-process counter collides
-// here; numbers with 103 random bits must not, among millions.
+// TestNewBillNoNoCollisions: millions of bill numbers of one day, from
+// several goroutines, and no two alike. NewBillNo keeps no state between
+// calls (every character comes from crypto/rand), so each call stands for
+// a fresh process, as the CLI, cron jobs and workers that make one number
+// each are; the alphabet check below catches a generator that counts.
 func TestNewBillNoNoCollisions(t *testing.T) {
 	total := 2_000_000
 	if testing.Short() {

@@ -32,37 +32,63 @@ type RetryPolicy struct {
 	// the default, 3.
 	MaxAttempts int
 	// MinBackoff is the least wait before a retry. Zero means the default,
-	// 1 s: WeChat asks for at least a second between retries of one order.
+	// 1 s: WeChat asks for at least a second between retries of one order
+	// (同笔订单最短重试时间 = 1s,
+	// https://pay.weixin.qq.com/doc/v2/merchant/4011974053). Less is
+	// refused unless AllowFastRetries is set.
 	MinBackoff time.Duration
-	// MaxBackoff caps the wait. Zero means the default, 10 s.
+	// MaxBackoff caps the wait. Zero means the default, 10 s, or
+	// MinBackoff if that is longer.
 	MaxBackoff time.Duration
+	// AllowFastRetries lets MinBackoff be under a second, which breaks
+	// WeChat's rule: for tests against a fake server only.
+	AllowFastRetries bool
 }
 
-// DefaultRetryPolicy is used when WithRetryPolicy is not.
-var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: 10 * time.Second}
+// DefaultRetryPolicy returns the policy a Client uses when WithRetryPolicy
+// is not given: 3 attempts, waits from 1 s up to 10 s.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: 10 * time.Second}
+}
 
 // WithRetryPolicy replaces DefaultRetryPolicy. Zero fields take the
-// default's values; RetryPolicy{MaxAttempts: 1} turns retries off.
+// default's values; RetryPolicy{MaxAttempts: 1} turns retries off. A
+// negative field, a MaxBackoff below MinBackoff, or a MinBackoff under a
+// second without AllowFastRetries makes NewClient fail.
 func WithRetryPolicy(p RetryPolicy) Option {
 	return func(o *options) error {
-		if p.MaxAttempts < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
-			return fmt.Errorf("redpack: WithRetryPolicy: negative value in %+v", p)
-		}
-		if p.MaxAttempts == 0 {
-			p.MaxAttempts = DefaultRetryPolicy.MaxAttempts
-		}
-		if p.MinBackoff == 0 {
-			p.MinBackoff = DefaultRetryPolicy.MinBackoff
-		}
-		if p.MaxBackoff == 0 {
-			p.MaxBackoff = max(DefaultRetryPolicy.MaxBackoff, p.MinBackoff)
-		}
-		if p.MaxBackoff < p.MinBackoff {
-			return fmt.Errorf("redpack: WithRetryPolicy: MaxBackoff %v is below MinBackoff %v", p.MaxBackoff, p.MinBackoff)
+		p, err := p.withDefaults()
+		if err != nil {
+			return fmt.Errorf("redpack: WithRetryPolicy: %w", err)
 		}
 		o.retry = p
 		return nil
 	}
+}
+
+// withDefaults fills p's zero fields from DefaultRetryPolicy and checks
+// the result.
+func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
+	if p.MaxAttempts < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
+		return p, fmt.Errorf("negative value in %+v", p)
+	}
+	def := DefaultRetryPolicy()
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = def.MaxAttempts
+	}
+	if p.MinBackoff == 0 {
+		p.MinBackoff = def.MinBackoff
+	}
+	if p.MaxBackoff == 0 {
+		p.MaxBackoff = max(def.MaxBackoff, p.MinBackoff)
+	}
+	if p.MinBackoff < time.Second && !p.AllowFastRetries {
+		return p, fmt.Errorf("MinBackoff %v is under the second WeChat asks for between retries of one order (AllowFastRetries allows it, for a fake server)", p.MinBackoff)
+	}
+	if p.MaxBackoff < p.MinBackoff {
+		return p, fmt.Errorf("MaxBackoff %v is below MinBackoff %v", p.MaxBackoff, p.MinBackoff)
+	}
+	return p, nil
 }
 
 // backoff is the wait before retry number n (1 for the first retry): at
@@ -118,6 +144,9 @@ type Limiter interface {
 // A nil l turns limiting off. Clients made with ForAppID share it.
 func WithLimiter(l Limiter) Option {
 	return func(o *options) error {
+		if rl, ok := l.(*rate.Limiter); ok && rl == nil {
+			l = nil // a nil *rate.Limiter in the interface would panic in Wait
+		}
 		o.limiter = l
 		return nil
 	}

@@ -101,6 +101,9 @@ func TestRetrySendFailedSettles(t *testing.T) {
 	assert.ErrorIs(t, err, CodeSendFailed)
 	assert.NotErrorIs(t, err, ErrUnknownOutcome, "SEND_FAILED is about the bill number: definitely not paid")
 	assert.Contains(t, err.Error(), "2 attempt(s)")
+	apiErr, ok := err.(*APIError)
+	require.True(t, ok, "%T", err)
+	assert.Equal(t, 2, apiErr.Attempts)
 }
 
 func TestNoRetryOnRefusals(t *testing.T) {
@@ -111,6 +114,9 @@ func TestNoRetryOnRefusals(t *testing.T) {
 			assert.ErrorIs(t, err, code)
 			assert.Len(t, stub.requests(), 1)
 			assert.Empty(t, stub.waits)
+			apiErr, ok := err.(*APIError)
+			require.True(t, ok, "%T", err)
+			assert.Equal(t, 1, apiErr.Attempts)
 		})
 	}
 }
@@ -122,6 +128,11 @@ func TestFreqLimitExhausted(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrUnknownOutcome, "FREQ_LIMIT every time: nothing was paid")
 	assert.Contains(t, err.Error(), "3 attempt(s)")
 	assert.Len(t, stub.requests(), 3)
+	// The same type as after one attempt: the *APIError itself.
+	apiErr, ok := err.(*APIError)
+	require.True(t, ok, "%T", err)
+	assert.Equal(t, 3, apiErr.Attempts)
+	assert.Equal(t, "sendredpack", apiErr.Op)
 }
 
 func TestRetryPolicyOff(t *testing.T) {
@@ -186,19 +197,54 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestRetryPolicyOption(t *testing.T) {
-	for _, p := range []RetryPolicy{{MaxAttempts: -1}, {MinBackoff: -1}, {MinBackoff: 5 * time.Second, MaxBackoff: 2 * time.Second}} {
-		_, err := NewClient(testConfig(), WithRetryPolicy(p))
-		assert.ErrorContains(t, err, "WithRetryPolicy")
+	for _, tt := range []struct {
+		p    RetryPolicy
+		want string
+	}{
+		{RetryPolicy{MaxAttempts: -1}, "negative"},
+		{RetryPolicy{MinBackoff: -1}, "negative"},
+		{RetryPolicy{MinBackoff: 5 * time.Second, MaxBackoff: 2 * time.Second}, "below MinBackoff"},
+		{RetryPolicy{MinBackoff: 10 * time.Millisecond}, "under the second WeChat asks for"},
+		{RetryPolicy{MinBackoff: time.Second - 1, MaxBackoff: time.Minute}, "AllowFastRetries"},
+		{RetryPolicy{MinBackoff: 10 * time.Millisecond, MaxBackoff: 5 * time.Millisecond, AllowFastRetries: true}, "below MinBackoff"},
+	} {
+		_, err := NewClient(testConfig(), WithRetryPolicy(tt.p))
+		assert.ErrorContains(t, err, "WithRetryPolicy", "%+v", tt.p)
+		assert.ErrorContains(t, err, tt.want, "%+v", tt.p)
 	}
-	c, err := NewClient(testConfig(), WithRetryPolicy(RetryPolicy{MaxAttempts: 5}))
+	for _, tt := range []struct {
+		p, want RetryPolicy
+	}{
+		{RetryPolicy{}, DefaultRetryPolicy()},
+		{RetryPolicy{MaxAttempts: 5}, RetryPolicy{MaxAttempts: 5, MinBackoff: time.Second, MaxBackoff: 10 * time.Second}},
+		{RetryPolicy{MinBackoff: 20 * time.Second}, RetryPolicy{MaxAttempts: 3, MinBackoff: 20 * time.Second, MaxBackoff: 20 * time.Second}},
+		{RetryPolicy{AllowFastRetries: true}, RetryPolicy{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: 10 * time.Second, AllowFastRetries: true}},
+		{RetryPolicy{MinBackoff: 10 * time.Millisecond, AllowFastRetries: true}, RetryPolicy{MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Second, AllowFastRetries: true}},
+	} {
+		c, err := NewClient(testConfig(), WithRetryPolicy(tt.p))
+		require.NoError(t, err, "%+v", tt.p)
+		assert.Equal(t, tt.want, c.retry, "%+v", tt.p)
+	}
+	c, err := NewClient(testConfig())
 	require.NoError(t, err)
-	assert.Equal(t, RetryPolicy{MaxAttempts: 5, MinBackoff: time.Second, MaxBackoff: 10 * time.Second}, c.retry)
-	c, err = NewClient(testConfig(), WithRetryPolicy(RetryPolicy{MinBackoff: 20 * time.Second}))
-	require.NoError(t, err)
-	assert.Equal(t, 20*time.Second, c.retry.MaxBackoff)
-	c, err = NewClient(testConfig())
-	require.NoError(t, err)
-	assert.Equal(t, DefaultRetryPolicy, c.retry)
+	assert.Equal(t, RetryPolicy{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: 10 * time.Second}, c.retry)
+}
+
+// No policy a Client accepts waits less than a second before a retry
+// unless AllowFastRetries asked for it, and none makes no attempt.
+func TestRetryPolicyKeepsWeChatsSecond(t *testing.T) {
+	none := func(int64) int64 { return 0 }
+	for _, p := range []RetryPolicy{
+		{}, {MaxAttempts: 1}, {MaxAttempts: 10}, {MaxBackoff: time.Second}, {MinBackoff: time.Second},
+		{MinBackoff: 3 * time.Second}, {MaxBackoff: time.Hour}, DefaultRetryPolicy(),
+	} {
+		c, err := NewClient(testConfig(), WithRetryPolicy(p))
+		require.NoError(t, err, "%+v", p)
+		require.Positive(t, c.retry.MaxAttempts)
+		for n := 1; n <= 12; n++ {
+			assert.GreaterOrEqual(t, c.retry.backoff(n, none), time.Second, "%+v, retry %d", p, n)
+		}
+	}
 }
 
 func TestRateLimit(t *testing.T) {
@@ -233,3 +279,46 @@ func TestRateLimit(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// countingLimiter admits every request and counts them, or refuses all
+// with refuse.
+type countingLimiter struct {
+	mu     sync.Mutex
+	waits  int
+	refuse error
+}
+
+func (l *countingLimiter) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waits++
+	return l.refuse
+}
+
+// TestWithLimiter: a shared limiter paces every attempt, retries included,
+// and a refusal to wait sends nothing.
+func TestWithLimiter(t *testing.T) {
+	stub := scripted(t, "sendredpack_SYSTEMERROR.xml", "sendredpack_SYSTEMERROR.xml", "sendredpack_SUCCESS.xml")
+	l := &countingLimiter{}
+	c := stub.client(t, WithLimiter(l))
+	_, err := c.SendRedPack(context.Background(), goodSend())
+	require.NoError(t, err)
+	assert.Equal(t, 3, l.waits, "every attempt waits on the shared limiter")
+	other, err := c.ForAppID("wx9999999999999999")
+	require.NoError(t, err)
+	assert.Same(t, c.limiter, other.limiter)
+
+	stub = scripted(t, "sendredpack_SUCCESS.xml")
+	l = &countingLimiter{refuse: context.DeadlineExceeded}
+	_, err = stub.client(t, WithLimiter(l)).SendRedPack(context.Background(), goodSend())
+	var notSent *RequestError
+	require.ErrorAs(t, err, &notSent)
+	assert.Empty(t, stub.requests())
+
+	c, err = NewClient(testConfig(), WithLimiter((*rate.Limiter)(nil)))
+	require.NoError(t, err)
+	assert.Nil(t, c.limiter, "a nil *rate.Limiter turns limiting off, as nil does")
+	c, err = NewClient(testConfig(), WithLimiter(nil))
+	require.NoError(t, err)
+	assert.Nil(t, c.limiter)
+}

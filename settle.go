@@ -26,7 +26,9 @@ type PacketRequest interface {
 type packetIdentity struct {
 	billNo, appID, openID string
 	amount                int64
+	num                   int
 	group                 bool
+	mini                  bool // the answer to a send carries a package
 }
 
 var (
@@ -36,7 +38,7 @@ var (
 )
 
 func (r *SendRedPackRequest) packet(c *Client) packetIdentity {
-	return packetIdentity{billNo: r.MchBillNo, appID: c.appID, openID: r.ReOpenID, amount: r.TotalAmount}
+	return packetIdentity{billNo: r.MchBillNo, appID: c.appID, openID: r.ReOpenID, amount: r.TotalAmount, num: 1}
 }
 
 func (r *SendRedPackRequest) send(ctx context.Context, c *Client) (*SendResult, string, error) {
@@ -45,7 +47,7 @@ func (r *SendRedPackRequest) send(ctx context.Context, c *Client) (*SendResult, 
 }
 
 func (r *SendGroupRedPackRequest) packet(c *Client) packetIdentity {
-	return packetIdentity{billNo: r.MchBillNo, appID: c.appID, openID: r.ReOpenID, amount: r.TotalAmount, group: true}
+	return packetIdentity{billNo: r.MchBillNo, appID: c.appID, openID: r.ReOpenID, amount: r.TotalAmount, num: r.TotalNum, group: true}
 }
 
 func (r *SendGroupRedPackRequest) send(ctx context.Context, c *Client) (*SendResult, string, error) {
@@ -54,7 +56,7 @@ func (r *SendGroupRedPackRequest) send(ctx context.Context, c *Client) (*SendRes
 }
 
 func (r *SendMiniProgramRedPackRequest) packet(*Client) packetIdentity {
-	return packetIdentity{billNo: r.MchBillNo, appID: r.MiniProgramAppID, openID: r.ReOpenID, amount: r.TotalAmount}
+	return packetIdentity{billNo: r.MchBillNo, appID: r.MiniProgramAppID, openID: r.ReOpenID, amount: r.TotalAmount, num: 1, mini: true}
 }
 
 func (r *SendMiniProgramRedPackRequest) send(ctx context.Context, c *Client) (*SendResult, string, error) {
@@ -66,9 +68,11 @@ func (r *SendMiniProgramRedPackRequest) send(ctx context.Context, c *Client) (*S
 }
 
 // ResendWindow is how long after a bill number's first send Settle may
-// re-send it: WeChat answers a bill number first used 24 hours or more
-// earlier with 该订单已经过期 (expired), and an hour's margin keeps a re-send
-// clear of that. Past it, settle with QueryOnly.
+// re-send it. WeChat's support says a bill number expires after at most 24
+// hours, answering 该订单已经过期 (expired); the hour's margin keeps a
+// re-send clear of a full day. Past it, settle with QueryOnly. Should a
+// bill number expire earlier, the re-send's expired answer leaves the
+// outcome unknown, never "not paid".
 const ResendWindow = 23 * time.Hour
 
 // SettleOption changes how Settle settles a bill number.
@@ -98,10 +102,13 @@ type Settlement struct {
 	Status Status
 	// Info is the query's answer, when there was one.
 	Info *RedPackInfo
-	// Resent reports whether the request was sent again, which happens
-	// only when the query found no record.
+	// Resent reports whether the request was sent again: when the query
+	// found no record, or, for a mini-program packet the query found SENT,
+	// to fetch its package (WeChat answers a repeated bill number with the
+	// first result and pays nothing more).
 	Resent bool
-	// Package is a mini-program packet's package when its re-send paid it.
+	// Package is a paid mini-program packet's package, which its user
+	// opens it with, when a re-send returned it.
 	Package string
 	// Err is what left the outcome unknown (the query's or the re-send's
 	// error), or the SEND_FAILED refusal that settled it as not paid.
@@ -117,8 +124,10 @@ type Settlement struct {
 //
 //  1. It queries the bill number (with the request's appid). A definite
 //     status decides: SENT, RECEIVED, RFUND_ING or REFUND is paid, FAILED is
-//     not paid. SENDING leaves it unknown. So does a packet whose amount or
-//     receiver is not the request's: the bill number holds another payment.
+//     not paid. SENDING leaves it unknown. So does a packet whose kind,
+//     amount, count or receiver is not the request's: the bill number holds
+//     another payment. A mini-program packet found SENT is re-sent once to
+//     fetch its package, which pays nothing more.
 //  2. Only when WeChat has no record (NOT_FOUND) does it re-send req,
 //     unchanged, unless QueryOnly was given. Success is paid; SEND_FAILED is
 //     not paid. Any other refusal of the re-send (FREQ_LIMIT, SIGN_ERROR,
@@ -168,6 +177,9 @@ func (c *Client) Settle(ctx context.Context, req PacketRequest, opts ...SettleOp
 		switch s.Outcome = info.Status.Outcome(); s.Outcome {
 		case OutcomePaid:
 			s.SendListID = info.DetailID
+			if id.mini && info.Status == StatusSent {
+				s.fetchPackage(ctx, c, req)
+			}
 		case OutcomeNotPaid:
 			s.Advice = "WeChat reports the packet FAILED (" + info.Reason + "): it may be paid again under a new bill number"
 		default:
@@ -193,12 +205,33 @@ func (c *Client) Settle(ctx context.Context, req PacketRequest, opts ...SettleOp
 	return s, nil
 }
 
+// fetchPackage re-sends a mini-program request the query found paid and
+// unopened, for the package its answer carries. The outcome is paid
+// whatever the re-send hears.
+func (s *Settlement) fetchPackage(ctx context.Context, c *Client, req PacketRequest) {
+	res, pkg, err := req.send(ctx, c)
+	s.Resent = true
+	if err == nil && res.SendListID == s.SendListID {
+		s.Package = pkg
+		return
+	}
+	s.Advice = "paid; its package for wx.sendBizRedPacket could not be fetched: re-send the same request under the same bill number (it is paid, so that pays nothing more)"
+}
+
 // mismatch says how info is not about the payment id describes, or "".
 func (id packetIdentity) mismatch(info *RedPackInfo) string {
-	if info.TotalAmount != id.amount {
-		return fmt.Sprintf("%d fen, not %d", info.TotalAmount, id.amount)
+	want := HBTypeNormal
+	if id.group {
+		want = HBTypeGroup
 	}
-	if !id.group && len(info.Receivers) > 0 && info.Receivers[0].OpenID != id.openID {
+	switch {
+	case info.HBType != "" && info.HBType != want:
+		return fmt.Sprintf("a %s packet, not %s", info.HBType, want)
+	case info.TotalAmount != id.amount:
+		return fmt.Sprintf("%d fen, not %d", info.TotalAmount, id.amount)
+	case info.TotalNum != 0 && info.TotalNum != id.num:
+		return fmt.Sprintf("%d receivers, not %d", info.TotalNum, id.num)
+	case !id.group && len(info.Receivers) > 0 && info.Receivers[0].OpenID != id.openID:
 		return "received by another openid"
 	}
 	return ""

@@ -14,7 +14,7 @@ import (
 )
 
 // fastRetries keeps retry tests quick against the fake server.
-var fastRetries = redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+var fastRetries = redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, AllowFastRetries: true})
 
 func settlePacket(billNo string) *redpack.SendRedPackRequest {
 	return &redpack.SendRedPackRequest{
@@ -223,6 +223,20 @@ func TestSettle(t *testing.T) {
 		assert.Equal(t, redpack.OutcomeNotPaid, s.Outcome)
 		assert.ErrorIs(t, s.Err, redpack.CodeSendFailed)
 	})
+	t.Run("a group packet under the bill number", func(t *testing.T) {
+		srv := redpacktest.Start(t)
+		client, _ := srv.Client(redpacktest.DefaultMchID, fastRetries)
+		group := &redpack.SendGroupRedPackRequest{MchBillNo: redpack.NewBillNo(), SendName: "示例科技", ReOpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+			TotalAmount: 900, TotalNum: 3, Wishing: "恭喜发财", ActName: "裂变红包测试", Remark: "分享给好友"}
+		_, err := client.SendGroupRedPack(ctx, group)
+		require.NoError(t, err)
+		normal := settlePacket(group.MchBillNo)
+		normal.TotalAmount = 900
+		s, err := client.Settle(ctx, normal)
+		require.NoError(t, err)
+		assert.Equal(t, redpack.OutcomeUnknown, s.Outcome, "a group packet is not this normal one")
+		assert.Contains(t, s.Advice, "GROUP")
+	})
 	t.Run("another payment under the bill number", func(t *testing.T) {
 		srv := redpacktest.Start(t)
 		client, _ := srv.Client(redpacktest.DefaultMchID, fastRetries)
@@ -291,7 +305,15 @@ func TestSettleEveryKind(t *testing.T) {
 		s, err := client.Settle(ctx, req)
 		require.NoError(t, err)
 		assert.Equal(t, redpack.OutcomePaid, s.Outcome, "%T: %s", req, s.Advice)
-		assert.False(t, s.Resent)
+		if _, mini := req.(*redpack.SendMiniProgramRedPackRequest); mini {
+			// Paid and unopened: the re-send fetches the package the user
+			// opens it with, and pays nothing more.
+			assert.True(t, s.Resent)
+			assert.Contains(t, s.Package, "sendid=")
+		} else {
+			assert.False(t, s.Resent)
+			assert.Empty(t, s.Package)
+		}
 	}
 	assert.Equal(t, int64(1000+900+100), srv.Paid(redpacktest.DefaultMchID))
 }

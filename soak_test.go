@@ -30,7 +30,7 @@ func TestSoak(t *testing.T) {
 	client, err := srv.Client(m.MchID,
 		// The default policy's shape (3 attempts, jittered backoff), with
 		// short waits so that thousands of sends fit in CI.
-		redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}),
+		redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, AllowFastRetries: true}),
 		redpack.WithRateLimit(0, 0),
 		redpack.WithHTTPClient(&http.Client{Timeout: 250 * time.Millisecond}))
 	if err != nil {

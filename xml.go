@@ -2,9 +2,11 @@ package redpack
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +56,13 @@ func appendElement(b []byte, k, v string) []byte {
 // xml/hblist/hbinfo/field.
 const maxDepth = 8
 
+// maxElements bounds the elements of an answer, counted before etree
+// parses it (see elementBound), so that what a hostile answer costs is
+// bounded by it rather than by the size limit. WeChat's largest answer,
+// a group packet's query with 20 receivers, has about 100 elements and
+// 150 by elementBound's count.
+const maxElements = 1024
+
 // envelope holds the fields every answer shares.
 type envelope struct {
 	ReturnCode string
@@ -95,10 +104,15 @@ func (p *answerParser) release() {
 	parsers.Put(p)
 }
 
-// parse reads body as WeChat's <xml> document and returns its root.
-func (p *answerParser) parse(body []byte, status int) (*etree.Element, error) {
+// parse reads body as WeChat's <xml> document and returns its root. A
+// ctx that ended while parsing is an error too: the caller's deadline
+// holds over the whole attempt.
+func (p *answerParser) parse(ctx context.Context, body []byte, status int) (*etree.Element, error) {
 	if looksLikeHTML(body) {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "an HTML page, not WeChat's XML", Excerpt: excerpt(body)}
+	}
+	if tooManyElements(body) {
+		return nil, &DecodeError{HTTPStatus: status, Reason: fmt.Sprintf("more than %d elements", maxElements), Excerpt: excerpt(body)}
 	}
 	in := body
 	if compact, ok := compactSpace(p.scratch[:0], body); ok {
@@ -120,8 +134,41 @@ func (p *answerParser) parse(body []byte, status int) (*etree.Element, error) {
 	if err := checkShape(&p.doc.Element); err != nil {
 		return nil, &DecodeError{HTTPStatus: status, Reason: err.Error(), Excerpt: excerpt(body)}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("parsing the answer: %w", err)
+	}
 	return root, nil
 }
+
+// tooManyElements reports whether body may hold more than maxElements
+// elements. Counting every '<' is fast and settles it for all of WeChat's
+// answers; only past maxElements of them are end tags told apart.
+func tooManyElements(body []byte) bool {
+	return bytes.Count(body, []byte{'<'}) > maxElements && elementBound(body, maxElements) > maxElements
+}
+
+// elementBound counts the '<' in body that do not open an end tag, up to
+// one past limit: at least as many as body has elements (CDATA sections,
+// comments and the like count too), and cheap to count before parsing.
+func elementBound(body []byte, limit int) int {
+	n := 0
+	for n <= limit {
+		i := bytes.IndexByte(body, '<')
+		if i < 0 {
+			break
+		}
+		if i+1 == len(body) || body[i+1] != '/' {
+			n++
+		}
+		body = body[i+1:]
+	}
+	return n
+}
+
+// smallSiblings is how many sibling tags checkShape compares pairwise;
+// past it, a map keeps the check linear. WeChat's widest element, the
+// root, has about 20 children.
+const smallSiblings = 32
 
 // checkShape refuses an answer whose meaning would depend on which copy of
 // a field is read: a field given twice (an err_code of SYSTEMERROR and
@@ -130,9 +177,22 @@ func (p *answerParser) parse(body []byte, status int) (*etree.Element, error) {
 // hides its text, or text mixed with elements. WeChat's answers have none
 // of these. One element may appear more than once among its siblings:
 // hbinfo, a group packet's receiver, inside hblist.
+//
+// The check is linear in the number of elements, and allocates nothing for
+// elements of up to smallSiblings children.
 func checkShape(e *etree.Element) error {
+	var tags [smallSiblings]string
+	return checkShapeWith(e, &tags)
+}
+
+// checkShapeWith is checkShape with room for the tags of one element's
+// children, reused at every level: e's children are checked among
+// themselves first, then each child's own subtree.
+func checkShapeWith(e *etree.Element, tags *[smallSiblings]string) error {
 	var elems, text bool
-	for i, t := range e.Child {
+	n := 0                       // tags in use: e's child elements so far
+	var seen map[string]struct{} // all of them, once there are too many for tags
+	for _, t := range e.Child {
 		switch t := t.(type) {
 		case *etree.Element:
 			if elems && e.Parent() == nil {
@@ -141,17 +201,28 @@ func checkShape(e *etree.Element) error {
 			if t.Space != "" {
 				return fmt.Errorf("<%s:%s> is namespaced", t.Space, t.Tag)
 			}
-			if e.Tag != "hblist" || t.Tag != "hbinfo" {
-				for _, u := range e.Child[:i] {
-					if v, ok := u.(*etree.Element); ok && v.Tag == t.Tag {
-						return fmt.Errorf("<%s> appears more than once", t.Tag)
+			elems = true
+			if e.Tag == "hblist" && t.Tag == "hbinfo" {
+				continue
+			}
+			var dup bool
+			if seen == nil && n < len(tags) {
+				dup = slices.Contains(tags[:n], t.Tag)
+				tags[n] = t.Tag
+				n++
+			} else {
+				if seen == nil {
+					seen = make(map[string]struct{}, 2*len(tags))
+					for _, tag := range tags {
+						seen[tag] = struct{}{}
 					}
 				}
+				_, dup = seen[t.Tag]
+				seen[t.Tag] = struct{}{}
 			}
-			if err := checkShape(t); err != nil {
-				return err
+			if dup {
+				return fmt.Errorf("<%s> appears more than once", t.Tag)
 			}
-			elems = true
 		case *etree.CharData:
 			text = text || !t.IsWhitespace()
 		case *etree.Comment:
@@ -168,6 +239,16 @@ func checkShape(e *etree.Element) error {
 			return errors.New("text outside the <xml> root element")
 		}
 		return fmt.Errorf("<%s> mixes text and elements", e.Tag)
+	}
+	if !elems {
+		return nil
+	}
+	for _, t := range e.Child {
+		if c, ok := t.(*etree.Element); ok {
+			if err := checkShapeWith(c, tags); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package redpack
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/beevik/etree"
@@ -104,4 +107,105 @@ func sameElement(t *testing.T, a, b *etree.Element, top bool) {
 	for i := range ac {
 		sameElement(t, ac[i], bc[i], false)
 	}
+}
+
+// Hostile answers are refused at a cost bounded by maxElements, not by
+// the size limit: counted before etree parses them, checked in linear
+// time.
+func TestHostileAnswers(t *testing.T) {
+	for name, body := range hostileAnswers() {
+		t.Run(name, func(t *testing.T) {
+			p := newAnswerParser()
+			_, err := p.parse(context.Background(), body, 200)
+			var de *DecodeError
+			require.ErrorAs(t, err, &de)
+			if strings.Contains(name, "at the bound") {
+				assert.Equal(t, maxElements, elementBound(body, maxElements))
+				assert.Equal(t, "<e0> appears more than once", de.Reason)
+				return
+			}
+			assert.Equal(t, "more than 1024 elements", de.Reason)
+			allocs := testing.AllocsPerRun(5, func() { p.parse(context.Background(), body, 200) })
+			assert.Less(t, allocs, 20.0, "refused before etree parses it")
+		})
+	}
+	t.Run("the largest answer WeChat sends passes", func(t *testing.T) {
+		body := []byte(groupAnswer(20))
+		assert.Less(t, elementBound(body, maxElements), maxElements/4)
+		_, err := newAnswerParser().parse(context.Background(), body, 200)
+		require.NoError(t, err)
+	})
+}
+
+func TestElementBound(t *testing.T) {
+	for in, want := range map[string]int{
+		"":                        0,
+		"x<":                      1,
+		"<xml><a>1</a><b/></xml>": 3,
+		"<xml><a><![CDATA[1]]></a><!-- c --></xml>": 4,
+		"</a></b>": 0,
+	} {
+		assert.Equal(t, want, elementBound([]byte(in), 10), "%q", in)
+	}
+	assert.Equal(t, 4, elementBound([]byte(strings.Repeat("<a/>", 100)), 3), "counting stops past the limit")
+
+	elems := func(n int) []byte { return []byte("<xml>" + strings.Repeat("<a>1</a>", n-1) + "</xml>") }
+	assert.False(t, tooManyElements(elems(maxElements)))
+	assert.True(t, tooManyElements(elems(maxElements+1)))
+	assert.False(t, tooManyElements([]byte(strings.Repeat("</a>", 2*maxElements))), "end tags are not elements")
+}
+
+// checkShape finds a repeated field among many siblings too, where it
+// switches from comparing to a map, and allocates nothing for an answer
+// of WeChat's shape.
+func TestCheckShapeManySiblings(t *testing.T) {
+	tree := func(tags ...string) *etree.Document {
+		doc := etree.NewDocument()
+		root := doc.CreateElement("xml")
+		for _, tag := range tags {
+			root.CreateElement(tag).SetText("1")
+		}
+		return doc
+	}
+	distinct := func(n int) []string {
+		tags := make([]string, n)
+		for i := range tags {
+			tags[i] = fmt.Sprintf("f%d", i)
+		}
+		return tags
+	}
+	for _, n := range []int{1, smallSiblings, smallSiblings + 1, 500} {
+		assert.NoError(t, checkShape(&tree(distinct(n)...).Element), "%d distinct", n)
+	}
+	for _, tt := range []struct {
+		n, dupOf int
+	}{{smallSiblings, 0}, {smallSiblings + 1, 0}, {smallSiblings + 1, smallSiblings}, {40, 3}, {500, 250}} {
+		tags := append(distinct(tt.n), fmt.Sprintf("f%d", tt.dupOf))
+		err := checkShape(&tree(tags...).Element)
+		assert.EqualError(t, err, fmt.Sprintf("<f%d> appears more than once", tt.dupOf), "%d siblings, then f%d again", tt.n, tt.dupOf)
+	}
+
+	hblist := etree.NewDocument()
+	list := hblist.CreateElement("xml").CreateElement("hblist")
+	for i := 0; i < 100; i++ {
+		list.CreateElement("hbinfo").CreateElement("openid").SetText("o")
+	}
+	assert.NoError(t, checkShape(&hblist.Element), "hbinfo repeats inside hblist")
+	list.CreateElement("other")
+	list.CreateElement("other")
+	assert.EqualError(t, checkShape(&hblist.Element), "<other> appears more than once")
+
+	p := newAnswerParser()
+	_, err := p.parse(context.Background(), []byte(readFixture("sendredpack_SUCCESS.xml")), 200)
+	require.NoError(t, err)
+	assert.Zero(t, testing.AllocsPerRun(10, func() { checkShape(&p.doc.Element) }))
+}
+
+// A context that ended while the answer was parsed ends the attempt with
+// the context's error, however well-formed the answer.
+func TestParseHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := newAnswerParser().parse(ctx, []byte(readFixture("sendredpack_SUCCESS.xml")), 200)
+	assert.ErrorIs(t, err, context.Canceled)
 }

@@ -41,11 +41,11 @@ import (
 //	GET  /merchants/{mch_id}            one merchant
 //	PUT  /merchants/{mch_id}/balance    {"balance": 100000} → the merchant
 //	GET  /clock                         {"now": "…"}
-//	PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"} → {"now": "…"}
-//	POST /clock/advance                 {"duration": "25h"} → {"now": "…"}
+//	PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"} → {"now": "…"}; never back before the last packet was sent
+//	POST /clock/advance                 {"duration": "25h"} → {"now": "…"}; never a negative duration
 //	GET  /faults                        the faults no request has taken yet
 //	POST /faults                        a fault or an array of them → the pending faults
-//	GET  /requests                      every request received (a body's SHA-256, never the body)
+//	GET  /requests                      every request received (a body's SHA-256 and root element, never the body)
 //	POST /reset                         see Reset → the summary
 //
 // A fault is {"kind": "SystemErrorAfterCommit", "op": "sendredpack",
@@ -61,27 +61,56 @@ import (
 // "time"}], "refund_time", "refund_amount", "package"}; empty optional
 // fields are left out.
 //
-// Errors are {"error": "…"} with status 400 (a bad request), 404 (no such
-// packet or merchant) or 409 (a bill number used by two merchants, or a
-// packet that cannot be claimed); an unknown path or method gets net/http's
-// plain 404 or 405.
+// Every error is {"error": "…"} (application/json) with status 400 (a bad
+// request), 403 (a request from a web page or a non-loopback Host), 404 (no
+// such route, packet or merchant), 405 (a method the route does not take;
+// the Allow header lists those it does) or 409 (a bill number used by two
+// merchants, a packet that cannot be claimed, or PUT /clock to the past
+// while the ledger holds packets).
 func (h *Handler) AdminHandler() http.Handler {
+	routes := []struct {
+		method, path string
+		serve        http.HandlerFunc
+	}{
+		{"GET", "/{$}", h.adminSummary},
+		{"GET", "/packets", h.adminPackets},
+		{"GET", "/packets/{billno}", h.adminPacket},
+		{"POST", "/packets/{billno}/claim", h.adminClaim},
+		{"POST", "/biz-red-packet", h.adminOpenBizRedPacket},
+		{"GET", "/merchants", h.adminMerchants},
+		{"GET", "/merchants/{mchid}", h.adminMerchant},
+		{"PUT", "/merchants/{mchid}/balance", h.adminSetBalance},
+		{"GET", "/clock", h.adminClock},
+		{"PUT", "/clock", h.adminSetClock},
+		{"POST", "/clock/advance", h.adminAdvance},
+		{"GET", "/faults", h.adminFaults},
+		{"POST", "/faults", h.adminInject},
+		{"GET", "/requests", h.adminRequests},
+		{"POST", "/reset", h.adminReset},
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", h.adminSummary)
-	mux.HandleFunc("GET /packets", h.adminPackets)
-	mux.HandleFunc("GET /packets/{billno}", h.adminPacket)
-	mux.HandleFunc("POST /packets/{billno}/claim", h.adminClaim)
-	mux.HandleFunc("POST /biz-red-packet", h.adminOpenBizRedPacket)
-	mux.HandleFunc("GET /merchants", h.adminMerchants)
-	mux.HandleFunc("GET /merchants/{mchid}", h.adminMerchant)
-	mux.HandleFunc("PUT /merchants/{mchid}/balance", h.adminSetBalance)
-	mux.HandleFunc("GET /clock", h.adminClock)
-	mux.HandleFunc("PUT /clock", h.adminSetClock)
-	mux.HandleFunc("POST /clock/advance", h.adminAdvance)
-	mux.HandleFunc("GET /faults", h.adminFaults)
-	mux.HandleFunc("POST /faults", h.adminInject)
-	mux.HandleFunc("GET /requests", h.adminRequests)
-	mux.HandleFunc("POST /reset", h.adminReset)
+	var paths []string
+	methods := make(map[string][]string)
+	for _, rt := range routes {
+		mux.HandleFunc(rt.method+" "+rt.path, rt.serve)
+		if methods[rt.path] == nil {
+			paths = append(paths, rt.path)
+		}
+		methods[rt.path] = append(methods[rt.path], rt.method)
+	}
+	// The mux's own 404 and 405 are plain text; these catch the same
+	// requests first (a pattern without a method matches any method, one
+	// with a method wins where it matches) and answer in JSON.
+	for _, p := range paths {
+		allow := strings.Join(methods[p], ", ")
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			adminError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: method not allowed; use %s", r.Method, r.URL.Path, allow))
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		adminError(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path))
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") != "" {
 			adminError(w, http.StatusForbidden, "requests from web pages are refused")
@@ -169,6 +198,7 @@ type adminMerchantJSON struct {
 	MchID           string   `json:"mch_id"`
 	AppID           string   `json:"appid"`
 	AppIDs          []string `json:"appids"`
+	MiniAppIDs      []string `json:"mini_program_appids"`
 	AppAppIDs       []string `json:"app_appids"`
 	Balance         int64    `json:"balance"`
 	Paid            int64    `json:"paid"`
@@ -179,6 +209,7 @@ type adminMerchantJSON struct {
 	UserDailyAmount int64    `json:"user_daily_amount"`
 	DailyAmount     int64    `json:"daily_amount"`
 	AllowedIPs      []string `json:"allowed_ips"`
+	GroupOffline    bool     `json:"group_offline"`
 }
 
 func (h *Handler) merchantJSON(m Merchant) adminMerchantJSON {
@@ -189,11 +220,11 @@ func (h *Handler) merchantJSON(m Merchant) adminMerchantJSON {
 		return s
 	}
 	return adminMerchantJSON{
-		MchID: m.MchID, AppID: m.AppID, AppIDs: nonNil(m.AppIDs), AppAppIDs: nonNil(m.AppAppIDs),
+		MchID: m.MchID, AppID: m.AppID, AppIDs: nonNil(m.AppIDs), MiniAppIDs: nonNil(m.MiniProgramAppIDs), AppAppIDs: nonNil(m.AppAppIDs),
 		Balance: m.Balance, Paid: h.Paid(m.MchID), Scenes: nonNil(m.Scenes),
 		SceneMinAmount: m.SceneMinAmount, SceneMaxAmount: m.SceneMaxAmount,
 		UserDailyCount: m.UserDailyCount, UserDailyAmount: m.UserDailyAmount, DailyAmount: m.DailyAmount,
-		AllowedIPs: nonNil(m.AllowedIPs),
+		AllowedIPs: nonNil(m.AllowedIPs), GroupOffline: m.GroupOffline,
 	}
 }
 
@@ -257,6 +288,7 @@ func faultKindNames() []string {
 type adminRequestJSON struct {
 	Op         string `json:"op"`
 	Path       string `json:"path"`
+	Root       string `json:"root,omitempty"`
 	MchID      string `json:"mch_id,omitempty"`
 	MchBillNo  string `json:"mch_billno,omitempty"`
 	ErrCode    string `json:"err_code,omitempty"`
@@ -446,7 +478,10 @@ func (h *Handler) adminSetClock(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusBadRequest, fmt.Sprintf(`give "now" in RFC 3339, e.g. 2025-01-01T12:00:00+08:00: %v`, err))
 		return
 	}
-	h.SetTime(t)
+	if !h.setTimeForward(t) {
+		adminError(w, http.StatusConflict, fmt.Sprintf("the clock reads %s: moving it back before the last packet was sent would put it in the future; POST /reset first (on an empty ledger the clock may go anywhere)", adminTime(h.Now())))
+		return
+	}
 	adminJSON(w, http.StatusOK, adminClockJSON{Now: adminTime(h.Now())})
 }
 
@@ -460,6 +495,10 @@ func (h *Handler) adminAdvance(w http.ResponseWriter, r *http.Request) {
 	d, err := time.ParseDuration(in.Duration)
 	if err != nil {
 		adminError(w, http.StatusBadRequest, fmt.Sprintf(`give "duration" as a Go duration, e.g. "25h": %v`, err))
+		return
+	}
+	if d < 0 {
+		adminError(w, http.StatusBadRequest, fmt.Sprintf("duration %s: the clock only advances; to start over at an earlier time, POST /reset, then PUT /clock", d))
 		return
 	}
 	h.Advance(d)
@@ -513,7 +552,7 @@ func (h *Handler) adminRequests(w http.ResponseWriter, r *http.Request) {
 	for _, q := range h.Requests() {
 		sum := sha256.Sum256(q.Body)
 		j := adminRequestJSON{
-			Op: q.Op, Path: q.Path, MchID: q.MchID, MchBillNo: q.MchBillNo, ErrCode: q.ErrCode,
+			Op: q.Op, Path: q.Path, Root: q.Root, MchID: q.MchID, MchBillNo: q.MchBillNo, ErrCode: q.ErrCode,
 			RemoteAddr: q.RemoteAddr, Time: q.Time.Format(time.RFC3339Nano), ClockTime: adminTime(q.ClockTime),
 			BodyBytes: len(q.Body), BodySHA256: hex.EncodeToString(sum[:]),
 		}

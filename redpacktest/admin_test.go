@@ -336,3 +336,94 @@ func TestAdminRefusals(t *testing.T) {
 		t.Errorf("wrong method: HTTP %d", st)
 	}
 }
+
+// TestAdminErrorsAreJSON: every error of the control API, the mux's own
+// 404 and 405 included, is {"error": …} as application/json.
+func TestAdminErrorsAreJSON(t *testing.T) {
+	f := newFixture(t)
+	ad := newAdmin(t, f.s.Handler)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/nowhere", http.StatusNotFound, ""},
+		{"GET", "/packets/1/claim/x", http.StatusNotFound, ""},
+		{"GET", "/packets/", http.StatusNotFound, ""},
+		{"DELETE", "/packets", http.StatusMethodNotAllowed, "GET"},
+		{"GET", "/reset", http.StatusMethodNotAllowed, "POST"},
+		{"POST", "/clock", http.StatusMethodNotAllowed, "GET, PUT"},
+		{"DELETE", "/faults", http.StatusMethodNotAllowed, "GET, POST"},
+		{"PUT", "/", http.StatusMethodNotAllowed, "GET"},
+		{"GET", "/packets/" + billNo() + "/claim", http.StatusMethodNotAllowed, "POST"},
+		{"POST", "/merchants/" + DefaultMchID, http.StatusMethodNotAllowed, "GET"},
+	} {
+		req, _ := http.NewRequest(tc.method, ad.url+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error string `json:"error"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if err != nil || e.Error == "" || resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: HTTP %d %s, error %q (%v)", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), e.Error, err)
+		}
+		if got := resp.Header.Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
+		}
+	}
+	// The routes still answer.
+	var sum adminSummaryJSON
+	ad.ok("GET", "/", "", &sum)
+	if resp, err := http.Head(ad.url + "/packets"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("HEAD /packets: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
+
+// TestAdminClockForwardOnly: the control API never puts a packet in the
+// future: no negative advance, and PUT /clock to the past only on an empty
+// ledger.
+func TestAdminClockForwardOnly(t *testing.T) {
+	f := newFixture(t)
+	ad := newAdmin(t, f.s.Handler)
+	// An empty ledger: the clock may go anywhere, the past included.
+	var c adminClockJSON
+	ad.ok("PUT", "/clock", `{"now": "2024-12-01T12:00:00+08:00"}`, &c)
+	if c.Now != "2024-12-01T12:00:00+08:00" {
+		t.Fatalf("clock %s", c.Now)
+	}
+	bill := billNo()
+	wantCode(t, f.send(normalFields(bill, 1000)), "SUCCESS", "")
+
+	if got := ad.fails("POST", "/clock/advance", `{"duration": "-240h"}`, http.StatusBadRequest); !strings.Contains(got, "only advances") {
+		t.Errorf("negative advance: %q", got)
+	}
+	if got := ad.fails("PUT", "/clock", `{"now": "2024-11-30T12:00:00+08:00"}`, http.StatusConflict); !strings.Contains(got, "POST /reset") {
+		t.Errorf("clock to the past: %q", got)
+	}
+	if f.s.Now().Format(time.RFC3339) != "2024-12-01T12:00:00+08:00" {
+		t.Errorf("a refused change moved the clock to %s", f.s.Now())
+	}
+	if p := mustPacket(t, f.s, DefaultMchID, bill); p.SendTime.After(f.s.Now()) {
+		t.Errorf("packet sent at %s, after the clock's %s", p.SendTime, f.s.Now())
+	}
+	// Forward is fine, to the same instant too, and after a reset the past
+	// is open again.
+	ad.ok("PUT", "/clock", `{"now": "2024-12-01T12:00:00+08:00"}`, nil)
+	ad.ok("POST", "/clock/advance", `{"duration": "0s"}`, nil)
+	ad.ok("PUT", "/clock", `{"now": "2024-12-02T12:00:00+08:00"}`, nil)
+	// Back, but not before the last packet was sent: no packet ends up in
+	// the future.
+	ad.ok("PUT", "/clock", `{"now": "2024-12-01T13:00:00+08:00"}`, nil)
+	ad.fails("PUT", "/clock", `{"now": "2024-12-01T11:59:59+08:00"}`, http.StatusConflict)
+	ad.ok("POST", "/reset", "", nil)
+	ad.ok("PUT", "/clock", `{"now": "2024-01-01T00:00:00+08:00"}`, &c)
+	if c.Now != "2024-01-01T00:00:00+08:00" {
+		t.Errorf("clock after reset: %s", c.Now)
+	}
+}

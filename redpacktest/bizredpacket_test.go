@@ -73,7 +73,7 @@ func TestOpenBizRedPacket(t *testing.T) {
 	if p.Status != StatusReceived || len(p.Receivers) != 1 || p.Receivers[0].OpenID != p.ReOpenID || p.Receivers[0].Amount != 100 {
 		t.Errorf("packet after opening: %+v", p)
 	}
-	if q := f.query(bill); q.F["status"] != "RECEIVED" {
+	if q := f.do("gethbinfo", with(queryFields(bill), "appid", DefaultMiniProgramAppID)); q.F["status"] != "RECEIVED" {
 		t.Errorf("gethbinfo status %s", q.F["status"])
 	}
 	wantRetMsg(t, f.s.OpenBizRedPacket(args), BizRetMsgClaimed)

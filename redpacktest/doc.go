@@ -50,7 +50,9 @@
 // 1–200 CNY without scene_id, the merchant's scene range with an enabled
 // one, PARAM_ERROR 该场景未开通 otherwise), bill-number re-entry
 // (FATAL_ERROR, SEND_FAILED, expiry after 24 h), daily caps (SENDNUM_LIMIT,
-// RCVDAMOUNT_LIMIT, SENDAMOUNT_LIMIT) and the balance (NOTENOUGH).
+// RCVDAMOUNT_LIMIT, SENDAMOUNT_LIMIT) and the balance (NOTENOUGH). A
+// merchant with GroupOffline refuses group packets with NO_AUTH, as WeChat
+// does since it took them offline.
 //
 // Signatures are computed over each endpoint's documented fields only,
 // as WeChat evidently does: an undocumented field the client also signed
@@ -59,6 +61,15 @@
 // refused unless WithHMACSHA256 is given. The server never uses package
 // redpack's signing, validation or XML code, so it cannot share a bug with
 // the client it tests.
+//
+// Where WeChat is lenient, so is the server: the body's root element may
+// have any name (silenceper/wechat sends <request>; Request.Root records
+// it), and a UTF-8 byte-order mark before it is skipped. Paths are cleaned
+// as a front end that merges slashes would, so a base URL ending in "/"
+// joined to "/mmpaymkttransfers/…" (gopay) and a trailing slash both reach
+// the endpoint. A method other than POST is refused as WeChat's gateway
+// would refuse it: HTTP 405 with an HTML page, nothing paid, the request
+// logged.
 //
 // Answers are unsigned, integers bare and strings in CDATA, and failures
 // echo mch_billno, mch_id, wxappid, re_openid and total_amount, as WeChat's
@@ -84,7 +95,11 @@
 // split, reproducible with WithSeed). Packets move from SENT to RECEIVED
 // when claimed, or to RFUND_ING 24 h after sending and REFUND an hour later
 // (RefundAfter, RefundLag), when the unclaimed money is credited back.
-// gethbinfo answers from the ledger for 30 days (QueryWindow).
+// gethbinfo answers from the ledger for 30 days (QueryWindow), under the
+// appid the packet was sent with: another appid of the merchant gets
+// NOT_FOUND. A gethbinfo without appid (often an SDK that sends wxappid,
+// the send APIs' name, instead) is PARAM_ERROR naming appid, checked
+// before the signature.
 //
 // The server's clock follows real time unless WithClock freezes it; Advance
 // and SetTime move it. Reset empties the ledger, drops pending faults and

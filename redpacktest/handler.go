@@ -1,29 +1,17 @@
 package redpacktest
 
 import (
-	"cmp"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redpack-go/redpack/internal/pki"
 )
-
-// pathBase is where WeChat serves the red-packet endpoints.
-const pathBase = "mmpaymkttransfers/"
 
 // Handler is the fake WeChat Pay red-packet service as an http.Handler,
 // independent of any listener: Server wraps it in an httptest server, and
@@ -79,8 +67,11 @@ type account struct {
 
 // Request is one request the server received, as it arrived.
 type Request struct {
-	Op         string // "sendredpack" …, or "" for an unknown path
-	Path       string
+	Op   string // "sendredpack" …, or "" for an unknown path
+	Path string
+	// Root is the name of the body's root element, if it could be read:
+	// "xml" as the spec writes it, or whatever the client sent instead.
+	Root       string
 	MchID      string // from the body, if it could be read
 	MchBillNo  string // from the body, if it could be read
 	Body       []byte // the raw body, signature included: compare retries byte for byte
@@ -88,8 +79,8 @@ type Request struct {
 	Time       time.Time // real time of arrival
 	ClockTime  time.Time // the server clock at arrival
 	// ErrCode is the err_code the server answered ("SUCCESS" on success),
-	// or meant to answer when a fault spoiled the answer; "" for a 404 or
-	// an HTML page.
+	// or meant to answer when a fault spoiled the answer; "" for a 404,
+	// a method other than POST (405) or an HTML page.
 	ErrCode string
 	// Fault is the fault the request took, 0 if none.
 	Fault FaultKind
@@ -204,14 +195,16 @@ func (h *Handler) checkMerchantCert(mchID string, leaf *pki.Leaf) error {
 // the server certificate, and a request (not a demand) for a client
 // certificate, which the Handler verifies itself so that a missing or
 // unknown one is answered CA_ERROR in XML, as WeChat does, instead of
-// failing the handshake. It offers HTTP/1.1 only, so that DropAfterCommit
-// closes a whole connection.
+// failing the handshake. It offers HTTP/1.1 and HTTP/1.0 (for clients
+// such as curl --http1.0, which fail the handshake when their protocol is
+// not offered), never HTTP/2, so that DropAfterCommit closes a whole
+// connection.
 func (h *Handler) TLSConfig() *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{h.serverCert},
 		ClientAuth:   tls.RequestClientCert,
 		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
+		NextProtos:   []string{"http/1.1", "http/1.0"},
 	}
 }
 
@@ -329,7 +322,8 @@ func (h *Handler) Now() time.Time { return h.clock.now() }
 
 // Advance moves the server's clock by d. Packets move along their state
 // machine as the clock passes their deadlines. Moving the clock back does
-// not undo a change already made.
+// not undo a change already made, and packets then seem sent in the
+// future: the control API refuses it (see AdminHandler).
 func (h *Handler) Advance(d time.Duration) {
 	h.clock.advance(d)
 	h.mu.Lock()
@@ -343,6 +337,26 @@ func (h *Handler) SetTime(t time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.settleLocked(h.clock.now())
+}
+
+// setTimeForward is SetTime for the control API: it never moves the clock
+// back before the last packet's send time, so that no packet ends up sent
+// in the future (on an empty ledger, after a start or a Reset, it may go
+// anywhere), and reports whether it moved it. Whole seconds count, as GET
+// /clock shows them, so the time it printed can be put back. Reading the
+// ledger and setting the clock happen under one lock, so that no send
+// slips in between.
+func (h *Handler) setTimeForward(t time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.order {
+		if t.Before(r.SendTime.Truncate(time.Second)) {
+			return false
+		}
+	}
+	h.clock.set(t)
+	h.settleLocked(h.clock.now())
+	return true
 }
 
 // Packets returns every packet in the ledger, in the order they were sent.
@@ -454,499 +468,6 @@ func (h *Handler) Close() {
 	h.closeOnce.Do(func() { close(h.done) })
 }
 
-// ServeHTTP answers one request as WeChat Pay would.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	var (
-		req    Request
-		status = http.StatusOK
-		sent   bool // false while the answer may still be dropped
-	)
-	if h.logger != nil {
-		// Deferred so that a dropped connection (a panic with
-		// http.ErrAbortHandler, which goes on) is logged too.
-		defer func() {
-			if !sent {
-				status = 0
-			}
-			h.logRequest(r, &req, status, time.Since(start))
-		}()
-	}
-	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
-	if readErr == nil && len(body) > maxRequestBytes {
-		readErr = errors.New("body too large")
-	}
-	if readErr == nil {
-		if code, ok := h.serveSignKey(w, r.URL.Path, body); ok {
-			req.Op, req.ErrCode, sent = "getsignkey", code, true
-			return
-		}
-	}
-	ep := h.route(r.URL.Path)
-
-	h.mu.Lock()
-	req = Request{Path: r.URL.Path, Body: body, RemoteAddr: r.RemoteAddr, Time: time.Now(), ClockTime: h.clock.now()}
-	if ep == nil {
-		h.requests = append(h.requests, req)
-		h.mu.Unlock()
-		http.NotFound(w, r)
-		status, sent = http.StatusNotFound, true
-		return
-	}
-	req.Op = ep.op
-	rep, fault := h.judge(&req, ep, r, body, readErr)
-	if !rep.html {
-		req.ErrCode = rep.errCode
-	} else {
-		status = http.StatusBadGateway
-	}
-	h.requests = append(h.requests, req)
-	h.mu.Unlock()
-
-	h.deliver(w, r, rep, fault)
-	sent = true
-}
-
-// logRequest writes the request's log record: allow-listed fields only,
-// never the body, whose sign could be replayed.
-func (h *Handler) logRequest(r *http.Request, req *Request, status int, d time.Duration) {
-	attrs := []slog.Attr{
-		slog.String("op", cmp.Or(req.Op, "-")),
-		slog.String("path", r.URL.Path),
-		slog.String("mch_id", req.MchID),
-		slog.String("mch_billno", req.MchBillNo),
-		slog.String("err_code", req.ErrCode),
-	}
-	if req.Fault != 0 {
-		attrs = append(attrs, slog.String("fault", req.Fault.String()))
-	}
-	attrs = append(attrs,
-		slog.Int("status", status),
-		slog.Duration("duration", d.Round(time.Microsecond)),
-		slog.String("remote", r.RemoteAddr),
-	)
-	h.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-}
-
-func (h *Handler) route(path string) *endpoint {
-	rest, ok := strings.CutPrefix(path, h.prefix+pathBase)
-	if !ok {
-		return nil
-	}
-	return endpoints[rest]
-}
-
-// judge decides the answer, carrying the request out; h.mu is held. The
-// checks run in the order WeChat's layers would meet them: certificate,
-// XML, merchant, rate, signature, then the endpoint's rules.
-func (h *Handler) judge(req *Request, ep *endpoint, r *http.Request, body []byte, readErr error) (*reply, *Fault) {
-	now := req.ClockTime
-	h.settleLocked(now)
-
-	leaf := h.verifiedClientCert(r)
-	if leaf == nil {
-		return protocolFailure("CA_ERROR", desCAError), nil
-	}
-	if readErr != nil {
-		return protocolFailure("XML_ERROR", desXMLError), nil
-	}
-	f, err := parseRequest(body)
-	if err != nil {
-		return protocolFailure("XML_ERROR", desXMLError), nil
-	}
-	req.MchID, req.MchBillNo = f["mch_id"], f["mch_billno"]
-	rep, fault := h.decide(req, ep, r, leaf, f, now)
-	if rep.echo {
-		rep.with(ep.echo(f)...)
-	}
-	return rep, fault
-}
-
-// decide answers a request whose XML was read; h.mu is held. A failure
-// it returns gets the request's echo fields from judge.
-func (h *Handler) decide(req *Request, ep *endpoint, r *http.Request, leaf *x509.Certificate, f map[string]string, now time.Time) (*reply, *Fault) {
-	a := h.accounts[f["mch_id"]]
-	if a == nil {
-		return failure("PARAM_ERROR", desUnknownMchID), nil
-	}
-	if leaf.Subject.CommonName != a.MchID {
-		// A valid certificate, but another merchant's.
-		return protocolFailure("CA_ERROR", desCAError), nil
-	}
-	if !a.allow(req.Time, h.rateLimit) {
-		return failure("FREQ_LIMIT", desFreqLimit), nil
-	}
-	if !h.signatureOK(ep, a, f) {
-		return failure("SIGN_ERROR", desSignError), nil
-	}
-
-	fault := h.takeFault(ep.op, f["mch_billno"])
-	if fault != nil {
-		req.Fault = fault.Kind
-		if fault.Kind.beforeCommit() {
-			return faultReply(fault, ep), fault
-		}
-	}
-	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
-	var rep *reply
-	switch {
-	case !a.ipAllowed(remote.Addr()):
-		rep = failure("NO_AUTH", desNoAuth)
-	case ep.isQuery():
-		rep = h.query(ep, a, f, now)
-	default:
-		rep = h.send(ep, a, f, now, fault)
-	}
-	if fault != nil {
-		switch fault.Kind {
-		case SystemErrorAfterCommit:
-			rep = failure("SYSTEMERROR", desAccepted)
-		case ProcessingAfterCommit, ProcessingThenFail:
-			rep = failure("PROCESSING", desAccepted)
-		}
-	}
-	return rep, fault
-}
-
-// verifiedClientCert returns the client certificate if it chains to the
-// server's CA and is meant for client authentication, else nil. The real
-// time is used, not the server clock: certificates are real TLS objects.
-func (h *Handler) verifiedClientCert(r *http.Request) *x509.Certificate {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return nil
-	}
-	leaf := r.TLS.PeerCertificates[0]
-	inter := x509.NewCertPool()
-	for _, c := range r.TLS.PeerCertificates[1:] {
-		inter.AddCert(c)
-	}
-	if h.verifyClient(leaf, inter) != nil {
-		return nil
-	}
-	return leaf
-}
-
-// verifyClient checks c as a client certificate chaining to the server's
-// CA, through inter (which may be nil): the one check both a request's
-// certificate and one given with WithMerchantCertificate pass.
-func (h *Handler) verifyClient(c *x509.Certificate, inter *x509.CertPool) error {
-	_, err := c.Verify(x509.VerifyOptions{
-		Roots:         h.caPool,
-		Intermediates: inter,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	return err
-}
-
-// signatureOK checks the request's signature over the endpoint's documented
-// fields with the merchant's key.
-func (h *Handler) signatureOK(ep *endpoint, a *account, f map[string]string) bool {
-	got := f["sign"]
-	if got == "" {
-		return false
-	}
-	signed, useHMAC := ep.signed, false
-	if h.acceptHMAC {
-		switch f["sign_type"] {
-		case "", "MD5":
-		case signTypeHMAC:
-			useHMAC = true
-		default:
-			return false
-		}
-		signed = append(slices.Clone(signed), "sign_type")
-	} else if f["sign_type"] == signTypeHMAC {
-		return false
-	}
-	return signMatches(signature(f, signed, a.APIKey, useHMAC), got)
-}
-
-// allow applies the per-merchant rate limit: at most limit accepted
-// requests in any second.
-func (a *account) allow(now time.Time, limit int) bool {
-	if limit <= 0 {
-		return true
-	}
-	cut := now.Add(-time.Second)
-	i := 0
-	for i < len(a.recent) && !a.recent[i].After(cut) {
-		i++
-	}
-	a.recent = a.recent[i:]
-	if len(a.recent) >= limit {
-		return false
-	}
-	a.recent = append(a.recent, now)
-	return true
-}
-
-func (h *Handler) takeFault(op, billNo string) *Fault {
-	for i := range h.faults {
-		if h.faults[i].matches(op, billNo) {
-			f := h.faults[i]
-			h.faults = slices.Delete(h.faults, i, i+1)
-			return &f
-		}
-	}
-	return nil
-}
-
-// faultReply is the answer of a before-commit fault.
-func faultReply(f *Fault, ep *endpoint) *reply {
-	switch f.Kind {
-	case HTMLGateway:
-		return &reply{html: true}
-	case ProcessingBeforeCommit:
-		return failure("PROCESSING", desAccepted)
-	case ErrCodeAnswer:
-		return failure(f.ErrCode, cmp.Or(f.ErrCodeDes, desForced))
-	}
-	if ep.isQuery() {
-		return failure("SYSTEMERROR", desQueryBusy)
-	}
-	return failure("SYSTEMERROR", desAccepted)
-}
-
-// send judges and carries out a send; h.mu is held.
-func (h *Handler) send(ep *endpoint, a *account, f map[string]string, now time.Time, fault *Fault) *reply {
-
-	if des := ep.checkFields(f); des != "" {
-		return failure("PARAM_ERROR", des)
-	}
-	switch a.appKind(f["wxappid"]) {
-	case appUnbound:
-		return failure("PARAM_ERROR", desAppIDMismatch)
-	case appMobile:
-		return failure("ILLEGAL_APPID", desIllegalAppID)
-	}
-	if m := f["msgappid"]; m != "" && a.appKind(m) != appBound {
-		return failure("MSGAPPID_ERROR", desMsgAppID)
-	}
-	if f["sub_mch_id"] != "" {
-		// The fake merchants are not service providers with sub-merchants.
-		return failure("ACCEPTMODE_ERROR", desAcceptMode)
-	}
-	if c := f["consume_mch_id"]; c != "" && c != a.MchID {
-		return failure("NO_CONSUME_COMPETENCE", desNoConsume)
-	}
-
-	amount, _ := strconv.ParseInt(f["total_amount"], 10, 64) // digits, ≤10 of them: checked
-	num, _ := strconv.ParseInt(f["total_num"], 10, 64)
-	switch ep.kind {
-	case KindGroup:
-		if num < 3 || num > 20 {
-			return failure("PARAM_ERROR", desTotalNumGroup)
-		}
-		if f["amt_type"] != "ALL_RAND" {
-			return failure("PARAM_ERROR", desAmtType)
-		}
-	default:
-		if num != 1 {
-			return failure("PARAM_ERROR", desTotalNumOne)
-		}
-	}
-	if ep.kind == KindMiniProgram && f["notify_way"] != "MINI_PROGRAM_JSAPI" {
-		return failure("PARAM_ERROR", desNotifyWay)
-	}
-	lo, hi := minPlainAmount, maxPlainAmount
-	if s := f["scene_id"]; s != "" {
-		if !slices.Contains(allScenes, s) {
-			return failure("PARAM_ERROR", desSceneValue)
-		}
-		if !slices.Contains(a.Scenes, s) {
-			return failure("PARAM_ERROR", desSceneClosed)
-		}
-		lo, hi = a.SceneMinAmount, a.SceneMaxAmount
-	}
-	if ep.kind == KindGroup {
-		hi = min(hi, maxGroupShare)
-	}
-	if amount < lo*num || amount > hi*num {
-		return failure("MONEY_LIMIT", fmt.Sprintf(desMoneyLimit, yuan(lo), yuan(hi)))
-	}
-
-	key := packetKey{a.MchID, f["mch_billno"]}
-	if r := h.packets[key]; r != nil {
-		return h.resend(r, f, amount, now)
-	}
-
-	r := h.newRecord(ep.kind, a, f, amount, int(num), now)
-	if fault != nil && fault.Kind == ProcessingThenFail {
-		// Accepted, never paid: it will fail once the hold ends.
-		r.Status, r.holdUntil, r.failOnHold = StatusSending, now.Add(cmp.Or(fault.Hold, DefaultHold)), true
-		r.failReason = cmp.Or(fault.Reason, desDefaultFailure)
-		h.add(r)
-		return sentReply(r)
-	}
-
-	// The daily caps (spec §8). A refused packet stays in the ledger as
-	// FAILED with the reason, as WeChat's records show (spec §5.2).
-	day := chinaDay(now)
-	mchDay := a.MchID + "|" + day
-	userDay := a.MchID + "|" + f["re_openid"] + "|" + day
-	userShare := amount / num // a group counts against its seed user by the average share
-	capFail := func(code, des string) *reply {
-		r.Status, r.Reason = StatusFailed, des
-		h.add(r)
-		return failure(code, des)
-	}
-	switch {
-	case h.daily[mchDay]+amount > a.DailyAmount:
-		return capFail("SENDAMOUNT_LIMIT", desSendAmount)
-	case h.userCount[userDay]+1 > a.UserDailyCount:
-		return capFail("SENDNUM_LIMIT", desSendNumLimit)
-	case h.userAmount[userDay]+userShare > a.UserDailyAmount:
-		return capFail("RCVDAMOUNT_LIMIT", desRcvdAmount)
-	}
-	if a.Balance < amount {
-		// Nothing recorded: the same bill number may be sent again after a
-		// top-up.
-		return failure("NOTENOUGH", desNotEnough)
-	}
-
-	a.Balance -= amount
-	a.paid += amount
-	h.daily[mchDay] += amount
-	h.userCount[userDay]++
-	h.userAmount[userDay] += userShare
-	r.Paid = true
-	r.Status = StatusSent
-	if fault != nil && fault.Kind == ProcessingAfterCommit {
-		r.Status, r.holdUntil = StatusSending, now.Add(cmp.Or(fault.Hold, DefaultHold))
-	}
-	h.add(r)
-	return sentReply(r)
-}
-
-// resend answers a bill number seen before (spec §3.5): the original
-// packet's state if the request matches it, nothing paid again.
-func (h *Handler) resend(r *record, f map[string]string, amount int64, now time.Time) *reply {
-	switch {
-	case !now.Before(r.SendTime.Add(RefundAfter)):
-		return failure("PARAM_ERROR", desExpired)
-	case f["re_openid"] != r.ReOpenID:
-		return failure("FATAL_ERROR", desOpenIDDiffers)
-	case amount != r.TotalAmount:
-		return failure("FATAL_ERROR", desAmountDiffers)
-	}
-	switch r.Status {
-	case StatusSending:
-		return failure("PROCESSING", desAccepted)
-	case StatusFailed:
-		return failure("SEND_FAILED", desSendFailed)
-	}
-	return sentReply(r)
-}
-
-// newRecord makes a packet for a new request; h.mu is held.
-func (h *Handler) newRecord(kind Kind, a *account, f map[string]string, amount int64, num int, now time.Time) *record {
-	h.seq++
-	r := &record{Packet: Packet{
-		MchID:       a.MchID,
-		MchBillNo:   f["mch_billno"],
-		DetailID:    fmt.Sprintf("1000041701%s3%012d", chinaDay(now), h.seq),
-		Kind:        kind,
-		WxAppID:     f["wxappid"],
-		ReOpenID:    f["re_openid"],
-		TotalAmount: amount,
-		TotalNum:    num,
-		SceneID:     f["scene_id"],
-		SendName:    f["send_name"],
-		Wishing:     f["wishing"],
-		ActName:     f["act_name"],
-		Remark:      f["remark"],
-		SendTime:    now,
-	}}
-	switch kind {
-	case KindGroup:
-		r.shares = splitGroup(h.rng, amount, num)
-	case KindMiniProgram:
-		r.Package = "sendid=" + h.randHex(32) + "&ver=8&sign=" + h.randHex(20) +
-			"&mchid=" + a.MchID + "&appid=" + f["wxappid"]
-	}
-	return r
-}
-
-func (h *Handler) randHex(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(h.rng.Uint32())
-	}
-	return hex.EncodeToString(b)
-}
-
-func (h *Handler) add(r *record) {
-	h.packets[packetKey{r.MchID, r.MchBillNo}] = r
-	h.order = append(h.order, r)
-	if r.Status != StatusFailed {
-		h.open = append(h.open, r)
-	}
-}
-
-// sentReply is a send's success answer for the packet (spec §9.1 Response
-// 1, §9.4): the original packet's values, whichever request asked.
-func sentReply(r *record) *reply {
-	rep := success(desSuccess).with(
-		str("mch_billno", r.MchBillNo),
-		str("mch_id", r.MchID),
-		str("wxappid", r.WxAppID),
-		str("re_openid", r.ReOpenID),
-		num("total_amount", r.TotalAmount),
-		str("send_listid", r.DetailID),
-	)
-	if r.Package != "" {
-		rep.with(str("package", r.Package))
-	}
-	return rep
-}
-
-// query answers gethbinfo; h.mu is held.
-func (h *Handler) query(ep *endpoint, a *account, f map[string]string, now time.Time) *reply {
-	if des := ep.checkFields(f); des != "" {
-		return failure("PARAM_ERROR", des)
-	}
-	if f["bill_type"] != "MCHT" {
-		return failure("PARAM_ERROR", desBillType)
-	}
-	if a.appKind(f["appid"]) != appBound {
-		return failure("PARAM_ERROR", desQueryAppID)
-	}
-	r := h.packets[packetKey{a.MchID, f["mch_billno"]}]
-	if r == nil || !now.Before(r.SendTime.Add(QueryWindow)) {
-		return failure("NOT_FOUND", desNotFound)
-	}
-	rep := success(desQueryOK).with(
-		str("mch_billno", r.MchBillNo),
-		str("mch_id", r.MchID),
-		str("detail_id", r.DetailID),
-		str("status", string(r.Status)),
-		str("send_type", "API"),
-		str("hb_type", r.Kind.hbType()),
-		num("total_num", int64(r.TotalNum)),
-		num("total_amount", r.TotalAmount),
-	)
-	if r.Reason != "" {
-		rep.with(str("reason", r.Reason))
-	}
-	rep.with(str("send_time", wechatTime(r.SendTime)))
-	if !r.RefundTime.IsZero() {
-		rep.with(str("refund_time", wechatTime(r.RefundTime)), num("refund_amount", r.RefundAmount))
-	}
-	for _, fd := range []field{str("wishing", r.Wishing), str("remark", r.Remark), str("act_name", r.ActName)} {
-		if fd.value != "" {
-			rep.with(fd)
-		}
-	}
-	for _, rc := range r.Receivers {
-		rep.hblist = append(rep.hblist, []field{
-			str("openid", rc.OpenID),
-			num("amount", rc.Amount),
-			str("rcv_time", wechatTime(rc.Time)),
-		})
-	}
-	return rep
-}
-
 // settleLocked moves packets along the state machine up to now and credits
 // refunds; h.mu is held.
 func (h *Handler) settleLocked(now time.Time) {
@@ -962,53 +483,4 @@ func (h *Handler) settleLocked(now time.Time) {
 	}
 	clear(h.open[len(keep):])
 	h.open = keep
-}
-
-// deliver writes the answer, spoiled as the fault says. It runs without
-// h.mu, since it may wait.
-func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, rep *reply, fault *Fault) {
-	if fault != nil && fault.Delay > 0 && !h.wait(r.Context(), fault.Delay) {
-		// The client left or the server is closing: nobody to answer.
-		panic(http.ErrAbortHandler)
-	}
-	if rep.html {
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(http.StatusBadGateway)
-		io.WriteString(w, gatewayPage)
-		return
-	}
-	body := rep.encode()
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	if fault != nil {
-		switch fault.Kind {
-		case DropAfterCommit:
-			// Abort before anything is written: the connection closes with
-			// no answer at all.
-			panic(http.ErrAbortHandler)
-		case TruncatedBody:
-			w.WriteHeader(http.StatusOK)
-			w.Write(body[:len(body)/2])
-			if fl, ok := w.(http.Flusher); ok {
-				fl.Flush()
-			}
-			panic(http.ErrAbortHandler)
-		}
-	}
-	w.Write(body)
-}
-
-// wait sleeps d unless ctx ends or the handler closes first; it says
-// whether the full time passed.
-func (h *Handler) wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-h.done:
-		return false
-	}
 }

@@ -13,7 +13,7 @@ import (
 const (
 	DefaultMchID            = "1900000109"
 	DefaultAppID            = "wx8888888888888888" // an Official Account (公众号)
-	DefaultMiniProgramAppID = "wxd27ebc41b85ce36d" // bound too, for sendminiprogramhb
+	DefaultMiniProgramAppID = "wxd27ebc41b85ce36d" // a mini-program (小程序), bound too, for sendminiprogramhb
 	DefaultAPIKey           = "192006250b4c09247ec02edce69f6a2d"
 )
 
@@ -40,7 +40,8 @@ var allScenes = []string{"PRODUCT_1", "PRODUCT_2", "PRODUCT_3", "PRODUCT_4", "PR
 //
 // When a Merchant is given to WithMerchants or AddMerchant, zero values of
 // APIKey, the amount limits and the caps mean the defaults above; Balance,
-// Scenes, AppIDs, AppAppIDs and AllowedIPs are taken as they are (a zero
+// Scenes, AppIDs, MiniProgramAppIDs, AppAppIDs and AllowedIPs are taken as
+// they are (a zero
 // Balance is an empty account, nil Scenes enable no scene, as on merchants
 // moved to the 2023 "商家红包" product). Start from DefaultMerchant to change
 // one setting.
@@ -51,10 +52,16 @@ type Merchant struct {
 	// AppID is the merchant's main Official Account appid, the one Config
 	// and Client use. Required.
 	AppID string
-	// AppIDs are further appids bound to the merchant: Official Accounts or
-	// mini-programs (sendminiprogramhb needs its wxappid among AppID and
-	// AppIDs).
+	// AppIDs are further Official Account appids bound to the merchant.
+	// Every send takes them, sendminiprogramhb included, so that a
+	// mini-program listed here, as before MiniProgramAppIDs existed, still
+	// works; list mini-programs in MiniProgramAppIDs instead.
 	AppIDs []string
+	// MiniProgramAppIDs are mini-program appids (小程序) bound to the
+	// merchant: sendminiprogramhb and gethbinfo take them, sendredpack and
+	// sendgroupredpack refuse them with ILLEGAL_APPID, since a
+	// mini-program's openid cannot receive those packets.
+	MiniProgramAppIDs []string
 	// AppAppIDs are mobile-app appids (open.weixin.qq.com) bound to the
 	// merchant: red packets refuse them with ILLEGAL_APPID.
 	AppAppIDs []string
@@ -77,31 +84,37 @@ type Merchant struct {
 	// AllowedIPs is the console's caller-IP whitelist; when not empty, a
 	// request from another address is refused with NO_AUTH.
 	AllowedIPs []string
+	// GroupOffline refuses every sendgroupredpack with NO_AUTH, nothing
+	// paid, as WeChat refuses merchants since it took group (fission)
+	// packets offline on 2024-06-05 (spec §0). false is a legacy account
+	// that still accepts them.
+	GroupOffline bool
 }
 
 // DefaultMerchant returns the merchant a server has unless WithMerchants
 // says otherwise: DefaultMchID, DefaultAppID with DefaultMiniProgramAppID
-// also bound, DefaultAPIKey, DefaultBalance, all eight scenes enabled and
+// also bound as a mini-program, DefaultAPIKey, DefaultBalance, all eight scenes enabled and
 // the default caps.
 func DefaultMerchant() Merchant {
 	return Merchant{
-		MchID:           DefaultMchID,
-		AppID:           DefaultAppID,
-		AppIDs:          []string{DefaultMiniProgramAppID},
-		APIKey:          DefaultAPIKey,
-		Balance:         DefaultBalance,
-		Scenes:          slices.Clone(allScenes),
-		SceneMinAmount:  DefaultSceneMinAmount,
-		SceneMaxAmount:  DefaultSceneMaxAmount,
-		UserDailyCount:  DefaultUserDailyCount,
-		UserDailyAmount: DefaultUserDailyAmount,
-		DailyAmount:     DefaultDailyAmount,
+		MchID:             DefaultMchID,
+		AppID:             DefaultAppID,
+		MiniProgramAppIDs: []string{DefaultMiniProgramAppID},
+		APIKey:            DefaultAPIKey,
+		Balance:           DefaultBalance,
+		Scenes:            slices.Clone(allScenes),
+		SceneMinAmount:    DefaultSceneMinAmount,
+		SceneMaxAmount:    DefaultSceneMaxAmount,
+		UserDailyCount:    DefaultUserDailyCount,
+		UserDailyAmount:   DefaultUserDailyAmount,
+		DailyAmount:       DefaultDailyAmount,
 	}
 }
 
 // snapshotOf returns a copy of m that shares no slice with it.
 func (m Merchant) snapshotOf() Merchant {
 	m.AppIDs = slices.Clone(m.AppIDs)
+	m.MiniProgramAppIDs = slices.Clone(m.MiniProgramAppIDs)
 	m.AppAppIDs = slices.Clone(m.AppAppIDs)
 	m.Scenes = slices.Clone(m.Scenes)
 	m.AllowedIPs = slices.Clone(m.AllowedIPs)
@@ -163,15 +176,18 @@ func (m Merchant) normalize() (Merchant, error) {
 type appKind int
 
 const (
-	appUnbound appKind = iota
-	appBound           // an Official Account or mini-program bound to the merchant
-	appMobile          // a mobile-app appid: bound, but not usable for red packets
+	appUnbound     appKind = iota
+	appBound               // an Official Account (or an appid of unknown kind) bound to the merchant
+	appMiniProgram         // a mini-program bound to the merchant: sendminiprogramhb only
+	appMobile              // a mobile-app appid: bound, but not usable for red packets
 )
 
 func (m *Merchant) appKind(appid string) appKind {
 	switch {
 	case appid == m.AppID || slices.Contains(m.AppIDs, appid):
 		return appBound
+	case slices.Contains(m.MiniProgramAppIDs, appid):
+		return appMiniProgram
 	case slices.Contains(m.AppAppIDs, appid):
 		return appMobile
 	}

@@ -82,9 +82,11 @@ func WithRateLimit(perSecond int) Option {
 // gets 404.
 func WithPathPrefix(prefix string) Option {
 	return func(s *settings) error {
-		p := "/" + strings.Trim(prefix, "/") + "/"
-		if p == "//" {
-			p = "/"
+		// Cleaned as request paths are, so that the URL Server.URL
+		// advertises reaches the endpoints.
+		p := cleanPath("/" + strings.Trim(prefix, "/"))
+		if p != "/" {
+			p += "/"
 		}
 		if strings.ContainsAny(p, "?#") {
 			return fmt.Errorf("redpacktest: WithPathPrefix: %q holds a query or fragment", prefix)

@@ -18,10 +18,12 @@ const (
 	desAppIDMismatch  = "商户号和wxappid不匹配"
 	desQueryAppID     = "商户号和appid不匹配"
 	desIllegalAppID   = "wxappid不是公众号或小程序的appid,不能用于发放红包"
+	desMiniAppID      = "wxappid是小程序的appid,发放普通红包和裂变红包请使用公众号的appid"
 	desMsgAppID       = "msgappid与主、子商户号的绑定关系校验失败"
 	desAcceptMode     = "服务商与子商户的受理关系校验失败"
 	desNoConsume      = "该扣钱商户号没有资金授权给该商户号"
 	desNoAuth         = "IP地址非你在商户平台设置的可用IP地址"
+	desGroupOffline   = "裂变红包已于2024年6月5日下线,请使用普通红包"
 	desFreqLimit      = "超过频率限制,请稍后再试"
 	desTotalNumOne    = "参数错误:total_num必须为1"
 	desTotalNumGroup  = "total_num必须介于(包括)3到20之间"
@@ -142,7 +144,7 @@ func (e *endpoint) checkFields(f map[string]string) string {
 		v := f[r.name]
 		switch {
 		case r.required && (v == "" || len(v) > r.max):
-			return fmt.Sprintf("参数错误:%s字段必填,并且少于%d个字符", r.name, r.max)
+			return desRequired(r.name, r.max)
 		case v == "":
 			continue
 		case len(v) > r.max:
@@ -154,6 +156,12 @@ func (e *endpoint) checkFields(f map[string]string) string {
 		}
 	}
 	return ""
+}
+
+// desRequired is the PARAM_ERROR text of a required field missing or too
+// long (spec §5.2).
+func desRequired(name string, max int) string {
+	return fmt.Sprintf("参数错误:%s字段必填,并且少于%d个字符", name, max)
 }
 
 // echo lists the request fields a failure answer repeats (spec §2.2, §9):

@@ -65,7 +65,6 @@ func TestXMLError(t *testing.T) {
 		"not xml":          "mch_id=1900000109&sign=X",
 		"unclosed":         "<xml><mch_id>1900000109</mch_id>",
 		"mismatched":       "<xml><mch_id>1900000109</mch_idx></xml>",
-		"wrong root":       "<root><mch_id>1900000109</mch_id></root>",
 		"nested":           "<xml><mch_id><a>1</a></mch_id></xml>",
 		"repeated element": "<xml><mch_id>1900000109</mch_id><mch_id>1900000109</mch_id></xml>",
 		"two roots":        "<xml></xml><xml></xml>",
@@ -249,7 +248,25 @@ func TestAppIDRules(t *testing.T) {
 	}
 	// Bound appids and the merchant's own consume_mch_id/msgappid are fine.
 	wantCode(t, f.send(with(normalFields(billNo(), 1000), "consume_mch_id", DefaultMchID, "msgappid", DefaultAppID)), "SUCCESS", "")
-	wantCode(t, f.send(with(normalFields(billNo(), 1000), "wxappid", DefaultMiniProgramAppID)), "SUCCESS", "")
+}
+
+// TestMiniProgramAppIDRefused: a mini-program's appid is for
+// sendminiprogramhb (and queries); the Official Account sends refuse it.
+// One listed in AppIDs, as before MiniProgramAppIDs, is still taken by all.
+func TestMiniProgramAppIDRefused(t *testing.T) {
+	old := DefaultMerchant()
+	old.MchID, old.AppIDs, old.MiniProgramAppIDs = "1900000110", []string{DefaultMiniProgramAppID}, nil
+	f := newFixture(t, WithMerchants(DefaultMerchant(), old))
+	wantCode(t, f.send(with(normalFields(billNo(), 1000), "wxappid", DefaultMiniProgramAppID)), "ILLEGAL_APPID", "小程序")
+	wantCode(t, f.do("sendgroupredpack", with(groupFields(billNo(), 900, 3), "wxappid", DefaultMiniProgramAppID)), "ILLEGAL_APPID", "小程序")
+	if n := len(f.s.Packets()); n != 0 {
+		t.Fatalf("%d packets after refusals", n)
+	}
+	wantCode(t, f.do("sendminiprogramhb", miniFields(billNo(), 100)), "SUCCESS", "")
+
+	hc2 := merchantClient(t, f.s, old.MchID)
+	wantCode(t, do(t, f.s, hc2, "sendredpack", with(normalFields(billNo(), 1000), "mch_id", old.MchID, "wxappid", DefaultMiniProgramAppID), old.APIKey), "SUCCESS", "")
+	wantCode(t, do(t, f.s, hc2, "sendminiprogramhb", with(miniFields(billNo(), 100), "mch_id", old.MchID), old.APIKey), "SUCCESS", "")
 }
 
 func TestAmountRules(t *testing.T) {
@@ -519,7 +536,7 @@ func TestMiniProgram(t *testing.T) {
 	}
 	// client_ip is not a field of this endpoint: signing it fails.
 	wantCode(t, f.do("sendminiprogramhb", with(miniFields(billNo(), 100), "client_ip", "192.168.0.1")), "SIGN_ERROR", "")
-	q := f.query(bill)
+	q := f.do("gethbinfo", with(queryFields(bill), "appid", DefaultMiniProgramAppID)) // the appid it was sent with
 	if q.F["hb_type"] != "NORMAL" || q.F["status"] != "SENT" {
 		t.Errorf("gethbinfo: %v", q.F)
 	}
@@ -543,4 +560,27 @@ func matchPackage(pkg, appid string) bool {
 	sign, ok2 := strings.CutPrefix(parts[2], "sign=")
 	return ok1 && ok2 && isHex(sendid) && len(sendid) == 64 && isHex(sign) &&
 		parts[1] == "ver=8" && parts[3] == "mchid="+DefaultMchID && parts[4] == "appid="+appid
+}
+
+// TestGroupOffline: a merchant WeChat has closed to group packets gets
+// NO_AUTH on every group send, nothing paid; other sends go on.
+func TestGroupOffline(t *testing.T) {
+	m := DefaultMerchant()
+	m.GroupOffline = true
+	f := newFixture(t, WithMerchants(m))
+	bill := billNo()
+	wantCode(t, f.do("sendgroupredpack", groupFields(bill, 900, 3)), "NO_AUTH", "下线")
+	wantCode(t, f.do("sendgroupredpack", groupFields(bill, 900, 3)), "NO_AUTH", "下线") // and again
+	if n := len(f.s.Packets()); n != 0 || f.s.Paid(DefaultMchID) != 0 {
+		t.Fatalf("%d packets, %d fen paid", n, f.s.Paid(DefaultMchID))
+	}
+	wantCode(t, f.send(normalFields(billNo(), 1000)), "SUCCESS", "")
+	wantCode(t, f.do("sendminiprogramhb", miniFields(billNo(), 100)), "SUCCESS", "")
+	var mj adminMerchantJSON
+	newAdmin(t, f.s.Handler).ok("GET", "/merchants/"+DefaultMchID, "", &mj)
+	if !mj.GroupOffline {
+		t.Errorf("merchant %+v", mj)
+	}
+	// The default is a legacy account that accepts them.
+	wantCode(t, newFixture(t).do("sendgroupredpack", groupFields(billNo(), 900, 3)), "SUCCESS", "")
 }

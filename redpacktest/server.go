@@ -9,7 +9,7 @@ import (
 	"github.com/redpack-go/redpack"
 )
 
-// Server is a Handler listening on a local HTTPS port (mutual TLS, HTTP/1.1),
+// Server is a Handler listening on a local HTTPS port (mutual TLS, HTTP/1.x),
 // in the manner of httptest.Server. The Handler's methods (ledger, clock,
 // faults, certificates) are reachable directly on the Server.
 type Server struct {

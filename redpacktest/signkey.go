@@ -23,17 +23,24 @@ func SandboxSignKey(mchID, apiKey string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// isSignKeyPath reports whether a path cleaned by cleanPath is one of the
+// getsignkey endpoints.
+func (h *Handler) isSignKeyPath(path string) bool {
+	rest, ok := strings.CutPrefix(path, h.prefix)
+	return ok && signKeyPaths[rest]
+}
+
 // serveSignKey answers getsignkey and returns the return_code it
 // answered; it reports false if path is not one.
 func (h *Handler) serveSignKey(w http.ResponseWriter, path string, body []byte) (string, bool) {
-	if rest, ok := strings.CutPrefix(path, h.prefix); !ok || !signKeyPaths[rest] {
+	if !h.isSignKeyPath(path) {
 		return "", false
 	}
 	fail := func(msg string) *reply {
 		return &reply{errCode: "FAIL", fields: []field{str("return_code", "FAIL"), str("return_msg", msg)}}
 	}
 	rep := func() *reply {
-		f, err := parseRequest(body)
+		f, _, err := parseRequest(body)
 		if err != nil {
 			return fail(desXMLError)
 		}

@@ -54,7 +54,7 @@ func TestSignatureSpecRequests(t *testing.T) {
 		{"sendminiprogramhb.xml", "sendminiprogramhb", "C9B8417A92EF992347F79E5E8DCAE136"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			f, err := parseRequest(readTestdata(t, tc.file))
+			f, _, err := parseRequest(readTestdata(t, tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,20 +15,28 @@ import (
 // anything far larger is refused as XML_ERROR rather than read.
 const maxRequestBytes = 64 << 10
 
-// parseRequest reads WeChat's request document: a single <xml> root whose
-// children are leaf elements holding text or CDATA (spec §1.2). Anything
-// else (no root, another root name, nested elements, a repeated element,
+// utf8BOM is the byte-order mark .NET's XML writers put before a document
+// by default.
+const utf8BOM = "\xef\xbb\xbf"
+
+// parseRequest reads WeChat's request document: a single root element
+// whose children are leaf elements holding text or CDATA (spec §1.2), and
+// returns the fields and the root's name. The spec's root is <xml>, but
+// WeChat's parser evidently looks at the fields only: silenceper/wechat
+// sends <request>…</request> and is paid, so any name is taken (unverified;
+// Request.Root records it). A UTF-8 byte-order mark before the document
+// is skipped. Anything else (no root, nested elements, a repeated element,
 // a DTD, non-UTF-8 input) is an error, answered XML_ERROR.
-func parseRequest(body []byte) (map[string]string, error) {
+func parseRequest(body []byte) (fields map[string]string, root string, err error) {
+	body = bytes.TrimPrefix(body, []byte(utf8BOM))
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, errors.New("empty body")
+		return nil, "", errors.New("empty body")
 	}
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
-	fields := make(map[string]string)
+	fields = make(map[string]string)
 	var (
 		depth      int
-		rootSeen   bool
 		rootClosed bool
 		cur        string
 		text       strings.Builder
@@ -39,27 +47,24 @@ func parseRequest(body []byte) (map[string]string, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			switch depth {
 			case 0:
-				if rootSeen {
-					return nil, errors.New("more than one root element")
+				if root != "" {
+					return nil, "", errors.New("more than one root element")
 				}
-				if t.Name.Local != "xml" {
-					return nil, fmt.Errorf("root element <%s>, want <xml>", t.Name.Local)
-				}
-				rootSeen = true
+				root = t.Name.Local
 			case 1:
 				cur = t.Name.Local
 				if _, dup := fields[cur]; dup {
-					return nil, fmt.Errorf("element <%s> repeated", cur)
+					return nil, "", fmt.Errorf("element <%s> repeated", cur)
 				}
 				text.Reset()
 			default:
-				return nil, fmt.Errorf("nested element <%s>", t.Name.Local)
+				return nil, "", fmt.Errorf("nested element <%s>", t.Name.Local)
 			}
 			depth++
 		case xml.EndElement:
@@ -74,16 +79,16 @@ func parseRequest(body []byte) (map[string]string, error) {
 			if depth == 2 {
 				text.Write(t)
 			} else if len(bytes.TrimSpace(t)) > 0 {
-				return nil, errors.New("text outside a field element")
+				return nil, "", errors.New("text outside a field element")
 			}
 		case xml.Directive:
-			return nil, errors.New("directives (DTDs) are not allowed")
+			return nil, "", errors.New("directives (DTDs) are not allowed")
 		}
 	}
 	if !rootClosed {
-		return nil, errors.New("no complete <xml> element")
+		return nil, "", errors.New("no complete root element")
 	}
-	return fields, nil
+	return fields, root, nil
 }
 
 // field is one element of an answer. WeChat writes integers bare and
@@ -192,6 +197,17 @@ const gatewayPage = `<html>
 <head><title>502 Bad Gateway</title></head>
 <body>
 <center><h1>502 Bad Gateway</h1></center>
+<hr><center>stgw</center>
+</body>
+</html>
+`
+
+// methodNotAllowedPage is what WeChat's gateway answers to a method other
+// than POST, in the manner of gatewayPage: not XML.
+const methodNotAllowedPage = `<html>
+<head><title>405 Not Allowed</title></head>
+<body>
+<center><h1>405 Not Allowed</h1></center>
 <hr><center>stgw</center>
 </body>
 </html>

@@ -226,17 +226,72 @@ func TestQueryNotFound(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	r := runCLI(t, f.env(), "", "query", "1900000109000000000000000001")
-	assert.Equal(t, exitRefused, r.code, r)
+	assert.Equal(t, exitUnknown, r.code, r)
 	assert.Contains(t, r.stderr, "NOT_FOUND")
 	assert.Contains(t, r.stderr, "Not a failure")
 
 	r = runCLI(t, f.env(), "", "query", "--json", "1900000109000000000000000001")
-	assert.Equal(t, exitRefused, r.code, r)
+	assert.Equal(t, exitUnknown, r.code, r)
 	rep := decodeOne(t, r.stdout)
 	require.NotNil(t, rep.Error)
 	assert.Equal(t, "not_found", rep.Error.Kind)
 	assert.Equal(t, "NOT_FOUND", rep.Error.ErrCode)
-	assert.Equal(t, exitRefused, rep.ExitCode)
+	assert.Equal(t, "unknown", rep.Error.Paid, "no record yet is not \"not paid\"")
+	assert.Equal(t, exitUnknown, rep.ExitCode)
+}
+
+// TestQueryRefused: a refused query says nothing about the packet, so it
+// must not exit 3, which means "not paid".
+func TestQueryRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	bill := sendDirect(t, f.srv, 1000)
+	env := f.env()
+	env["REDPACK_API_KEY"] = "00000000000000000000000000000000"
+	r := runCLI(t, env, "", "query", "--json", bill)
+	assert.Equal(t, exitFailure, r.code, r)
+	rep := decodeOne(t, r.stdout)
+	require.NotNil(t, rep.Error)
+	assert.Equal(t, "SIGN_ERROR", rep.Error.ErrCode)
+	assert.Empty(t, rep.Error.Paid)
+	assert.Contains(t, rep.Error.Advice, "says nothing about the packet")
+}
+
+// TestExplicitBillPaidField: every way a send with an explicit --bill can
+// fail, and what its "paid" says: only SEND_FAILED, which is about the bill
+// number itself, says "no".
+func TestExplicitBillPaidField(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		fault *redpacktest.Fault
+		code  int
+		paid  string
+	}{
+		{name: "SEND_FAILED", args: sendArgs("1000", "--bill", "Explicit0001", "--json"),
+			fault: &redpacktest.Fault{Kind: redpacktest.ErrCodeAnswer, ErrCode: "SEND_FAILED"}, code: exitRefused, paid: "no"},
+		{name: "not sent", env: map[string]string{"REDPACK_BASE_URL": closedURL(t)},
+			args: sendArgs("1000", "--bill", "Explicit0002", "--max-attempts", "1", "--json"), code: exitNotSent, paid: "unknown"},
+		{name: "validation", args: sendArgs("99", "--bill", "Explicit0003", "--json"), code: exitUsage, paid: "unknown"},
+		{name: "validation without --bill", args: sendArgs("99", "--json"), code: exitUsage, paid: "no"},
+	} {
+		env := f.env()
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		if tc.fault != nil {
+			require.NoError(t, f.srv.Inject(*tc.fault))
+		}
+		r := runCLI(t, env, "", tc.args...)
+		assert.Equal(t, tc.code, r.code, "%s: %s", tc.name, r)
+		rep := decodeOne(t, r.stdout)
+		require.NotNil(t, rep.Error, tc.name)
+		assert.Equal(t, tc.paid, rep.Error.Paid, tc.name)
+	}
+	assert.Empty(t, f.srv.Packets())
 }
 
 func TestValidationErrorSendsNothing(t *testing.T) {

@@ -61,7 +61,7 @@ func (c *conn) register(fs *flag.FlagSet) {
 	for _, v := range connVars {
 		c.vals[v.flag] = fs.String(v.flag, "", v.usage+" [$"+v.env+"]")
 	}
-	fs.IntVar(&c.maxAttempts, "max-attempts", redpack.DefaultRetryPolicy.MaxAttempts,
+	fs.IntVar(&c.maxAttempts, "max-attempts", redpack.DefaultRetryPolicy().MaxAttempts,
 		"attempts per request, the first included; 1 turns the client's own retries off")
 	fs.DurationVar(&c.timeout, "timeout", redpack.DefaultTimeout, "time limit of one attempt")
 	fs.BoolVar(&c.verbose, "verbose", false, "log every attempt to stderr (never a secret)")

@@ -83,7 +83,7 @@ func demo(ctx context.Context, w io.Writer) error {
 	}
 	defer srv.Close()
 	mch := redpacktest.DefaultMchID
-	quick := redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	quick := redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 3, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, AllowFastRetries: true})
 	client, err := srv.Client(mch, quick, redpack.WithRateLimit(20, 1))
 	if err != nil {
 		return err
@@ -222,6 +222,8 @@ func (d *demoRun) sendGroup(ctx context.Context) error {
 		{"Amount", cny(res.TotalAmount) + " for 3 people"},
 		{"Result", "sent and paid; WeChat's packet number " + res.SendListID},
 	})
+	d.para("An account WeChat has closed to group packets gets NO_AUTH instead, nothing paid: " +
+		"'redpack fake-server --group-offline' plays one.")
 	return nil
 }
 

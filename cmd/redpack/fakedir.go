@@ -165,23 +165,26 @@ type merchantFile struct {
 	CertPassword string `json:"cert_password"`
 	CertPEM      string `json:"cert_pem"`
 	KeyPEM       string `json:"key_pem"`
-	// AppIDs are the other appids bound to the merchant (sendminiprogramhb's
-	// wxappid is one of them).
-	AppIDs    []string        `json:"appids"`
-	Merchants []merchantEntry `json:"merchants"`
-	Note      string          `json:"note"`
+	// AppIDs are the merchant's other Official Account appids;
+	// MiniProgramAppIDs its mini-programs' (sendminiprogramhb's wxappid is
+	// one of them, sendredpack refuses them).
+	AppIDs            []string        `json:"appids"`
+	MiniProgramAppIDs []string        `json:"mini_program_appids"`
+	Merchants         []merchantEntry `json:"merchants"`
+	Note              string          `json:"note"`
 }
 
 // merchantEntry is one merchant in merchant.json's list.
 type merchantEntry struct {
-	MchID        string   `json:"mch_id"`
-	AppID        string   `json:"appid"`
-	AppIDs       []string `json:"appids"`
-	APIKey       string   `json:"api_key"`
-	CertP12      string   `json:"cert_p12"`
-	CertPassword string   `json:"cert_password"`
-	CertPEM      string   `json:"cert_pem"`
-	KeyPEM       string   `json:"key_pem"`
+	MchID             string   `json:"mch_id"`
+	AppID             string   `json:"appid"`
+	AppIDs            []string `json:"appids"`
+	MiniProgramAppIDs []string `json:"mini_program_appids"`
+	APIKey            string   `json:"api_key"`
+	CertP12           string   `json:"cert_p12"`
+	CertPassword      string   `json:"cert_password"`
+	CertPEM           string   `json:"cert_pem"`
+	KeyPEM            string   `json:"key_pem"`
 }
 
 // writeMerchantJSON writes merchant.json for this run: the credentials do
@@ -200,13 +203,13 @@ func (d *fakeDir) writeMerchantJSON(h *redpacktest.Handler, ms []redpacktest.Mer
 		CACert:  filepath.Join(d.path, caCertName),
 		CertP12: filepath.Join(d.path, p12Name), CertPassword: first.MchID,
 		CertPEM: filepath.Join(d.path, certName), KeyPEM: filepath.Join(d.path, keyName),
-		AppIDs: nonNil(first.AppIDs),
-		Note:   "Test credentials of a redpack fake-server: they work with it only, never with WeChat.",
+		AppIDs: nonNil(first.AppIDs), MiniProgramAppIDs: nonNil(first.MiniProgramAppIDs),
+		Note: "Test credentials of a redpack fake-server: they work with it only, never with WeChat.",
 	}
 	for _, m := range ms {
 		dir := d.merchantDir(m.MchID)
 		mf.Merchants = append(mf.Merchants, merchantEntry{
-			MchID: m.MchID, AppID: m.AppID, AppIDs: nonNil(m.AppIDs), APIKey: m.APIKey,
+			MchID: m.MchID, AppID: m.AppID, AppIDs: nonNil(m.AppIDs), MiniProgramAppIDs: nonNil(m.MiniProgramAppIDs), APIKey: m.APIKey,
 			CertP12: filepath.Join(dir, p12Name), CertPassword: m.MchID,
 			CertPEM: filepath.Join(dir, certName), KeyPEM: filepath.Join(dir, keyName),
 		})

@@ -46,6 +46,7 @@ type fakeMerchant struct {
 	MchID           string    `json:"mch_id"`
 	AppID           string    `json:"appid"`
 	AppIDs          *[]string `json:"appids"`
+	MiniAppIDs      *[]string `json:"mini_program_appids"`
 	AppAppIDs       []string  `json:"app_appids"`
 	APIKey          string    `json:"api_key"`
 	Balance         *int64    `json:"balance"`
@@ -56,6 +57,7 @@ type fakeMerchant struct {
 	UserDailyAmount int64     `json:"user_daily_amount"`
 	DailyAmount     int64     `json:"daily_amount"`
 	AllowedIPs      []string  `json:"allowed_ips"`
+	GroupOffline    bool      `json:"group_offline"`
 }
 
 func (fm fakeMerchant) merchant() redpacktest.Merchant {
@@ -71,13 +73,16 @@ func (fm fakeMerchant) merchant() redpacktest.Merchant {
 	if fm.AppIDs != nil {
 		m.AppIDs = *fm.AppIDs
 	}
+	if fm.MiniAppIDs != nil {
+		m.MiniProgramAppIDs = *fm.MiniAppIDs
+	}
 	if fm.Scenes != nil {
 		m.Scenes = *fm.Scenes
 	}
 	if fm.Balance != nil {
 		m.Balance = *fm.Balance
 	}
-	m.AppAppIDs, m.AllowedIPs = fm.AppAppIDs, fm.AllowedIPs
+	m.AppAppIDs, m.AllowedIPs, m.GroupOffline = fm.AppAppIDs, fm.AllowedIPs, fm.GroupOffline
 	for _, n := range []struct{ dst, v *int64 }{
 		{&m.SceneMinAmount, &fm.SceneMinAmount}, {&m.SceneMaxAmount, &fm.SceneMaxAmount},
 		{&m.UserDailyAmount, &fm.UserDailyAmount}, {&m.DailyAmount, &fm.DailyAmount},
@@ -117,6 +122,7 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	fs.IntVar(&ff.merchant.UserDailyCount, "user-daily-count", redpacktest.DefaultUserDailyCount, "packets per user per day (SENDNUM_LIMIT)")
 	fs.Int64Var(&ff.merchant.UserDailyAmount, "user-daily-amount", redpacktest.DefaultUserDailyAmount, "fen per user per day (RCVDAMOUNT_LIMIT)")
 	fs.Int64Var(&ff.merchant.DailyAmount, "daily-amount", redpacktest.DefaultDailyAmount, "fen per day for the merchant (SENDAMOUNT_LIMIT)")
+	fs.BoolVar(&ff.merchant.GroupOffline, "group-offline", false, "refuse sendgroupredpack with NO_AUTH, as WeChat does since it took group packets offline on 2024-06-05 (default: a legacy account that accepts them)")
 	fs.StringVar(&ff.hosts, "hosts", "", "extra names or addresses for the server certificate, comma-separated (127.0.0.1, ::1 and localhost always)")
 	fs.StringVar(&ff.pathPrefix, "path-prefix", "/", "serve the endpoints under this path")
 	fs.IntVar(&ff.rateLimit, "rate-limit", redpacktest.DefaultRateLimit, "requests per second per merchant before FREQ_LIMIT; 0 for none")
@@ -155,6 +161,11 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(exitFailure, err)
 	}
+	release, err := dir.lock()
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	defer release()
 	credOpts, err := dir.load(merchants)
 	if err != nil {
 		return fail(exitFailure, err)
@@ -190,12 +201,16 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 		return fail(exitFailure, err)
 	}
 
-	errLog := slog.NewLogLogger(logTo.WithAttrs([]slog.Attr{slog.String("server", "net/http")}), slog.LevelWarn)
+	errLog := slog.NewLogLogger(tlsHintHandler{
+		Handler: logTo.WithAttrs([]slog.Attr{slog.String("server", "net/http")}),
+		caPath:  filepath.Join(dir.path, caCertName),
+	}, slog.LevelWarn)
 	api := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
 	adm := &http.Server{Handler: h.AdminHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
 	served := make(chan error, 2)
 	// tls.NewListener with the Handler's own configuration offers HTTP/1.1
-	// only, which DropAfterCommit needs to close a whole connection.
+	// and HTTP/1.0, never HTTP/2, which DropAfterCommit needs to close a
+	// whole connection.
 	go func() { served <- api.Serve(tls.NewListener(ln, h.TLSConfig())) }()
 	go func() { served <- adm.Serve(adminLn) }()
 
@@ -223,9 +238,36 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	return code
 }
 
+// tlsHintHandler adds a hint to net/http's log of a handshake that failed
+// the way a client that does not trust ca.pem makes it fail: Go clients
+// send bad_certificate, OpenSSL's unknown_ca, and some stacks end with
+// bad_record_mac, none of which names the cause.
+type tlsHintHandler struct {
+	slog.Handler
+	caPath string
+}
+
+// distrustAlerts are the TLS alerts, as Go's crypto/tls words them, that
+// a client which does not trust the server's CA sends or provokes.
+var distrustAlerts = []string{"bad certificate", "unknown certificate", "bad record MAC"}
+
+func (t tlsHintHandler) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "TLS handshake error") {
+		for _, a := range distrustAlerts {
+			if strings.Contains(r.Message, a) {
+				r = r.Clone()
+				r.AddAttrs(slog.String("hint", "the client may not trust this server's CA: give it "+t.caPath+
+					" (curl --cacert, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, SSL_CERT_FILE or a Java trust store)"))
+				break
+			}
+		}
+	}
+	return t.Handler.Handle(ctx, r)
+}
+
 // fakeMerchantFlags set the one merchant of a fake server without
 // --config; with --config they are refused, and help lists them together.
-var fakeMerchantFlags = []string{"mch-id", "appid", "api-key", "balance", "user-daily-count", "user-daily-amount", "daily-amount"}
+var fakeMerchantFlags = []string{"mch-id", "appid", "api-key", "balance", "user-daily-count", "user-daily-amount", "daily-amount", "group-offline"}
 
 // options turns the flags and the config file into Handler options and
 // the merchants. set holds the flags given on the command line: they
@@ -369,8 +411,9 @@ WeChat judges them, with the same rules, err_codes and ledger as the Go
 package. No WeChat account is needed.
 
 At start it writes to --dir what a client needs, and reuses it at the next
-start so that clients keep working (one server per --dir at a time: two
-running at once would overwrite each other's merchant.json):
+start so that clients keep working. One server per --dir at a time: a second
+one refuses to start on a directory a live server holds (fake-server.lock
+holds its PID, and is taken over once that process is gone):
   ca.pem                   the CA that signed the server certificate: trust it
   apiclient_cert.p12       the merchant certificate (password: the mch_id)
   apiclient_cert.pem       the same certificate …
@@ -398,11 +441,12 @@ REDPACK_* environment variable: your real credentials stay out of it.
 The --config file (JSON; every key optional, a merchant starts as the default
 one, and flags given override the server settings):
   {"merchants": [{"mch_id": "1900000109", "appid": "wx8888888888888888",
-                  "appids": ["wxd27ebc41b85ce36d"], "api_key": "<32 characters>",
+                  "appids": [], "mini_program_appids": ["wxd27ebc41b85ce36d"],
+                  "api_key": "<32 characters>",
                   "balance": 1000000, "scenes": ["PRODUCT_1"], "scene_min_amount": 30,
                   "scene_max_amount": 499900, "user_daily_count": 10,
                   "user_daily_amount": 100000, "daily_amount": 100000000,
-                  "allowed_ips": [], "app_appids": []}],
+                  "allowed_ips": [], "app_appids": [], "group_offline": false}],
    "rate_limit": 30, "path_prefix": "/", "clock": "2025-01-01T12:00:00+08:00",
    "seed": 1, "hmac_sha256": false, "hosts": ["wechat.test"]}
 
@@ -413,7 +457,7 @@ The control API (JSON over plain HTTP on --admin-addr):
   POST /biz-red-packet                {"timeStamp","nonceStr","package","signType","paySign"}: a mini-program
                                       opens its packet as wx.sendBizRedPacket would (paySign checked)
   POST /clock/advance                 {"duration": "25h"}: SENT → RFUND_ING → REFUND
-  PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"}
+  PUT  /clock                         {"now": "2025-01-01T12:00:00+08:00"} (to the past only on an empty ledger)
   POST /faults                        {"kind": "SystemErrorAfterCommit", "op": "sendredpack"}
   GET  /faults, /merchants, /requests, /clock
   PUT  /merchants/{mch_id}/balance    {"balance": 0}

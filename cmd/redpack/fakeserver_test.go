@@ -162,22 +162,24 @@ func curl(t *testing.T, stdin []byte, args ...string) string {
 
 // merchantCreds is what merchant.json gives a client.
 type merchantCreds struct {
-	MchID        string `json:"mch_id"`
-	AppID        string `json:"appid"`
-	APIKey       string `json:"api_key"`
-	BaseURL      string `json:"base_url"`
-	AdminURL     string `json:"admin_url"`
-	CACert       string `json:"ca_cert"`
-	CertP12      string `json:"cert_p12"`
-	CertPassword string `json:"cert_password"`
-	CertPEM      string `json:"cert_pem"`
-	KeyPEM       string `json:"key_pem"`
+	MchID        string   `json:"mch_id"`
+	AppID        string   `json:"appid"`
+	APIKey       string   `json:"api_key"`
+	BaseURL      string   `json:"base_url"`
+	AdminURL     string   `json:"admin_url"`
+	CACert       string   `json:"ca_cert"`
+	CertP12      string   `json:"cert_p12"`
+	CertPassword string   `json:"cert_password"`
+	CertPEM      string   `json:"cert_pem"`
+	KeyPEM       string   `json:"key_pem"`
+	MiniAppIDs   []string `json:"mini_program_appids"`
 	Merchants    []struct {
-		MchID   string `json:"mch_id"`
-		AppID   string `json:"appid"`
-		APIKey  string `json:"api_key"`
-		CertPEM string `json:"cert_pem"`
-		KeyPEM  string `json:"key_pem"`
+		MchID      string   `json:"mch_id"`
+		AppID      string   `json:"appid"`
+		MiniAppIDs []string `json:"mini_program_appids"`
+		APIKey     string   `json:"api_key"`
+		CertPEM    string   `json:"cert_pem"`
+		KeyPEM     string   `json:"key_pem"`
 	} `json:"merchants"`
 }
 
@@ -504,7 +506,8 @@ func TestFakeServerConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte(`{
 		"merchants": [
 			{"mch_id": "1230000109", "api_key": "abcdefghijabcdefghijabcdefghij12", "balance": 5000},
-			{"mch_id": "1230000110", "appid": "wx1111111111111111", "scenes": []}
+			{"mch_id": "1230000110", "appid": "wx1111111111111111", "scenes": [], "mini_program_appids": ["wx2222222222222222"],
+			 "group_offline": true}
 		],
 		"rate_limit": 0
 	}`), 0o600))
@@ -532,6 +535,8 @@ func TestFakeServerConfig(t *testing.T) {
 	assert.Equal(t, "1230000109", c.MchID)
 	assert.Equal(t, "abcdefghijabcdefghijabcdefghij12", c.APIKey)
 	assert.Equal(t, redpacktest.DefaultAPIKey, c.Merchants[1].APIKey, "an unset key is the default")
+	assert.Equal(t, []string{redpacktest.DefaultMiniProgramAppID}, c.MiniAppIDs, "an unset list is the default")
+	assert.Equal(t, []string{"wx2222222222222222"}, c.Merchants[1].MiniAppIDs)
 	var ms []struct {
 		MchID   string   `json:"mch_id"`
 		AppID   string   `json:"appid"`
@@ -552,6 +557,12 @@ func TestFakeServerConfig(t *testing.T) {
 	w.tls = []string{"--cacert", c.CACert, "--cert", second.CertPEM, "--key", second.KeyPEM}
 	a := w.post("sendredpack", packetFields(second.MchID, second.AppID, second.MchID+"202501030000000001", "1000"), second.APIKey)
 	assert.Equal(t, "SUCCESS", a["result_code"], a)
+	// Its mini-program's appid is refused on sendredpack.
+	a = w.post("sendredpack", packetFields(second.MchID, "wx2222222222222222", second.MchID+"202501030000000003", "1000"), second.APIKey)
+	assert.Equal(t, "ILLEGAL_APPID", a["err_code"], a)
+	// And group packets, offline for it.
+	a = w.post("sendgroupredpack", groupPacketFields(second.MchID, second.AppID, second.MchID+"202501030000000004"), second.APIKey)
+	assert.Equal(t, "NO_AUTH", a["err_code"], a)
 	// The first merchant's certificate is not the second's: CA_ERROR.
 	w.tls = []string{"--cacert", c.CACert, "--cert", c.CertPEM, "--key", c.KeyPEM}
 	a = w.post("sendredpack", packetFields(second.MchID, second.AppID, second.MchID+"202501030000000002", "1000"), second.APIKey)

@@ -67,8 +67,10 @@
 //
 // The bill number (--bill, default redpack.NewBillNo) is printed before
 // anything is sent. It is the packet's identity: after an unknown outcome,
-// run the same command again with the same --bill, or query it; never send
-// the payment under a new bill number, which can pay twice.
+// settle it with "redpack settle" and the same --bill and fields (it
+// queries first, and re-sends the same packet only if WeChat has no record
+// of it); never send the payment under a new bill number, which can pay
+// twice.
 //
 // With --json a command prints one JSON object on stdout:
 // {"ok":true,"command":…,"result":{…}} or
@@ -79,8 +81,9 @@
 //	0  success
 //	1  any other failure
 //	2  bad input: flags, a field the client refused to send, or bad credentials; nothing was sent
-//	3  WeChat refused definitely (err_code); nothing was paid
-//	4  outcome unknown: the packet may have been paid; re-send with the same --bill and fields, or query
+//	3  not paid: WeChat refused a new bill number definitely (err_code), or settle found it not paid
+//	4  outcome unknown: the packet may have been paid; settle it with the same --bill and fields
+//	   (a query's NOT_FOUND, and a refusal of a send with an explicit --bill, are unknown too)
 //	5  not sent: the request never reached WeChat (network); safe to run again
 package main
 

@@ -140,6 +140,12 @@ func explain(err error, oc opContext) *failure {
 		f.Kind, f.ExitCode = "error", exitFailure
 		f.Advice = "WeChat is busy. Run the query again in a moment."
 
+	case apiErr != nil && !oc.pays:
+		// A refused query says nothing about the packet: not exit 3,
+		// which means "not paid".
+		f.Kind, f.ExitCode = "refused", exitFailure
+		f.Advice = "WeChat refused the query, which says nothing about the packet. " + refusalAdvice(redpack.Code(apiErr.ErrCode), f.MchBillNo)
+
 	case apiErr != nil:
 		f.Kind, f.ExitCode = "refused", exitRefused
 		f.Advice = refusalAdvice(redpack.Code(apiErr.ErrCode), f.MchBillNo)
@@ -172,7 +178,7 @@ func (oc opContext) paidIfRefused() string {
 // notFound is the failure of a query WeChat answered NOT_FOUND.
 func notFound(billNo string) *failure {
 	return &failure{
-		Kind: "not_found", ExitCode: exitRefused, MchBillNo: billNo, ErrCode: string(redpack.CodeNotFound),
+		Kind: "not_found", ExitCode: exitUnknown, MchBillNo: billNo, ErrCode: string(redpack.CodeNotFound), Paid: "unknown",
 		Message: "WeChat has no packet under bill number " + billNo + " (NOT_FOUND)",
 		Advice: "Not a failure: WeChat has no packet under this bill number yet, and a send may still be in progress. " +
 			"Query again in a few minutes, or settle it with 'redpack settle' and the original packet's flags; never send it under a new bill number. " +
@@ -286,6 +292,7 @@ func (r *reporter) report(f *failure) int {
 // settleJSON is the result of a settle command in --json output.
 type settleJSON struct {
 	Outcome    string `json:"outcome"` // "paid", "not paid" or "unknown"
+	Paid       string `json:"paid"`    // "yes", "no" or "unknown", as failures' "paid"
 	MchBillNo  string `json:"mch_billno"`
 	SendListID string `json:"send_listid,omitempty"`
 	Status     string `json:"status,omitempty"` // what the query reported
@@ -294,13 +301,16 @@ type settleJSON struct {
 	Error      string `json:"error,omitempty"`
 	Advice     string `json:"advice,omitempty"`
 	Package    string `json:"package,omitempty"`
+	// The wx.sendBizRedPacket arguments of a paid mini-program packet.
+	BizRedPacket *redpack.BizRedPacketParams `json:"biz_red_packet,omitempty"`
 }
 
 // settled writes what settle found and returns the exit code that says it:
 // 0 paid, 3 not paid, 4 unknown.
-func (r *reporter) settled(s *redpack.Settlement, oc opContext) int {
+func (r *reporter) settled(s *redpack.Settlement, oc opContext, biz *redpack.BizRedPacketParams) int {
 	j := settleJSON{Outcome: s.Outcome.String(), MchBillNo: s.MchBillNo, SendListID: s.SendListID,
-		Status: string(s.Status), Resent: s.Resent, Advice: s.Advice, Package: s.Package}
+		Status: string(s.Status), Resent: s.Resent, Advice: s.Advice, Package: s.Package, BizRedPacket: biz}
+	j.Paid = map[redpack.Outcome]string{redpack.OutcomePaid: "yes", redpack.OutcomeNotPaid: "no", redpack.OutcomeUnknown: "unknown"}[s.Outcome]
 	var apiErr *redpack.APIError
 	var unknown *redpack.UnknownOutcomeError
 	switch {
@@ -313,9 +323,21 @@ func (r *reporter) settled(s *redpack.Settlement, oc opContext) int {
 		j.Error = s.Err.Error()
 	}
 	code := map[redpack.Outcome]int{redpack.OutcomePaid: exitOK, redpack.OutcomeNotPaid: exitRefused}[s.Outcome]
+	var next string // the command to run next, on a line of its own
 	if s.Outcome == redpack.OutcomeUnknown {
 		code = exitUnknown
-		j.Advice += "; then run again: " + oc.settle
+		switch {
+		case s.Status.Definite():
+			// A definite status that is not this payment's: another
+			// payment holds the bill number, and settling again cannot help.
+		case errors.Is(s.Err, redpack.ErrBillExpired):
+			next = strings.TrimSuffix(oc.settle, " --query-only") + " --query-only"
+		default:
+			next = oc.settle
+		}
+	}
+	if next != "" {
+		j.Advice += "; then run again:\n  " + next
 	}
 	if r.json {
 		writeJSON(r.e.stdout, jsonReport{OK: code == exitOK, Command: r.command, ExitCode: code, Result: j})
@@ -350,6 +372,10 @@ func (r *reporter) settled(s *redpack.Settlement, oc opContext) int {
 	if j.Advice != "" {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, wrap(j.Advice, 76, "  "))
+	}
+	if biz != nil {
+		fmt.Fprintln(w, "\nThe mini-program opens it for the user with wx.sendBizRedPacket and these arguments:")
+		writeBizRedPacket(w, "  ", biz)
 	}
 	return code
 }

@@ -69,7 +69,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			run{name: "send", env: creds.env, args: with(sendArgs("1000", "--verbose")...), code: exitOK},
 			run{name: "send --json", env: creds.env, args: with(sendArgs("1000", "--json", "--verbose")...), code: exitOK},
 			run{name: "send-group", env: creds.env, args: with(groupArgs("3000", "3", "--verbose")...), code: exitOK},
-			run{name: "query", env: creds.env, args: with("query", "--verbose", "SecretBill01"), code: exitRefused},
+			run{name: "query", env: creds.env, args: with("query", "--verbose", "SecretBill01"), code: exitUnknown},
 			run{name: "validation", env: creds.env, args: with(sendArgs("30000")...), code: exitUsage},
 			run{name: "refused", env: creds.env, args: with(sendArgs("1000", "--verbose")...), code: exitRefused,
 				setup: func() { require.NoError(t, f.srv.SetBalance(testMchID, 0)) }},

@@ -342,7 +342,14 @@ same fields; never send the payment under a new bill number.
 		if err != nil {
 			return out.fail(err, oc)
 		}
-		return out.settled(s, oc)
+		var biz *redpack.BizRedPacketParams
+		if mini, ok := req.(*redpack.SendMiniProgramRedPackRequest); ok && s.Package != "" {
+			res := &redpack.MiniProgramResult{SendResult: redpack.SendResult{WxAppID: mini.MiniProgramAppID}, Package: s.Package}
+			if biz, err = client.BizRedPacketParams(res); err != nil {
+				fmt.Fprintf(out.notice(), "redpack: the packet is PAID, but its wx.sendBizRedPacket arguments could not be built: %v\n", err)
+			}
+		}
+		return out.settled(s, oc, biz)
 	}
 	announce(out.notice(), oc.billNo, p, out.json)
 
@@ -485,8 +492,9 @@ func runQuery(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(w, `Usage: redpack query [flags] <mch_billno>
 
 Looks a packet up by its bill number (gethbinfo): its status, amount and
-receivers. Queries reach back 30 days. NOT_FOUND (exit 3) is not a failure: a
-send may still be in progress; settle it with 'redpack settle'.
+receivers. Queries reach back 30 days. NOT_FOUND (exit 4) is not a failure: a
+send may still be in progress, or may never have reached WeChat; settle it
+with 'redpack settle'. A refused query (exit 1) says nothing about the packet.
 `)
 		writeCommandHelp(w, fs)
 	}

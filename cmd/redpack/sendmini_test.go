@@ -118,12 +118,7 @@ func TestSendMiniUnknownOutcome(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r)
 	assert.Contains(t, r.stdout, "PAID")
 	assert.Contains(t, r.stdout, "SENT", "the query, under the mini-program's appid, decided")
-
-	// The package comes with the send's answer: re-sending a paid bill
-	// number is answered with it and pays nothing more.
-	resend := strings.Replace(settle, "settle-mini", "send-mini", 1)
-	r = runCLI(t, f.env(), "", shellSplit(t, strings.TrimPrefix(resend, "redpack "))...)
-	require.Equal(t, exitOK, r.code, r)
-	assert.Contains(t, r.stdout, "wx.sendBizRedPacket")
+	assert.Contains(t, r.stdout, "wx.sendBizRedPacket", "the package, fetched by a re-send of the paid bill")
+	assert.Contains(t, r.stdout, `"paySign"`)
 	assert.Equal(t, int64(300), f.srv.Paid(testMchID), "paid exactly once")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +118,33 @@ func TestSettleCommand(t *testing.T) {
 	assert.Equal(t, exitRefused, r.code, r)
 	assert.Contains(t, r.stderr, "NOT PAID")
 	assert.Contains(t, r.stderr, "FAILED")
+	r = runCLI(t, f.env(), "", settle("--bill", "Settle0002", "--json")...)
+	assert.Equal(t, exitRefused, r.code, r)
+	var s settleJSON
+	rep := decodeOne(t, r.stdout)
+	require.NoError(t, json.Unmarshal(rep.Result, &s))
+	assert.False(t, rep.OK)
+	assert.Equal(t, "not paid", s.Outcome)
+	assert.Equal(t, "no", s.Paid)
+	assert.Equal(t, "FAILED", s.Status)
 	assert.Equal(t, int64(1000), f.srv.Paid(testMchID))
+
+	// Expired and not known to WeChat: the advice is a query-only settle,
+	// on a line of its own, and following it never re-sends.
+	require.NoError(t, f.srv.Inject(redpacktest.Fault{Op: "sendredpack", Kind: redpacktest.SystemErrorAfterCommit}))
+	r = runCLI(t, f.env(), "", sendArgs("1000", "--bill", "Settle0003", "--max-attempts", "1")...)
+	require.Equal(t, exitUnknown, r.code, r)
+	f.srv.Advance(25 * time.Hour)
+	require.NoError(t, f.srv.Inject(redpacktest.Fault{Kind: redpacktest.ErrCodeAnswer, Op: "gethbinfo", ErrCode: "NOT_FOUND"}))
+	r = runCLI(t, f.env(), "", settle("--bill", "Settle0003")...)
+	assert.Equal(t, exitUnknown, r.code, r)
+	next := resendFrom(t, r.stderr, "redpack settle --bill Settle0003")
+	assert.True(t, strings.HasSuffix(next, " --query-only"), next)
+	before := len(f.srv.Requests())
+	r = runCLI(t, f.env(), "", shellSplit(t, strings.TrimPrefix(next, "redpack "))...)
+	require.Equal(t, exitOK, r.code, r)
+	assert.Contains(t, r.stdout, "PAID")
+	for _, req := range f.srv.Requests()[before:] {
+		assert.Equal(t, "gethbinfo", req.Op, "--query-only sends nothing")
+	}
 }
