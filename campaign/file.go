@@ -60,6 +60,7 @@ type InputError struct {
 	Rows []RowError
 }
 
+// Error implements error.
 func (e *InputError) Error() string {
 	if len(e.Rows) == 0 {
 		return e.Msg

@@ -307,6 +307,7 @@ type NotReissuableError struct {
 	Rows map[int64]string // row → its outcome, or "no such row"
 }
 
+// Error implements error.
 func (e *NotReissuableError) Error() string {
 	var b strings.Builder
 	b.WriteString("only rows definitely not paid can be reissued:")

@@ -79,6 +79,7 @@ type OpenError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *OpenError) Error() string {
 	return "campaign database " + e.DSN + ": " + e.Err.Error()
 }

@@ -133,7 +133,11 @@ func campaignFail(e *env, cmd string, err error) int {
 	var inErr *inputError
 	switch {
 	case errors.As(err, &in):
-		fmt.Fprintf(e.stderr, "redpack campaign %s: %s\n", cmd, in.Msg)
+		msg := in.Msg
+		if msg == "" {
+			msg = "the file has bad rows"
+		}
+		fmt.Fprintf(e.stderr, "redpack campaign %s: %s\n", cmd, msg)
 		if len(in.Rows) > 0 {
 			fmt.Fprintf(e.stderr, "%d bad rows; nothing was imported:\n", len(in.Rows))
 			for i, r := range in.Rows {
@@ -312,12 +316,12 @@ var chinaTime = time.FixedZone("CST", 8*3600)
 
 func writeTotals(w io.Writer, info *campaign.Info, t *campaign.Totals) {
 	fmt.Fprintf(w, "campaign %s (%s)\n", info.Name, info.Source)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "  rows\t%d\t%s\t\n", t.Rows, cny(t.AmountTotal))
-	fmt.Fprintf(tw, "  paid\t%d\t%s\t\n", t.Paid, cny(t.AmountPaid))
-	fmt.Fprintf(tw, "  not paid\t%d\t\t\n", t.NotPaid)
-	fmt.Fprintf(tw, "  unknown\t%d\t\t\n", t.Unknown)
-	fmt.Fprintf(tw, "  pending\t%d\t\t\n", t.Pending)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  rows\t%d\t%s\n", t.Rows, cny(t.AmountTotal))
+	fmt.Fprintf(tw, "  paid\t%d\t%s\n", t.Paid, cny(t.AmountPaid))
+	fmt.Fprintf(tw, "  not paid\t%d\t\n", t.NotPaid)
+	fmt.Fprintf(tw, "  unknown\t%d\t\n", t.Unknown)
+	fmt.Fprintf(tw, "  pending\t%d\t\n", t.Pending)
 	tw.Flush()
 	if len(t.Refusals) > 0 {
 		fmt.Fprintln(w, "Not paid, by err_code:")

@@ -112,12 +112,15 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 	} else {
 		writeTotals(e.stdout, info, t)
 	}
+	if stopped {
+		fmt.Fprintf(e.stderr, "Stopped with %d rows pending and %d unknown; what was in flight is journalled. Run 'redpack campaign run %s' to go on.\n",
+			t.Pending, t.Unknown, name)
+	}
 	switch {
 	case t.Unknown > 0:
 		fmt.Fprintf(e.stderr, "%d rows are still unknown: they may or may not have been paid. Nothing is lost: run\n  redpack campaign run %s\nagain later (WeChat can take about 20 minutes); it settles them by query, under\ntheir own bill numbers, and never pays a row twice. 'redpack campaign report %s'\nlists them.\n", t.Unknown, name, name)
 		return exitUnknown
 	case stopped:
-		fmt.Fprintf(e.stderr, "Stopped with %d rows pending; what was in flight is journalled. Run 'redpack campaign run %s' to go on.\n", t.Pending, name)
 		return exitFailure
 	case err != nil:
 		return exitFailure

@@ -201,6 +201,24 @@ func TestCampaignCommands(t *testing.T) {
 	assert.Contains(t, r.stderr, "row 2 is paid")
 }
 
+// Without --db or $REDPACK_CAMPAIGN_DB the campaign lives in
+// redpack-campaigns.db in the current directory.
+func TestCampaignDefaultDatabase(t *testing.T) {
+	f := newFixture(t)
+	env := f.env()
+	file := writeLines(t, f.dir, "openids.txt", campaignOpenIDs(3)...)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	r := runLong(t, env, createArgs("here", file, "--amount", "100")...)
+	require.Equal(t, exitOK, r.code, r)
+	_, err := os.Stat(filepath.Join(dir, "redpack-campaigns.db"))
+	require.NoError(t, err)
+	r = runLong(t, env, append([]string{"campaign", "run", "here"}, fastRun...)...)
+	require.Equal(t, exitOK, r.code, r)
+	assertReportMatchesLedger(t, f.srv, reportRows(t, env, "here"))
+	require.Len(t, f.srv.Packets(), 3)
+}
+
 // Bad input: clear errors, nothing sent, nothing imported.
 func TestCampaignCreateBadInput(t *testing.T) {
 	f := newFixture(t)
@@ -368,6 +386,18 @@ func TestCampaignSurvivesSIGKILL(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r)
 	faultsFor(t, f.srv, reportRows(t, env, "kill"))
 
+	// SIGTERM: the run stops taking rows, journals what is in flight and
+	// exits 1 (4 when a row in flight was left unknown), saying how to go
+	// on.
+	p := startRun(t, env, "kill")
+	time.Sleep(1500 * time.Millisecond)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	code := p.wait(t, time.Minute)
+	if code != exitOK { // it may have finished first
+		require.Contains(t, []int{exitFailure, exitUnknown}, code, "%s", p.out)
+		require.Contains(t, p.out.String(), "Stopped with")
+	}
+
 	killed := 0
 	for i := range 4 {
 		p := startRun(t, env, "kill")
@@ -380,8 +410,8 @@ func TestCampaignSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	require.Positive(t, killed, "some runs were killed mid-way")
-	p := startRun(t, env, "kill")
-	code := p.wait(t, 3*time.Minute)
+	p = startRun(t, env, "kill")
+	code = p.wait(t, 3*time.Minute)
 	require.Equal(t, exitOK, code, "%s", p.out)
 
 	rows := reportRows(t, env, "kill")
