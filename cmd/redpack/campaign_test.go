@@ -472,3 +472,48 @@ func TestCampaignThreeRunsOnPostgres(t *testing.T) {
 	require.LessOrEqual(t, most, 30, "at most 30 requests in any second")
 	require.Less(t, rate, 29.0, "the combined pace stays under the default rate's 28 a second, give or take")
 }
+
+// Refusals are reported by err_code, and reissue sends them again under
+// new bill numbers once the cause is fixed; progress goes to stderr as
+// plain lines when it is not a terminal.
+func TestCampaignReissueRefused(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	require.NoError(t, f.srv.SetBalance(testMchID, 300))
+	file := writeLines(t, f.dir, "openids.txt", campaignOpenIDs(5)...)
+	r := runLong(t, env, createArgs("lean", file, "--amount", "100")...)
+	require.Equal(t, exitOK, r.code, r)
+
+	r = runLong(t, env, "campaign", "run", "lean", "--workers", "1", "--timeout", "1s")
+	require.Equal(t, exitOK, r.code, "refused rows are settled: %s", r)
+	assert.Contains(t, r.stderr, "5/5 rows settled, paid 3, not paid 2")
+	r = runLong(t, env, "campaign", "status", "lean")
+	require.Equal(t, exitOK, r.code, r)
+	assert.Contains(t, flat(r.stdout), "Not paid, by err_code: NOTENOUGH 2")
+
+	var refused []string
+	old := map[string]string{}
+	for _, row := range reportRows(t, env, "lean") {
+		if row["outcome"] == "not paid" {
+			require.Equal(t, "NOTENOUGH", row["err_code"])
+			refused = append(refused, row["row"])
+			old[row["row"]] = row["mch_billno"]
+		}
+	}
+	require.Len(t, refused, 2)
+	r = runLong(t, env, "campaign", "reissue", "lean", "--rows", strings.Join(refused, ","))
+	require.Equal(t, exitOK, r.code, r)
+	assert.Contains(t, r.stdout, "2 rows reissued")
+
+	require.NoError(t, f.srv.SetBalance(testMchID, 10000))
+	r = runLong(t, env, append([]string{"campaign", "run", "lean"}, fastRun...)...)
+	require.Equal(t, exitOK, r.code, r)
+	rows := reportRows(t, env, "lean")
+	assertReportMatchesLedger(t, f.srv, rows)
+	for _, row := range rows {
+		require.Equal(t, "paid", row["outcome"])
+		if o, ok := old[row["row"]]; ok {
+			require.NotEqual(t, o, row["mch_billno"], "a reissued row went under a new bill number")
+		}
+	}
+}
