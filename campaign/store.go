@@ -144,8 +144,11 @@ func openPostgres(ctx context.Context, dsn string) (engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", errors.New(strings.ReplaceAll(err.Error(), dsn, redactDSN(dsn))))
 	}
-	if cfg.MaxConns < 8 {
-		cfg.MaxConns = 8
+	// Room for a run's workers (each holds a connection only for a short
+	// transaction or one limiter statement) beside River's own; a
+	// pool_max_conns in the DSN that asks for more wins.
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
