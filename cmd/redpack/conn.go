@@ -113,6 +113,25 @@ func configErr(format string, a ...any) error {
 // client builds the redpack client the flags describe. Every error is an
 // *inputError of kind "config"; none holds a secret.
 func (c *conn) client(e *env) (*redpack.Client, error) {
+	cfg, opts, err := c.merchant(e)
+	if err != nil {
+		return nil, err
+	}
+	client, err := redpack.NewClient(cfg, opts...)
+	if err != nil {
+		var v *redpack.ValidationError
+		if errors.As(err, &v) {
+			return nil, &inputError{kind: "config", flag: fieldFlags[v.Field], msg: err.Error()}
+		}
+		return nil, configErr("%v", err)
+	}
+	return client, nil
+}
+
+// merchant loads the merchant's configuration and the client options the
+// flags describe, for a caller that builds its own client (a campaign run
+// adds its limiter). Errors are as client's.
+func (c *conn) merchant(e *env) (*redpack.MerchantConfig, []redpack.Option, error) {
 	var missing []string
 	for _, flag := range []string{"mch-id", "appid", "api-key"} {
 		if c.get(flag) == "" {
@@ -122,27 +141,27 @@ func (c *conn) client(e *env) (*redpack.Client, error) {
 	p12, certPEM, keyPEM := c.get("cert-p12"), c.get("cert-pem"), c.get("key-pem")
 	switch {
 	case p12 != "" && (certPEM != "" || keyPEM != ""):
-		return nil, configErr("give the certificate once: --cert-p12, or --cert-pem with --key-pem, not both")
+		return nil, nil, configErr("give the certificate once: --cert-p12, or --cert-pem with --key-pem, not both")
 	case p12 == "" && certPEM == "" && keyPEM == "":
 		missing = append(missing, "a certificate: --cert-p12 ($"+envOf("cert-p12")+"), or --cert-pem with --key-pem")
 	case p12 == "" && (certPEM == "" || keyPEM == ""):
-		return nil, configErr("--cert-pem and --key-pem go together; give both")
+		return nil, nil, configErr("--cert-pem and --key-pem go together; give both")
 	}
 	if len(missing) > 0 {
-		return nil, configErr("missing credentials: %s", strings.Join(missing, ", "))
+		return nil, nil, configErr("missing credentials: %s", strings.Join(missing, ", "))
 	}
 	if c.maxAttempts < 1 {
-		return nil, usageErr("max-attempts", "--max-attempts must be at least 1, got %d", c.maxAttempts)
+		return nil, nil, usageErr("max-attempts", "--max-attempts must be at least 1, got %d", c.maxAttempts)
 	}
 	if c.timeout <= 0 {
-		return nil, usageErr("timeout", "--timeout must be positive")
+		return nil, nil, usageErr("timeout", "--timeout must be positive")
 	}
 
 	apiKey := c.get("api-key")
 	if apiKey == "-" {
 		k, err := readSecretLine(e.stdin)
 		if err != nil {
-			return nil, configErr("read the API key from stdin: %v", err)
+			return nil, nil, configErr("read the API key from stdin: %v", err)
 		}
 		apiKey = k
 	}
@@ -154,7 +173,7 @@ func (c *conn) client(e *env) (*redpack.Client, error) {
 		cfg, err = redpack.LoadPEMConfig(c.get("mch-id"), c.get("appid"), apiKey, certPEM, keyPEM)
 	}
 	if err != nil {
-		return nil, configErr("%v", err)
+		return nil, nil, configErr("%v", err)
 	}
 
 	baseURL := c.get("base-url")
@@ -169,22 +188,14 @@ func (c *conn) client(e *env) (*redpack.Client, error) {
 	if path := c.get("ca-cert"); path != "" {
 		pool, err := loadRoots(path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opts = append(opts, redpack.WithRootCAs(pool))
 	}
 	if c.verbose {
 		opts = append(opts, redpack.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
 	}
-	client, err := redpack.NewClient(cfg, opts...)
-	if err != nil {
-		var v *redpack.ValidationError
-		if errors.As(err, &v) {
-			return nil, &inputError{kind: "config", flag: fieldFlags[v.Field], msg: err.Error()}
-		}
-		return nil, configErr("%v", err)
-	}
-	return client, nil
+	return cfg, opts, nil
 }
 
 // loadRoots returns the system roots plus the certificates in the PEM file.

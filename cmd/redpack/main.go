@@ -156,6 +156,7 @@ func commands() []command {
 		{"query", "look a packet up by its bill number (gethbinfo)", runQuery},
 		{"demo", "the whole flow on a built-in fake WeChat Pay server: no account needed", runDemo},
 		{"fake-server", "serve the fake WeChat Pay server for tests in any language", runFakeServer},
+		{"campaign", "pay a file of openids at WeChat's rate, resumable after a crash: create, run, status, report", runCampaign},
 		{"help", "show this help, or a command's: redpack help send", runHelp},
 	}
 }

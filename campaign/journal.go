@@ -1,0 +1,432 @@
+package campaign
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Journal outcomes as stored; they only ever move up: pending → unknown →
+// paid or not_paid.
+const (
+	dbPending = "pending"
+	dbUnknown = "unknown"
+	dbPaid    = "paid"
+	dbNotPaid = "not_paid"
+)
+
+func reportOutcome(o string) string {
+	if o == dbNotPaid {
+		return OutcomeNotPaid
+	}
+	return o
+}
+
+// rowArgs is a row's River job: which row to settle. Everything else is in
+// the journal, which the worker reads first.
+type rowArgs struct {
+	Campaign string `json:"c"`
+	Row      int64  `json:"r"`
+}
+
+// Kind implements river.JobArgs.
+func (rowArgs) Kind() string { return "redpack_campaign_row" }
+
+// liveStates are the job states in which a job will still be worked; one
+// row has at most one such job (River's unique guard, on top of the
+// journal's own).
+var liveStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+}
+
+func queueOf(campaign string) string { return "redpack_campaign_" + campaign }
+
+func insertParams(campaign string, rowNo int64) river.InsertManyParams {
+	return river.InsertManyParams{
+		Args: rowArgs{Campaign: campaign, Row: rowNo},
+		InsertOpts: &river.InsertOpts{
+			Queue:       queueOf(campaign),
+			MaxAttempts: 1000, // crashes and rescues only; outcomes are tracked in the journal
+			UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
+		},
+	}
+}
+
+// inserter returns an insert-only River client.
+func (e *eng[TD, TTx]) inserter() (*river.Client[TTx], error) {
+	return river.NewClient[TTx](e.driver, &river.Config{Logger: quietLogger()})
+}
+
+// importBatch is how many rows one statement writes.
+const importBatch = 400
+
+func (e *eng[TD, TTx]) create(ctx context.Context, spec *Spec, rows []Row) (*Info, error) {
+	rc, err := e.inserter()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := json.Marshal(spec.Template)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, r := range rows {
+		total += r.Amount
+	}
+	now := time.Now()
+	err = e.inTx(ctx, func(tx TTx) error {
+		n, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign (name, mch_id, template, source, row_count, total_amount, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING`,
+			spec.Name, spec.MchID, string(tmpl), spec.Source, int64(len(rows)), total, now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("campaign %s: %w", spec.Name, ErrExists)
+		}
+		for start := 0; start < len(rows); start += importBatch {
+			batch := rows[start:min(start+importBatch, len(rows))]
+			if err := e.insertRows(ctx, tx, rc, spec.Name, batch); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Info{Name: spec.Name, MchID: spec.MchID, Template: spec.Template, Source: spec.Source,
+		Rows: int64(len(rows)), TotalAmount: total, CreatedAt: time.UnixMilli(now.UnixMilli())}, nil
+}
+
+// insertRows writes rows' journal entries, with their bill numbers, and
+// their jobs, in tx.
+func (e *eng[TD, TTx]) insertRows(ctx context.Context, tx TTx, rc *river.Client[TTx], name string, batch []Row) error {
+	params := make([]river.InsertManyParams, len(batch))
+	for i, r := range batch {
+		params[i] = insertParams(name, r.Row)
+	}
+	res, err := rc.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return fmt.Errorf("insert jobs: %w", err)
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO redpack_campaign_row (campaign, row_no, line, openid, amount, bill_no, job_id) VALUES `)
+	args := make([]any, 0, 7*len(batch))
+	for i, r := range batch {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+		args = append(args, name, r.Row, r.Line, r.OpenID, r.Amount, newBillNo(), res[i].Job.ID)
+	}
+	_, err = e.db.exec(ctx, tx, q.String(), args...)
+	return err
+}
+
+func (e *eng[TD, TTx]) info(ctx context.Context, name string) (*Info, error) {
+	var (
+		in      Info
+		tmpl    string
+		created int64
+	)
+	err := e.inTx(ctx, func(tx TTx) error {
+		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, template, source, row_count, total_amount, created_at FROM redpack_campaign WHERE name = $1`, name)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if !r.Next() {
+			if err := r.Err(); err != nil {
+				return err
+			}
+			return fmt.Errorf("campaign %s: %w", name, ErrNotFound)
+		}
+		return r.Scan(&in.Name, &in.MchID, &tmpl, &in.Source, &in.Rows, &in.TotalAmount, &created)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(tmpl), &in.Template); err != nil {
+		return nil, fmt.Errorf("campaign %s: template: %w", name, err)
+	}
+	in.CreatedAt = time.UnixMilli(created)
+	return &in, nil
+}
+
+func (e *eng[TD, TTx]) totals(ctx context.Context, name string, now time.Time) (*Totals, error) {
+	if _, err := e.info(ctx, name); err != nil {
+		return nil, err
+	}
+	t := &Totals{Refusals: map[string]int64{}}
+	var heldUntil int64
+	err := e.inTx(ctx, func(tx TTx) error {
+		r, err := e.db.query(ctx, tx, `SELECT outcome, CASE WHEN held_until > $2 THEN 1 ELSE 0 END, gave_up,
+				COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT), CAST(COALESCE(MIN(held_until), 0) AS BIGINT)
+			FROM redpack_campaign_row WHERE campaign = $1 GROUP BY outcome, CASE WHEN held_until > $2 THEN 1 ELSE 0 END, gave_up`,
+			name, now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			var (
+				outcome             string
+				held, gaveUp, n, am int64
+				hu                  int64
+			)
+			if err := r.Scan(&outcome, &held, &gaveUp, &n, &am, &hu); err != nil {
+				r.Close()
+				return err
+			}
+			t.Rows += n
+			t.AmountTotal += am
+			switch outcome {
+			case dbPending:
+				t.Pending += n
+				if held == 1 {
+					t.Held += n
+					if heldUntil == 0 || hu < heldUntil {
+						heldUntil = hu
+					}
+				} else {
+					t.Open += n
+				}
+			case dbUnknown:
+				t.Unknown += n
+				if gaveUp == 1 {
+					t.GaveUp += n
+				} else {
+					t.Open += n
+				}
+			case dbPaid:
+				t.Paid += n
+				t.AmountPaid += am
+			case dbNotPaid:
+				t.NotPaid += n
+			}
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		r, err = e.db.query(ctx, tx, `SELECT CASE WHEN err_code = '' THEN status ELSE err_code END, COUNT(*)
+			FROM redpack_campaign_row WHERE campaign = $1 AND outcome = 'not_paid' GROUP BY 1`, name)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var code string
+			var n int64
+			if err := r.Scan(&code, &n); err != nil {
+				return err
+			}
+			t.Refusals[code] = n
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if heldUntil > 0 {
+		t.HeldUntil = time.UnixMilli(heldUntil)
+	}
+	return t, nil
+}
+
+// reportPage is how many rows one report query reads.
+const reportPage = 2000
+
+func (e *eng[TD, TTx]) report(ctx context.Context, name string, fn func(ReportRow) error) error {
+	if _, err := e.info(ctx, name); err != nil {
+		return err
+	}
+	after := int64(0)
+	for {
+		var page []ReportRow
+		err := e.inTx(ctx, func(tx TTx) error {
+			r, err := e.db.query(ctx, tx, `SELECT row_no, line, openid, amount, bill_no, outcome, status, err_code, err_msg,
+					send_listid, first_sent_at, settled_at, held_until, reissues
+				FROM redpack_campaign_row WHERE campaign = $1 AND row_no > $2 ORDER BY row_no LIMIT $3`, name, after, int64(reportPage))
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			for r.Next() {
+				var (
+					rr           ReportRow
+					fs, st, held int64
+				)
+				if err := r.Scan(&rr.Row, &rr.Line, &rr.OpenID, &rr.Amount, &rr.BillNo, &rr.Outcome, &rr.Status, &rr.ErrCode,
+					&rr.ErrMsg, &rr.SendListID, &fs, &st, &held, &rr.Reissues); err != nil {
+					return err
+				}
+				rr.Outcome = reportOutcome(rr.Outcome)
+				rr.FirstSentAt, rr.SettledAt = millis(fs), millis(st)
+				if rr.Outcome == OutcomePending {
+					rr.HeldUntil = millis(held)
+				}
+				page = append(page, rr)
+			}
+			return r.Err()
+		})
+		if err != nil {
+			return err
+		}
+		for _, rr := range page {
+			if err := fn(rr); err != nil {
+				return err
+			}
+		}
+		if len(page) < reportPage {
+			return nil
+		}
+		after = page[len(page)-1].Row
+	}
+}
+
+func millis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// NotReissuableError lists rows Reissue refused, with why.
+type NotReissuableError struct {
+	Rows map[int64]string // row → its outcome, or "no such row"
+}
+
+// Error implements error.
+func (e *NotReissuableError) Error() string {
+	var b strings.Builder
+	b.WriteString("only rows definitely not paid can be reissued:")
+	n := 0
+	for row, why := range e.Rows {
+		if n == 5 {
+			fmt.Fprintf(&b, " … and %d more", len(e.Rows)-5)
+			break
+		}
+		fmt.Fprintf(&b, " row %d is %s;", row, why)
+		n++
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+func (e *eng[TD, TTx]) reissue(ctx context.Context, name string, rowNos []int64, newBill func() string) ([]Reissued, error) {
+	if _, err := e.info(ctx, name); err != nil {
+		return nil, err
+	}
+	rc, err := e.inserter()
+	if err != nil {
+		return nil, err
+	}
+	var out []Reissued
+	err = e.inTx(ctx, func(tx TTx) error {
+		out = out[:0]
+		bad := map[int64]string{}
+		now := time.Now().UnixMilli()
+		for _, rowNo := range rowNos {
+			r, err := e.db.query(ctx, tx, `SELECT bill_no, outcome, status, err_code, first_sent_at FROM redpack_campaign_row WHERE campaign = $1 AND row_no = $2`, name, rowNo)
+			if err != nil {
+				return err
+			}
+			var bill, outcome, status, code string
+			var fs int64
+			found := r.Next()
+			if found {
+				err = r.Scan(&bill, &outcome, &status, &code, &fs)
+			}
+			r.Close()
+			if err != nil {
+				return err
+			}
+			if err := r.Err(); err != nil {
+				return err
+			}
+			switch {
+			case !found:
+				bad[rowNo] = "no such row"
+				continue
+			case outcome != dbNotPaid:
+				bad[rowNo] = reportOutcome(outcome)
+				continue
+			}
+			if _, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign_old_bill (bill_no, campaign, row_no, outcome, status, err_code, first_sent_at, replaced_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, bill, name, rowNo, outcome, status, code, fs, now); err != nil {
+				return err
+			}
+			res, err := rc.InsertManyTx(ctx, tx, []river.InsertManyParams{insertParams(name, rowNo)})
+			if err != nil {
+				return err
+			}
+			nb := newBill()
+			n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET bill_no = $1, job_id = $2, outcome = 'pending', status = '', err_code = '',
+					err_msg = '', send_listid = '', first_sent_at = 0, limit_day = '', settled_at = 0, settle_tries = 0, gave_up = 0,
+					held_until = 0, resend_closed = 0, reissues = reissues + 1, updated_at = $3
+				WHERE campaign = $4 AND row_no = $5 AND bill_no = $6 AND outcome = 'not_paid'`, nb, res[0].Job.ID, now, name, rowNo, bill)
+			if err != nil {
+				return err
+			}
+			if n != 1 {
+				return errors.New("reissue: the row changed under us")
+			}
+			out = append(out, Reissued{Row: rowNo, OldBill: bill, NewBill: nb})
+		}
+		if len(bad) > 0 {
+			return &NotReissuableError{Rows: bad}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// jrow is a row as the worker reads it from the journal.
+type jrow struct {
+	campaign     string
+	row          int64
+	openid       string
+	amount       int64
+	billNo       string
+	outcome      string
+	firstSentAt  int64
+	limitDay     string
+	settleTries  int64
+	gaveUp       bool
+	heldUntil    int64
+	resendClosed bool
+}
+
+func (e *eng[TD, TTx]) loadRow(ctx context.Context, campaign string, rowNo int64) (*jrow, error) {
+	jr := &jrow{campaign: campaign, row: rowNo}
+	var gaveUp, closed int64
+	// One statement, outside a transaction: the worker's first read costs a
+	// single round trip.
+	err := e.db.queryRow(ctx, `SELECT openid, amount, bill_no, outcome, first_sent_at, limit_day, settle_tries, gave_up, held_until, resend_closed
+		FROM redpack_campaign_row WHERE campaign = $1 AND row_no = $2`, []any{campaign, rowNo},
+		&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.limitDay, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed)
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("campaign %s row %d: %w", campaign, rowNo, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	jr.gaveUp, jr.resendClosed = gaveUp == 1, closed == 1
+	return jr, nil
+}
+
+// final reports whether the row's outcome is definite.
+func (r *jrow) final() bool { return r.outcome == dbPaid || r.outcome == dbNotPaid }

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/redpack-go/redpack/campaign"
+)
+
+func jsonLine(v any) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+func runCampaignRun(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet("campaign run")
+	db := dbFlag(fs)
+	var c conn
+	c.register(fs)
+	// A campaign's own defaults: short attempts keep each job inside
+	// River's time limit, so that a killed run's rows are picked up again
+	// within about a minute (River rescues a stuck job after its time limit and
+	// checks every 30 s).
+	fs.Lookup("max-attempts").DefValue, c.maxAttempts = "2", 2
+	fs.Lookup("timeout").DefValue, c.timeout = "5s", 5*time.Second
+	rate := fs.Float64("rate", campaign.DefaultRate, "requests a `second` for the merchant, all runs together (WeChat allows 30); 0 or less: no pacing")
+	workers := fs.Int("workers", 8, "rows this process sends at once")
+	settleTries := fs.Int("settle-tries", 8, "times a row whose outcome is unknown is settled before this run leaves it unknown")
+	userCount := fs.Int("user-daily-count", 0, "packets per user per day, as set in the merchant console (default 10; -1: no check)")
+	userAmount := fs.Int64("user-daily-amount", 0, "`fen` per user per day, as set in the merchant console (default 100000; -1: no check)")
+	dailyAmount := fs.Int64("daily-amount", 0, "`fen` the merchant may pay a day, as set in the console (default 100000000; -1: no check)")
+	onLimit := fs.String("on-limit", "hold", "a row a daily cap would refuse: `hold` it for the next day, or report it not paid")
+	asJSON := fs.Bool("json", false, "print the final totals as JSON on stdout")
+	noProgress := fs.Bool("no-progress", false, "no progress bar or lines")
+	usage := campaignUsage(fs, "run NAME [flags]",
+		"Pays every row until each is paid or definitely not paid. Stop it at any instant\n(Ctrl-C finishes the rows in flight; kill -9 loses nothing) and run it again: a row\nthat may have been sent is settled first, by query, under its own bill number.\nSeveral runs of one campaign on PostgreSQL share the work and the rate limit.\n\nExit codes: 0 every row settled; 4 some rows still unknown (run again later);\n2 bad input; 1 anything else, a stopped run included.",
+		[]flagGroup{
+			{"Campaign", []string{"db", "rate", "workers", "settle-tries", "user-daily-count", "user-daily-amount", "daily-amount", "on-limit", "json", "no-progress"}},
+			{"Credentials and connection", connFlagNames()},
+		})
+	name, code, ok := campaignArgs(e, fs, "run", args, usage)
+	if !ok {
+		return code
+	}
+	c.resolve(fs, e.getenv)
+	var action campaign.LimitAction
+	switch *onLimit {
+	case "hold":
+		action = campaign.HoldUntilNextDay
+	case "report":
+		action = campaign.ReportNotPaid
+	default:
+		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--on-limit is hold or report, not %q", *onLimit)})
+	}
+	// Check the credentials as every command does before touching the
+	// database.
+	if _, err := c.client(e); err != nil {
+		f := explain(err, opContext{command: "campaign run"})
+		writeFailure(e.stderr, "campaign run", f)
+		return f.ExitCode
+	}
+	cfg, opts, err := c.merchant(e)
+	if err != nil {
+		return campaignFail(e, "run", err)
+	}
+	s, err := openCampaignDB(ctx, e, fs, *db)
+	if err != nil {
+		return campaignFail(e, "run", err)
+	}
+	defer s.Close()
+	info, err := s.Info(ctx, name)
+	if err != nil {
+		return campaignFail(e, "run", err)
+	}
+	r := *rate
+	if r <= 0 {
+		r = -1
+	}
+	prog := newProgress(e, info, *noProgress)
+	t, err := s.Run(ctx, name, campaign.RunConfig{
+		Merchant: cfg, ClientOptions: opts, Rate: r, Workers: *workers,
+		AttemptTimeout: c.timeout, MaxAttempts: c.maxAttempts, SettleTries: *settleTries,
+		Limits:   campaign.Limits{UserDailyCount: *userCount, UserDailyAmount: *userAmount, DailyAmount: *dailyAmount},
+		OnLimit:  action,
+		Progress: prog.update,
+	})
+	prog.finish()
+	if t == nil {
+		return campaignFail(e, "run", err)
+	}
+	stopped := err != nil && ctx.Err() != nil
+	if err != nil && !stopped {
+		fmt.Fprintf(e.stderr, "redpack campaign run: %v\n", err)
+	}
+	if *asJSON {
+		writeJSON(e.stdout, statusJSON(info, t))
+	} else {
+		writeTotals(e.stdout, info, t)
+	}
+	if stopped {
+		fmt.Fprintf(e.stderr, "Stopped with %d rows pending and %d unknown; what was in flight is journalled. Run 'redpack campaign run %s' to go on.\n",
+			t.Pending, t.Unknown, name)
+	}
+	switch {
+	case t.Unknown > 0:
+		fmt.Fprintf(e.stderr, "%d rows are still unknown: they may or may not have been paid. Nothing is lost: run\n  redpack campaign run %s\nagain later (WeChat can take about 20 minutes); it settles them by query, under\ntheir own bill numbers, and never pays a row twice. 'redpack campaign report %s'\nlists them.\n", t.Unknown, name, name)
+		return exitUnknown
+	case stopped:
+		return exitFailure
+	case err != nil:
+		return exitFailure
+	}
+	if t.Held > 0 {
+		fmt.Fprintf(e.stderr, "%d rows are held by the daily caps until %s: run the campaign again then.\n",
+			t.Held, t.HeldUntil.In(chinaTime).Format("2006-01-02 15:04 MST"))
+	}
+	return exitOK
+}
+
+// progress shows a run's progress: a bar on a terminal, a line every few
+// seconds elsewhere.
+type progress struct {
+	mu      sync.Mutex
+	w       io.Writer
+	bar     *progressbar.ProgressBar
+	off     bool
+	start   time.Time
+	last    time.Time
+	first   int64 // rows settled when the run began
+	started bool
+	name    string
+}
+
+func newProgress(e *env, info *campaign.Info, off bool) *progress {
+	p := &progress{w: e.stderr, off: off, start: time.Now(), name: info.Name}
+	if f, ok := e.stderr.(*os.File); ok && !off && term.IsTerminal(int(f.Fd())) {
+		p.bar = progressbar.NewOptions64(info.Rows,
+			progressbar.OptionSetWriter(f),
+			progressbar.OptionSetDescription(info.Name),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("rows"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionFullWidth(),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	return p
+}
+
+func (p *progress) update(t campaign.Totals) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.off {
+		return
+	}
+	done := t.Paid + t.NotPaid
+	if !p.started {
+		p.first, p.started = done, true
+	}
+	desc := fmt.Sprintf("%s paid %d · not paid %d · unknown %d · %s", p.name, t.Paid, t.NotPaid, t.Unknown, cny(t.AmountPaid))
+	if p.bar != nil {
+		p.bar.Describe(desc)
+		_ = p.bar.Set64(done)
+		return
+	}
+	if time.Since(p.last) < 2*time.Second && t.Open > 0 {
+		return
+	}
+	p.last = time.Now()
+	el := time.Since(p.start)
+	rate := float64(done-p.first) / el.Seconds()
+	eta := "-"
+	if rate > 0 && t.Open > 0 {
+		eta = (time.Duration(float64(t.Open)/rate) * time.Second).Round(time.Second).String()
+	}
+	fmt.Fprintf(p.w, "%s: %d/%d rows settled, paid %d, not paid %d, unknown %d, %s paid, %.1f rows/s, ETA %s\n",
+		p.name, done, t.Rows, t.Paid, t.NotPaid, t.Unknown, cny(t.AmountPaid), rate, eta)
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		fmt.Fprintln(p.w)
+	}
+}
