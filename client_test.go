@@ -339,12 +339,17 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 func TestTransportFailures(t *testing.T) {
 	t.Run("timeout after the request was written is unknown", func(t *testing.T) {
 		stub := newStub(t, fixtureReply("sendredpack_SUCCESS.xml"))
+		// The handler outwaits every attempt and ends only with the test:
+		// had it ended with its request's context, a loaded machine could
+		// let it answer (an empty 200) before the client's timeout fired.
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
 		stub.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.ReadAll(r.Body)
 			stub.calls.Add(1)
 			select {
 			case <-time.After(5 * time.Second):
-			case <-r.Context().Done():
+			case <-release:
 			}
 		})
 		c := stub.client(t, WithHTTPClient(&http.Client{Timeout: 200 * time.Millisecond}))
