@@ -285,6 +285,13 @@ func (c *RunConfig) jobTimeout() time.Duration {
 	return 2*call + 2*time.Second
 }
 
+// attemptSpan is the longest a job's attempt may still act on a row after
+// claiming it: its time limit, then its journal write, with a margin for
+// the clocks of different machines.
+func (c *RunConfig) attemptSpan() time.Duration {
+	return c.jobTimeout() + journalTimeout + 5*time.Second
+}
+
 // clientMaxBackoff caps the client's wait between attempts in a run.
 const clientMaxBackoff = 2 * time.Second
 

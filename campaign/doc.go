@@ -54,6 +54,8 @@
 // River has no heartbeat: a killed worker's job stays running until its
 // rescue. Run keeps a job's work inside a time limit derived from
 // RunConfig.AttemptTimeout and MaxAttempts, and has River rescue a job
-// shortly after it, so that a restarted run resumes a killed run's rows
-// within about a minute with the defaults.
+// shortly after it and its journal write, so that a restarted run
+// resumes a killed run's rows within a minute or two with the defaults.
+// A row claimed by an attempt that may still be sending it is not settled
+// until that attempt's time is surely up.
 package campaign

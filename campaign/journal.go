@@ -403,6 +403,7 @@ type jrow struct {
 	billNo       string
 	outcome      string
 	firstSentAt  int64
+	updatedAt    int64
 	limitDay     string
 	settleTries  int64
 	gaveUp       bool
@@ -415,9 +416,9 @@ func (e *eng[TD, TTx]) loadRow(ctx context.Context, campaign string, rowNo int64
 	var gaveUp, closed int64
 	// One statement, outside a transaction: the worker's first read costs a
 	// single round trip.
-	err := e.db.queryRow(ctx, `SELECT openid, amount, bill_no, outcome, first_sent_at, limit_day, settle_tries, gave_up, held_until, resend_closed
+	err := e.db.queryRow(ctx, `SELECT openid, amount, bill_no, outcome, first_sent_at, updated_at, limit_day, settle_tries, gave_up, held_until, resend_closed
 		FROM redpack_campaign_row WHERE campaign = $1 AND row_no = $2`, []any{campaign, rowNo},
-		&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.limitDay, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed)
+		&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.updatedAt, &jr.limitDay, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed)
 	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("campaign %s row %d: %w", campaign, rowNo, ErrNotFound)
 	}

@@ -2,8 +2,12 @@ package campaign
 
 import (
 	"context"
+	"database/sql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -366,4 +370,33 @@ func TestOnlyOneAttemptClaimsARow(t *testing.T) {
 			require.Equal(t, int64(1), n)
 		})
 	}
+}
+
+// TestInFlightRowWaits: a row another attempt has claimed, and about which
+// nothing has been journalled since, is not settled until that attempt's
+// time limit and journal write are over: settling at once could re-send
+// the bill number while the first send is in flight, and the first
+// attempt would then journal a refusal as "not paid" for a bill number
+// sent twice. A row whose sender journalled its result settles at once.
+func TestInFlightRowWaits(t *testing.T) {
+	cfg := &RunConfig{AttemptTimeout: 5 * time.Second, MaxAttempts: 2}
+	w := &rowWorker[*riversqlite.Driver, *sql.Tx]{rs: &runState{cfg: cfg}}
+	now := time.Now()
+	claimed := now.Add(-time.Second).UnixMilli()
+	span := cfg.attemptSpan()
+	require.Greater(t, span, cfg.jobTimeout()+journalTimeout, "the wait covers the claimer's journal write")
+
+	wait := w.inFlight(&jrow{firstSentAt: claimed, updatedAt: claimed}, now)
+	assert.InDelta(t, float64(span-time.Second), float64(wait), float64(50*time.Millisecond))
+	assert.Zero(t, w.inFlight(&jrow{firstSentAt: claimed, updatedAt: claimed + 1500}, now), "the sender journalled its result")
+	old := now.Add(-span - time.Second).UnixMilli()
+	assert.LessOrEqual(t, w.inFlight(&jrow{firstSentAt: old, updatedAt: old}, now), time.Duration(0), "the claimer's time is up")
+}
+
+func TestClipKeepsUTF8(t *testing.T) {
+	s := strings.Repeat("该", 200) // 600 bytes
+	got := clip(s)
+	assert.LessOrEqual(t, len(got), 500)
+	assert.True(t, utf8.ValidString(got))
+	assert.Equal(t, "short", clip("short"))
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -44,6 +45,10 @@ type update struct {
 	errCode    string
 	errMsg     string
 	sendListID string
+	// onlyPending: the row was never sent (a cap kept it back), so the
+	// outcome may be written only while it is still pending; another
+	// attempt may have claimed and sent it since.
+	onlyPending bool
 	// unknown only:
 	settleTries  int64
 	gaveUp       bool
@@ -83,13 +88,21 @@ func (w *rowWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[rowArgs]) 
 			res, err := rs.client.SendRedPack(ctx, req)
 			return w.afterSend(ctx, job, r, res, err)
 		}
-		// Another attempt of this job claimed it first: settle instead.
+		// Another attempt of this job claimed it first and may be sending
+		// it now: settle it, once inFlight says that attempt is done.
 		if r, err = e.loadRow(ctx, job.Args.Campaign, job.Args.Row); err != nil {
 			return err
 		}
 		if r.final() {
 			return w.finish(ctx, job, r, nil)
 		}
+		if r.outcome == dbPending {
+			return river.JobSnooze(time.Second + jitter(time.Second)) // reissued meanwhile
+		}
+		req = rs.tmpl.request(r.billNo, r.openid, r.amount) // the row as it is now
+	}
+	if wait := w.inFlight(r, now); wait > 0 {
+		return river.JobSnooze(wait + jitter(time.Second))
 	}
 
 	var opts []redpack.SettleOption
@@ -103,6 +116,20 @@ func (w *rowWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[rowArgs]) 
 		return w.record(ctx, job, r, &update{outcome: dbUnknown, errCode: "INVALID", errMsg: err.Error(), gaveUp: true, settleTries: r.settleTries}, 0)
 	}
 	return w.afterSettle(ctx, job, r, st)
+}
+
+// inFlight says how long to wait before settling r, when another attempt
+// may still be sending it: r was claimed (the claim wrote updated_at equal
+// to first_sent_at) and nothing has been journalled since, and the
+// claiming attempt's time limit and journal write are not over. Settling
+// then could re-send the bill number while the first send is in flight,
+// and that attempt would journal its refusal as "not paid" for a bill
+// number sent twice. A row whose sender wrote its result settles at once.
+func (w *rowWorker[TD, TTx]) inFlight(r *jrow, now time.Time) time.Duration {
+	if r.updatedAt != r.firstSentAt {
+		return 0
+	}
+	return time.UnixMilli(r.firstSentAt).Add(w.rs.cfg.attemptSpan()).Sub(now)
 }
 
 func (w *rowWorker[TD, TTx]) afterSend(ctx context.Context, job *river.Job[rowArgs], r *jrow, res *redpack.SendResult, err error) error {
@@ -174,7 +201,7 @@ func (w *rowWorker[TD, TTx]) afterSettle(ctx context.Context, job *river.Job[row
 // capped handles a row that a daily cap keeps from being sent.
 func (w *rowWorker[TD, TTx]) capped(ctx context.Context, job *river.Job[rowArgs], r *jrow, code string, now time.Time) error {
 	if w.rs.cfg.OnLimit == ReportNotPaid {
-		return w.finish(ctx, job, r, &update{outcome: dbNotPaid, errCode: code,
+		return w.finish(ctx, job, r, &update{outcome: dbNotPaid, errCode: code, onlyPending: true,
 			errMsg: "not sent: the journal shows the merchant's daily cap reached (" + code + ")"})
 	}
 	until := nextDay(now)
@@ -281,9 +308,13 @@ func (e *eng[TD, TTx]) apply(ctx context.Context, tx TTx, r *jrow, u *update, no
 	ms := now.UnixMilli()
 	switch u.outcome {
 	case dbPaid, dbNotPaid:
+		from := `outcome IN ('pending', 'unknown')`
+		if u.onlyPending {
+			from = `outcome = 'pending'`
+		}
 		n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET outcome = $1, status = $2, err_code = $3, err_msg = $4, send_listid = $5,
 				settled_at = $6, updated_at = $6, gave_up = 0
-			WHERE campaign = $7 AND row_no = $8 AND bill_no = $9 AND outcome IN ('pending', 'unknown')`,
+			WHERE campaign = $7 AND row_no = $8 AND bill_no = $9 AND `+from,
 			u.outcome, u.status, u.errCode, clip(u.errMsg), u.sendListID, ms, r.campaign, r.row, r.billNo)
 		if err != nil {
 			return err
@@ -308,11 +339,18 @@ func b2i(b bool) int64 {
 	return 0
 }
 
+// clip shortens s to at most 500 bytes, on a character boundary:
+// PostgreSQL refuses invalid UTF-8, and a message cut inside a Chinese
+// character would make the journal write fail every time.
 func clip(s string) string {
-	if len(s) > 500 {
-		return s[:500]
+	if len(s) <= 500 {
+		return s
 	}
-	return s
+	cut := 500
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // claim marks a pending row as being sent (unknown, with its first-send
@@ -498,10 +536,14 @@ func (e *eng[TD, TTx]) run(ctx context.Context, name string, cfg *RunConfig) (*T
 	}
 	timeout := cfg.jobTimeout()
 	rc, err := river.NewClient[TTx](e.driver, &river.Config{
-		Queues:               map[string]river.QueueConfig{queueOf(name): {MaxWorkers: cfg.Workers}},
-		Workers:              workers,
-		JobTimeout:           timeout,
-		RescueStuckJobsAfter: timeout + 5*time.Second,
+		Queues:     map[string]river.QueueConfig{queueOf(name): {MaxWorkers: cfg.Workers}},
+		Workers:    workers,
+		JobTimeout: timeout,
+		// Not before the first attempt's journal write (up to
+		// journalTimeout after its time limit) is over: a rescued attempt
+		// settles the row, and must not re-send it while that attempt may
+		// still journal a refusal of its send.
+		RescueStuckJobsAfter: timeout + journalTimeout + 5*time.Second,
 		RetryPolicy:          retryPolicy{},
 		Logger:               logger,
 		FetchPollInterval:    250 * time.Millisecond,
