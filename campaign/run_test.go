@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/redpack-go/redpack"
 	"github.com/redpack-go/redpack/redpacktest"
 )
 
@@ -399,4 +400,25 @@ func TestClipKeepsUTF8(t *testing.T) {
 	assert.LessOrEqual(t, len(got), 500)
 	assert.True(t, utf8.ValidString(got))
 	assert.Equal(t, "short", clip("short"))
+}
+
+// TestRowOverUserDailyAmountIsReported: a row holding more than a user may
+// receive in a day can never be sent under the caps, so it is reported not
+// paid rather than held again every day, and nothing is sent for it.
+func TestRowOverUserDailyAmountIsReported(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	srv := redpacktest.Start(t)
+	create(t, s, "big", rowsOf(openids(2), 5000))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := runConfig(t, srv)
+	cfg.Limits = Limits{UserDailyAmount: 4000}
+	tot, err := s.Run(ctx, "big", cfg)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), tot.NotPaid)
+	assert.Zero(t, tot.Held)
+	assert.Empty(t, srv.Packets(), "nothing sent to collect a refusal")
+	for _, r := range report(t, s, "big") {
+		assert.Equal(t, string(redpack.CodeRcvdAmountLimit), r.ErrCode)
+	}
 }

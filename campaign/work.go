@@ -200,6 +200,11 @@ func (w *rowWorker[TD, TTx]) afterSettle(ctx context.Context, job *river.Job[row
 
 // capped handles a row that a daily cap keeps from being sent.
 func (w *rowWorker[TD, TTx]) capped(ctx context.Context, job *river.Job[rowArgs], r *jrow, code string, now time.Time) error {
+	if l := w.rs.cfg.Limits; l.UserDailyAmount >= 0 && r.amount > l.UserDailyAmount {
+		// More than a user may receive in a day: no day would let it go.
+		return w.finish(ctx, job, r, &update{outcome: dbNotPaid, errCode: code, onlyPending: true,
+			errMsg: fmt.Sprintf("not sent: %d fen is more than the per-user daily amount (%d fen)", r.amount, l.UserDailyAmount)})
+	}
 	if w.rs.cfg.OnLimit == ReportNotPaid {
 		return w.finish(ctx, job, r, &update{outcome: dbNotPaid, errCode: code, onlyPending: true,
 			errMsg: "not sent: the journal shows the merchant's daily cap reached (" + code + ")"})
