@@ -3,7 +3,10 @@ package campaign
 import (
 	"context"
 	"database/sql"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertest"
+	"github.com/riverqueue/river/rivertype"
 	"strings"
 	"testing"
 	"time"
@@ -421,4 +424,70 @@ func TestRowOverUserDailyAmountIsReported(t *testing.T) {
 	for _, r := range report(t, s, "big") {
 		assert.Equal(t, string(redpack.CodeRcvdAmountLimit), r.ErrCode)
 	}
+}
+
+// TestFinishLeavesAnotherAttemptsJob: River's JobCompleteTx completes a
+// job even when a rescue has started another attempt of it. finish checks
+// the attempt it gets back: the journal learns the outcome, and the job,
+// which is the other attempt's, is left running for it.
+func TestFinishLeavesAnotherAttemptsJob(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	create(t, s, "rescued", rowsOf(openids(1), 100))
+	e, ok := s.e.(*eng[*riversqlite.Driver, *sql.Tx])
+	require.True(t, ok, "%T", s.e)
+	ctx := context.Background()
+	r, err := e.loadRow(ctx, "rescued", 1)
+	require.NoError(t, err)
+	ok, code, err := e.claim(ctx, r, redpacktest.DefaultMchID, time.Now(), Limits{}.withDefaults())
+	require.NoError(t, err)
+	require.True(t, ok, code)
+
+	var jobID int64
+	require.NoError(t, e.queryIntAny(ctx, &jobID, `SELECT job_id FROM redpack_campaign_row WHERE campaign = $1 AND row_no = 1`, "rescued"))
+	// A rescue gave the job to attempt 2, which runs; attempt 1 finishes.
+	require.NoError(t, e.execAny(ctx, `UPDATE river_job SET state = 'running', attempt = 2 WHERE id = $1`, jobID))
+	job := &river.Job[rowArgs]{JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1, State: rivertype.JobStateRunning},
+		Args: rowArgs{Campaign: "rescued", Row: 1}}
+	w := &rowWorker[*riversqlite.Driver, *sql.Tx]{e: e, rs: &runState{cfg: &RunConfig{now: time.Now}}}
+	rc, err := river.NewClient[*sql.Tx](e.driver, &river.Config{}) // JobCompleteTx finds its client in the context, as in a worker
+	require.NoError(t, err)
+	require.NoError(t, w.finish(rivertest.WorkContext(ctx, rc), job, r, &update{outcome: dbPaid, status: "SENT", sendListID: "100004170120261201"}))
+
+	got, err := e.loadRow(ctx, "rescued", 1)
+	require.NoError(t, err)
+	assert.Equal(t, dbPaid, got.outcome, "the outcome is journalled")
+	var running int64
+	require.NoError(t, e.queryIntAny(ctx, &running, `SELECT COUNT(*) FROM river_job WHERE id = $1 AND state = 'running' AND attempt = 2`, jobID))
+	assert.Equal(t, int64(1), running, "attempt 2's job is not completed under it")
+}
+
+// TestWorkWaitsForTheClaimer: a second attempt of a row's job (a rescue,
+// or the loser of the claim) finds the row claimed by an attempt that may
+// still be sending it. It sends and queries nothing, and snoozes until that
+// attempt's time is surely up.
+func TestWorkWaitsForTheClaimer(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	srv := redpacktest.Start(t)
+	create(t, s, "overlap", rowsOf(openids(1), 100))
+	e := s.e.(*eng[*riversqlite.Driver, *sql.Tx])
+	ctx := context.Background()
+	r, err := e.loadRow(ctx, "overlap", 1)
+	require.NoError(t, err)
+	ok, _, err := e.claim(ctx, r, redpacktest.DefaultMchID, time.Now(), Limits{}.withDefaults())
+	require.NoError(t, err)
+	require.True(t, ok, "attempt 1 claimed it and is sending")
+
+	cfg := runConfig(t, srv)
+	cfg.now = time.Now
+	client, err := redpack.NewClient(cfg.Merchant, cfg.ClientOptions...)
+	require.NoError(t, err)
+	info, err := s.Info(ctx, "overlap")
+	require.NoError(t, err)
+	w := &rowWorker[*riversqlite.Driver, *sql.Tx]{e: e, rs: &runState{cfg: &cfg, client: client, mchID: redpacktest.DefaultMchID, tmpl: info.Template}}
+	job := &river.Job[rowArgs]{JobRow: &rivertype.JobRow{Attempt: 2, State: rivertype.JobStateRunning}, Args: rowArgs{Campaign: "overlap", Row: 1}}
+	err = w.Work(ctx, job)
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	assert.Greater(t, snooze.Duration, cfg.jobTimeout(), "until the claimer's time limit and journal write are over")
+	assert.Empty(t, srv.Requests(), "nothing sent or queried while the claimer may be sending")
 }
