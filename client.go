@@ -368,13 +368,12 @@ const (
 // result is one attempt's outcome. err is the bare cause: a transport or
 // context error, a *DecodeError or an *APIError.
 type result struct {
-	env     envelope // the answer's shared fields, for the log
-	parsed  bool     // env was read from an answer
-	status  int
-	err     error
-	v       verdict
-	retry   bool // another attempt with the same body may help
-	expired bool // WeChat said the bill number has expired
+	env    envelope // the answer's shared fields, for the log
+	parsed bool     // env was read from an answer
+	status int
+	err    error
+	v      verdict
+	retry  bool // another attempt with the same body may help
 }
 
 // do is the one request path of every endpoint: it signs the fields and
@@ -433,7 +432,7 @@ func (c *Client) do(ctx context.Context, op operation, billNo string, ps []param
 // Only SEND_FAILED, which is about the bill number itself, settles it.
 func (c *Client) finalError(op operation, billNo string, attempts int, r result, unclear *result) error {
 	if op.pays && unclear != nil && !errors.Is(r.err, CodeSendFailed) {
-		u := &UnknownOutcomeError{Op: op.name, MchBillNo: billNo, Attempts: attempts, expired: unclear.expired}
+		u := &UnknownOutcomeError{Op: op.name, MchBillNo: billNo, Attempts: attempts}
 		if apiErr, ok := unclear.err.(*APIError); ok {
 			apiErr.Op, apiErr.Attempts = op.name, attempts
 			u.Answer = apiErr
@@ -645,7 +644,7 @@ func (c *Client) judge(op operation, billNo string, root *etree.Element, env *en
 	}
 	if op.pays && billExpired(env.ErrCode, env.ErrCodeDes+env.ReturnMsg) {
 		// Not retried: the same request gets the same answer.
-		return result{status: status, err: apiErr, v: vUnclear, expired: true}
+		return result{status: status, err: apiErr, v: vUnclear}
 	}
 	if op.pays && !refuses(env.ErrCode) {
 		return unclear(apiErr)

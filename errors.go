@@ -200,8 +200,7 @@ type UnknownOutcomeError struct {
 	Answer    *APIError // WeChat's unclear answer, or nil
 	Err       error     // the cause when there was no such answer, or nil
 
-	expired bool  // Answer says the bill number has expired
-	last    error // the final attempt's error, when it is not the cause
+	last error // the final attempt's error, when it is not the cause
 }
 
 // Error implements error.
@@ -211,7 +210,7 @@ func (e *UnknownOutcomeError) Error() string {
 		cause = e.Answer
 	}
 	advice := "settle it with Client.Settle, which queries the bill number first; never use a new bill number"
-	if e.expired {
+	if e.expired() {
 		advice = "the bill number has expired: query it until its status is definite; never re-issue the payment without a definite not-paid status"
 	}
 	msg := fmt.Sprintf("redpack: %s bill %s: %v after %d attempt(s); %s: %v",
@@ -225,7 +224,12 @@ func (e *UnknownOutcomeError) Error() string {
 // Is makes errors.Is(err, ErrUnknownOutcome) true, and
 // errors.Is(err, ErrBillExpired) when WeChat said the bill number expired.
 func (e *UnknownOutcomeError) Is(target error) bool {
-	return target == ErrUnknownOutcome || (e.expired && target == ErrBillExpired)
+	return target == ErrUnknownOutcome || (target == ErrBillExpired && e.expired())
+}
+
+// expired reports whether Answer says the bill number has expired.
+func (e *UnknownOutcomeError) expired() bool {
+	return e.Answer != nil && billExpired(e.Answer.ErrCode, e.Answer.ErrCodeDes+e.Answer.ReturnMsg)
 }
 
 // Unwrap returns Err: a transport, context or decoding cause, never an

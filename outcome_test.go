@@ -23,7 +23,7 @@ func TestOutcomeOf(t *testing.T) {
 		{"never left", &RequestError{Err: context.Canceled}, OutcomeNotPaid},
 		{"unknown", &UnknownOutcomeError{Answer: &APIError{ErrCode: "SYSTEMERROR"}}, OutcomeUnknown},
 		{"unknown after a timeout", &UnknownOutcomeError{Err: context.DeadlineExceeded}, OutcomeUnknown},
-		{"expired", &UnknownOutcomeError{Answer: &APIError{ErrCode: "PARAM_ERROR"}, expired: true}, OutcomeUnknown},
+		{"expired", &UnknownOutcomeError{Answer: &APIError{ErrCode: "PARAM_ERROR", ErrCodeDes: "该订单已经过期，请更换商户单号"}}, OutcomeUnknown},
 		{"not ours", errors.New("something else"), OutcomeUnknown},
 		{"a bare context error", context.DeadlineExceeded, OutcomeUnknown},
 		{"a bare code", CodeNotEnough, OutcomeUnknown},
@@ -50,6 +50,6 @@ func TestUnknownNeverMatchesARefusal(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnknownOutcome)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.NotErrorIs(t, err, ErrBillExpired)
-	u.expired = true
+	u.Answer = &APIError{ErrCode: "PARAM_ERROR", ErrCodeDes: "该订单已经过期，请更换商户单号"}
 	assert.ErrorIs(t, err, ErrBillExpired)
 }
