@@ -75,10 +75,13 @@ type Totals struct {
 	Rows    int64
 	Pending int64 // not sent yet (held rows included)
 	Held    int64 // pending rows held back by the daily caps until HeldUntil
-	Unknown int64 // sent, outcome not yet known
-	GaveUp  int64 // unknown rows this run stopped settling; the next run settles them again
-	Paid    int64
-	NotPaid int64 // definitely not paid: refused, or FAILED
+	Unknown int64 // sent, outcome not yet known (in-flight rows included)
+	// InFlight counts the unknown rows an attempt is sending now: claimed
+	// or re-sent, nothing journalled since, and within that attempt's time.
+	InFlight int64
+	GaveUp   int64 // unknown rows this run stopped settling; the next run settles them again
+	Paid     int64
+	NotPaid  int64 // definitely not paid: refused, or FAILED
 
 	AmountTotal int64 // fen
 	AmountPaid  int64 // fen
@@ -223,6 +226,14 @@ type RunConfig struct {
 	// that would exceed one.
 	Limits  Limits
 	OnLimit LimitAction
+	// OnBalance is what to do when WeChat answers NOTENOUGH: stop
+	// (default) or wait for a top-up. Either way the rows keep their bill
+	// numbers and nothing is journalled as not paid.
+	OnBalance BalanceAction
+	// OutageLimit is how long the run may go on while WeChat cannot be
+	// reached, sending nothing new and probing, before it stops with
+	// ErrOutage; default 5 minutes.
+	OutageLimit time.Duration
 	// Progress, if set, is called about every ProgressEvery (default
 	// 500 ms) with the campaign's totals, and once at the end.
 	Progress      func(Totals)
@@ -230,7 +241,9 @@ type RunConfig struct {
 	// Logger receives River's warnings and the campaign's own; nil: silent.
 	Logger *slog.Logger
 
-	now func() time.Time // the clock; tests move it
+	now         func() time.Time // the clock; tests move it
+	balancePoll time.Duration    // WaitForBalance's pace; default a minute
+	sweepEvery  time.Duration    // how often rows without a live job get one; default 30 s
 }
 
 // Run pays the campaign's rows until every row is settled (paid or
@@ -270,8 +283,17 @@ func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, e
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 500 * time.Millisecond
 	}
+	if cfg.OutageLimit <= 0 {
+		cfg.OutageLimit = 5 * time.Minute
+	}
 	if cfg.now == nil {
 		cfg.now = time.Now
+	}
+	if cfg.balancePoll <= 0 {
+		cfg.balancePoll = time.Minute
+	}
+	if cfg.sweepEvery <= 0 {
+		cfg.sweepEvery = 30 * time.Second
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	return s.e.run(ctx, name, &cfg)

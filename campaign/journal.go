@@ -54,8 +54,11 @@ func insertParams(campaign string, rowNo int64) river.InsertManyParams {
 	return river.InsertManyParams{
 		Args: rowArgs{Campaign: campaign, Row: rowNo},
 		InsertOpts: &river.InsertOpts{
-			Queue:       queueOf(campaign),
-			MaxAttempts: 1000, // crashes and rescues only; outcomes are tracked in the journal
+			Queue: queueOf(campaign),
+			// One attempt: a rescued job is discarded, never worked again,
+			// so an attempt River replaced can only touch its own job; the
+			// sweep gives the row a new one. Snoozes do not count.
+			MaxAttempts: 1,
 			UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
 		},
 	}
@@ -172,19 +175,21 @@ func (e *eng[TD, TTx]) totals(ctx context.Context, name string, now time.Time) (
 	var heldUntil int64
 	err := e.inTx(ctx, func(tx TTx) error {
 		r, err := e.db.query(ctx, tx, `SELECT outcome, CASE WHEN held_until > $2 THEN 1 ELSE 0 END, gave_up,
+				CASE WHEN send_gen > done_gen AND send_deadline > $2 THEN 1 ELSE 0 END,
 				COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT), CAST(COALESCE(MIN(held_until), 0) AS BIGINT)
-			FROM redpack_campaign_row WHERE campaign = $1 GROUP BY outcome, CASE WHEN held_until > $2 THEN 1 ELSE 0 END, gave_up`,
+			FROM redpack_campaign_row WHERE campaign = $1
+			GROUP BY outcome, CASE WHEN held_until > $2 THEN 1 ELSE 0 END, gave_up, CASE WHEN send_gen > done_gen AND send_deadline > $2 THEN 1 ELSE 0 END`,
 			name, now.UnixMilli())
 		if err != nil {
 			return err
 		}
 		for r.Next() {
 			var (
-				outcome             string
-				held, gaveUp, n, am int64
-				hu                  int64
+				outcome                     string
+				held, gaveUp, flying, n, am int64
+				hu                          int64
 			)
-			if err := r.Scan(&outcome, &held, &gaveUp, &n, &am, &hu); err != nil {
+			if err := r.Scan(&outcome, &held, &gaveUp, &flying, &n, &am, &hu); err != nil {
 				r.Close()
 				return err
 			}
@@ -203,6 +208,9 @@ func (e *eng[TD, TTx]) totals(ctx context.Context, name string, now time.Time) (
 				}
 			case dbUnknown:
 				t.Unknown += n
+				if flying == 1 {
+					t.InFlight += n
+				}
 				if gaveUp == 1 {
 					t.GaveUp += n
 				} else {
@@ -256,7 +264,8 @@ func (e *eng[TD, TTx]) report(ctx context.Context, name string, fn func(ReportRo
 		var page []ReportRow
 		err := e.inTx(ctx, func(tx TTx) error {
 			r, err := e.db.query(ctx, tx, `SELECT row_no, line, openid, amount, bill_no, outcome, status, err_code, err_msg,
-					send_listid, first_sent_at, settled_at, held_until, reissues
+					send_listid, CASE WHEN send_gen > done_gen AND send_at > 0 AND (first_sent_at = 0 OR send_at < first_sent_at) THEN send_at ELSE first_sent_at END,
+					settled_at, held_until, reissues
 				FROM redpack_campaign_row WHERE campaign = $1 AND row_no > $2 ORDER BY row_no LIMIT $3`, name, after, int64(reportPage))
 			if err != nil {
 				return err
@@ -373,7 +382,8 @@ func (e *eng[TD, TTx]) reissue(ctx context.Context, name string, rowNos []int64,
 			nb := newBill()
 			n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET bill_no = $1, job_id = $2, outcome = 'pending', status = '', err_code = '',
 					err_msg = '', send_listid = '', first_sent_at = 0, limit_day = '', settled_at = 0, settle_tries = 0, gave_up = 0,
-					held_until = 0, resend_closed = 0, reissues = reissues + 1, updated_at = $3
+					held_until = 0, resend_closed = 0, reissues = reissues + 1, updated_at = $3,
+					send_at = 0, send_deadline = 0, done_gen = send_gen
 				WHERE campaign = $4 AND row_no = $5 AND bill_no = $6 AND outcome = 'not_paid'`, nb, res[0].Job.ID, now, name, rowNo, bill)
 			if err != nil {
 				return err
@@ -409,6 +419,13 @@ type jrow struct {
 	gaveUp       bool
 	heldUntil    int64
 	resendClosed bool
+	errCode      string
+	// Fencing: the newest send generation, when it began and by when its
+	// attempt is surely over, and the newest generation journalled.
+	sendGen      int64
+	sendAt       int64
+	sendDeadline int64
+	doneGen      int64
 }
 
 func (e *eng[TD, TTx]) loadRow(ctx context.Context, campaign string, rowNo int64) (*jrow, error) {
@@ -416,9 +433,11 @@ func (e *eng[TD, TTx]) loadRow(ctx context.Context, campaign string, rowNo int64
 	var gaveUp, closed int64
 	// One statement, outside a transaction: the worker's first read costs a
 	// single round trip.
-	err := e.db.queryRow(ctx, `SELECT openid, amount, bill_no, outcome, first_sent_at, updated_at, limit_day, settle_tries, gave_up, held_until, resend_closed
+	err := e.db.queryRow(ctx, `SELECT openid, amount, bill_no, outcome, first_sent_at, updated_at, limit_day, settle_tries, gave_up, held_until, resend_closed,
+			err_code, send_gen, send_at, send_deadline, done_gen
 		FROM redpack_campaign_row WHERE campaign = $1 AND row_no = $2`, []any{campaign, rowNo},
-		&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.updatedAt, &jr.limitDay, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed)
+		&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.updatedAt, &jr.limitDay, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed,
+		&jr.errCode, &jr.sendGen, &jr.sendAt, &jr.sendDeadline, &jr.doneGen)
 	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("campaign %s row %d: %w", campaign, rowNo, ErrNotFound)
 	}
@@ -431,3 +450,17 @@ func (e *eng[TD, TTx]) loadRow(ctx context.Context, campaign string, rowNo int64
 
 // final reports whether the row's outcome is definite.
 func (r *jrow) final() bool { return r.outcome == dbPaid || r.outcome == dbNotPaid }
+
+// open reports whether the newest send generation's attempt has not
+// journalled its result: it may still be sending, or it died.
+func (r *jrow) open() bool { return r.sendGen > r.doneGen }
+
+// firstSent is when the row's bill number may first have reached WeChat:
+// the earliest send that may have left, an open attempt's included (it
+// may have left before it died); 0 if none may have.
+func (r *jrow) firstSent() int64 {
+	if r.open() && r.sendAt > 0 && (r.firstSentAt == 0 || r.sendAt < r.firstSentAt) {
+		return r.sendAt
+	}
+	return r.firstSentAt
+}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivertest"
 	"github.com/riverqueue/river/rivertype"
 	"strings"
 	"testing"
@@ -142,7 +141,11 @@ func TestRefusalsAreReportedAndReissued(t *testing.T) {
 			s := openStore(t, newDSN(t, kind))
 			srv := redpacktest.Start(t)
 			create(t, s, "lean", rowsOf(openids(6), 10000))
-			require.NoError(t, srv.SetBalance(redpacktest.DefaultMchID, 30000)) // three of six
+			// Three rows meet a refusal about the row alone.
+			for _, r := range report(t, s, "lean")[3:] {
+				require.NoError(t, srv.Inject(redpacktest.Fault{Op: "sendredpack", MchBillNo: r.BillNo, Kind: redpacktest.ErrCodeAnswer,
+					ErrCode: "OPENID_ERROR", ErrCodeDes: "openid字段不正确"}))
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			cfg := runConfig(t, srv)
@@ -151,7 +154,7 @@ func TestRefusalsAreReportedAndReissued(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, int64(3), tot.Paid)
 			require.Equal(t, int64(3), tot.NotPaid)
-			require.Equal(t, map[string]int64{"NOTENOUGH": 3}, tot.Refusals)
+			require.Equal(t, map[string]int64{"OPENID_ERROR": 3}, tot.Refusals)
 			rows := report(t, s, "lean")
 			assertMatchesLedger(t, srv, rows)
 
@@ -163,7 +166,7 @@ func TestRefusalsAreReportedAndReissued(t *testing.T) {
 				} else {
 					refused = append(refused, r.Row)
 					old[r.Row] = r.BillNo
-					require.Equal(t, "NOTENOUGH", r.ErrCode)
+					require.Equal(t, "OPENID_ERROR", r.ErrCode)
 				}
 			}
 			_, err = s.Reissue(ctx, "lean", append([]int64{paid[0]}, refused...))
@@ -179,14 +182,13 @@ func TestRefusalsAreReportedAndReissued(t *testing.T) {
 				require.Equal(t, old[x.Row], x.OldBill)
 				require.NotEqual(t, x.OldBill, x.NewBill)
 			}
-			require.NoError(t, srv.SetBalance(redpacktest.DefaultMchID, 100000))
 			tot, err = s.Run(ctx, "lean", cfg)
 			require.NoError(t, err)
 			require.Equal(t, int64(6), tot.Paid)
 			rows = report(t, s, "lean")
 			assertMatchesLedger(t, srv, rows)
 			for _, r := range rows {
-				// A NOTENOUGH refusal leaves no packet: one packet each.
+				// A refusal leaves no packet: one packet each.
 				require.Equal(t, 1, countPackets(srv, r.OpenID), "row %d paid once", r.Row)
 			}
 		})
@@ -365,7 +367,10 @@ func TestOnlyOneAttemptClaimsARow(t *testing.T) {
 			got, err := e.loadRowAny(ctx, "race", 1)
 			require.NoError(t, err)
 			require.Equal(t, dbUnknown, got.outcome)
-			require.NotZero(t, got.firstSentAt)
+			require.Equal(t, int64(1), got.sendGen, "one send generation")
+			require.True(t, got.open(), "in flight until its attempt journals")
+			require.Zero(t, got.firstSentAt, "nothing has left yet")
+			require.NotZero(t, got.firstSent(), "but a settle counts the claim as a send that may have left")
 			// The day's counter holds the one claim, not eight.
 			var n int64
 			require.NoError(t, s.e.(interface {
@@ -376,25 +381,18 @@ func TestOnlyOneAttemptClaimsARow(t *testing.T) {
 	}
 }
 
-// TestInFlightRowWaits: a row another attempt has claimed, and about which
-// nothing has been journalled since, is not settled until that attempt's
-// time limit and journal write are over: settling at once could re-send
-// the bill number while the first send is in flight, and the first
-// attempt would then journal a refusal as "not paid" for a bill number
-// sent twice. A row whose sender journalled its result settles at once.
+// TestInFlightRowWaits: a row whose newest send generation is open (its
+// attempt has journalled nothing since it took the row) is not settled
+// before the deadline that attempt stored, from its own flags; a row whose
+// sender journalled its result settles at once.
 func TestInFlightRowWaits(t *testing.T) {
-	cfg := &RunConfig{AttemptTimeout: 5 * time.Second, MaxAttempts: 2}
-	w := &rowWorker[*riversqlite.Driver, *sql.Tx]{rs: &runState{cfg: cfg}}
 	now := time.Now()
-	claimed := now.Add(-time.Second).UnixMilli()
-	span := cfg.attemptSpan()
-	require.Greater(t, span, cfg.jobTimeout()+journalTimeout, "the wait covers the claimer's journal write")
-
-	wait := w.inFlight(&jrow{firstSentAt: claimed, updatedAt: claimed}, now)
-	assert.InDelta(t, float64(span-time.Second), float64(wait), float64(50*time.Millisecond))
-	assert.Zero(t, w.inFlight(&jrow{firstSentAt: claimed, updatedAt: claimed + 1500}, now), "the sender journalled its result")
-	old := now.Add(-span - time.Second).UnixMilli()
-	assert.LessOrEqual(t, w.inFlight(&jrow{firstSentAt: old, updatedAt: old}, now), time.Duration(0), "the claimer's time is up")
+	deadline := now.Add(7 * time.Minute).UnixMilli()
+	wait := inFlight(&jrow{sendGen: 2, doneGen: 1, sendDeadline: deadline}, now)
+	assert.InDelta(t, float64(7*time.Minute), float64(wait), float64(50*time.Millisecond))
+	assert.Zero(t, inFlight(&jrow{sendGen: 2, doneGen: 2, sendDeadline: deadline}, now), "the sender journalled its result")
+	assert.LessOrEqual(t, inFlight(&jrow{sendGen: 1, doneGen: 0, sendDeadline: now.Add(-time.Second).UnixMilli()}, now), time.Duration(0),
+		"the claimer's time is up")
 }
 
 func TestClipKeepsUTF8(t *testing.T) {
@@ -426,41 +424,6 @@ func TestRowOverUserDailyAmountIsReported(t *testing.T) {
 	}
 }
 
-// TestFinishLeavesAnotherAttemptsJob: River's JobCompleteTx completes a
-// job even when a rescue has started another attempt of it. finish checks
-// the attempt it gets back: the journal learns the outcome, and the job,
-// which is the other attempt's, is left running for it.
-func TestFinishLeavesAnotherAttemptsJob(t *testing.T) {
-	s := openStore(t, newDSN(t, "sqlite"))
-	create(t, s, "rescued", rowsOf(openids(1), 100))
-	e, ok := s.e.(*eng[*riversqlite.Driver, *sql.Tx])
-	require.True(t, ok, "%T", s.e)
-	ctx := context.Background()
-	r, err := e.loadRow(ctx, "rescued", 1)
-	require.NoError(t, err)
-	ok, code, err := e.claim(ctx, r, redpacktest.DefaultMchID, time.Now(), Limits{}.withDefaults())
-	require.NoError(t, err)
-	require.True(t, ok, code)
-
-	var jobID int64
-	require.NoError(t, e.queryIntAny(ctx, &jobID, `SELECT job_id FROM redpack_campaign_row WHERE campaign = $1 AND row_no = 1`, "rescued"))
-	// A rescue gave the job to attempt 2, which runs; attempt 1 finishes.
-	require.NoError(t, e.execAny(ctx, `UPDATE river_job SET state = 'running', attempt = 2 WHERE id = $1`, jobID))
-	job := &river.Job[rowArgs]{JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1, State: rivertype.JobStateRunning},
-		Args: rowArgs{Campaign: "rescued", Row: 1}}
-	w := &rowWorker[*riversqlite.Driver, *sql.Tx]{e: e, rs: &runState{cfg: &RunConfig{now: time.Now}}}
-	rc, err := river.NewClient[*sql.Tx](e.driver, &river.Config{}) // JobCompleteTx finds its client in the context, as in a worker
-	require.NoError(t, err)
-	require.NoError(t, w.finish(rivertest.WorkContext(ctx, rc), job, r, &update{outcome: dbPaid, status: "SENT", sendListID: "100004170120261201"}))
-
-	got, err := e.loadRow(ctx, "rescued", 1)
-	require.NoError(t, err)
-	assert.Equal(t, dbPaid, got.outcome, "the outcome is journalled")
-	var running int64
-	require.NoError(t, e.queryIntAny(ctx, &running, `SELECT COUNT(*) FROM river_job WHERE id = $1 AND state = 'running' AND attempt = 2`, jobID))
-	assert.Equal(t, int64(1), running, "attempt 2's job is not completed under it")
-}
-
 // TestWorkWaitsForTheClaimer: a second attempt of a row's job (a rescue,
 // or the loser of the claim) finds the row claimed by an attempt that may
 // still be sending it. It sends and queries nothing, and snoozes until that
@@ -473,7 +436,10 @@ func TestWorkWaitsForTheClaimer(t *testing.T) {
 	ctx := context.Background()
 	r, err := e.loadRow(ctx, "overlap", 1)
 	require.NoError(t, err)
-	ok, _, err := e.claim(ctx, r, redpacktest.DefaultMchID, time.Now(), Limits{}.withDefaults())
+	// Attempt 1 ran with long flags (--timeout 300s): its deadline is far
+	// off, further than this run's own flags would wait.
+	claimerDeadline := time.Now().Add(12 * time.Minute)
+	ok, _, err := e.claim(ctx, r, redpacktest.DefaultMchID, time.Now(), claimerDeadline, Limits{}.withDefaults())
 	require.NoError(t, err)
 	require.True(t, ok, "attempt 1 claimed it and is sending")
 
@@ -483,11 +449,13 @@ func TestWorkWaitsForTheClaimer(t *testing.T) {
 	require.NoError(t, err)
 	info, err := s.Info(ctx, "overlap")
 	require.NoError(t, err)
-	w := &rowWorker[*riversqlite.Driver, *sql.Tx]{e: e, rs: &runState{cfg: &cfg, client: client, mchID: redpacktest.DefaultMchID, tmpl: info.Template}}
+	w := &rowWorker[*riversqlite.Driver, *sql.Tx]{e: e, rs: &runState{cfg: &cfg, client: client, mchID: redpacktest.DefaultMchID, tmpl: info.Template,
+		gate: newGate(time.Minute), logger: quietLogger()}}
 	job := &river.Job[rowArgs]{JobRow: &rivertype.JobRow{Attempt: 2, State: rivertype.JobStateRunning}, Args: rowArgs{Campaign: "overlap", Row: 1}}
 	err = w.Work(ctx, job)
 	var snooze *river.JobSnoozeError
 	require.ErrorAs(t, err, &snooze)
-	assert.Greater(t, snooze.Duration, cfg.jobTimeout(), "until the claimer's time limit and journal write are over")
+	require.Less(t, cfg.attemptSpan(), 2*time.Minute, "this run's own flags would wait far less")
+	assert.Greater(t, snooze.Duration, time.Until(claimerDeadline)-time.Second, "until the deadline the claimer stored")
 	assert.Empty(t, srv.Requests(), "nothing sent or queried while the claimer may be sending")
 }

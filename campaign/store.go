@@ -436,6 +436,26 @@ func migrations(kind string) [][]string {
 			mch_id TEXT PRIMARY KEY,
 			tat BIGINT NOT NULL
 		)`,
+	}, {
+		// Send generations, the fencing tokens of a row's sends. Each time
+		// the row's bill number may be sent (a claim, or a settle that may
+		// re-send) send_gen goes up by one, in the transaction that also
+		// records when that attempt began (send_at) and by when it is surely
+		// over (send_deadline, from the flags of the process that made it).
+		// done_gen is the newest generation whose attempt journalled its
+		// result. An attempt's refusal counts only while its generation is
+		// the newest; first_sent_at counts only sends that may have left.
+		`ALTER TABLE redpack_campaign_row ADD COLUMN send_gen BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE redpack_campaign_row ADD COLUMN send_at BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE redpack_campaign_row ADD COLUMN send_deadline BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE redpack_campaign_row ADD COLUMN done_gen BIGINT NOT NULL DEFAULT 0`,
+		// Rows sent before generations existed: one send, at first_sent_at,
+		// still open if nothing was journalled after the claim (the old
+		// claim wrote updated_at = first_sent_at), with a deadline well past
+		// the old engine's longest attempt.
+		`UPDATE redpack_campaign_row SET send_gen = 1, send_at = first_sent_at, send_deadline = first_sent_at + 900000,
+			done_gen = CASE WHEN updated_at <> first_sent_at OR outcome IN ('paid', 'not_paid') THEN 1 ELSE 0 END
+			WHERE first_sent_at > 0`,
 	}}
 }
 

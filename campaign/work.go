@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -27,35 +26,40 @@ type runState struct {
 	client *redpack.Client
 	mchID  string
 	tmpl   Template
+	gate   *gate
+	logger *slog.Logger
 }
 
 // rowWorker works one row's job: it reads the journal first, sends or
-// settles under the journalled bill number, and records what it learnt,
-// only ever upgrading the outcome.
+// settles under the journalled bill number, and records what it learnt
+// under its own send generation, only ever upgrading the outcome.
+//
+// A row's job is worked by one attempt only (MaxAttempts 1): when River
+// rescues a job whose attempt seems stuck, it discards it, and the run's
+// sweep gives the row a new job. So an attempt that was replaced but
+// still runs can only ever complete its own, discarded job, never the
+// job of the attempt that replaced it.
 type rowWorker[TD riverdriver.Driver[TTx], TTx any] struct {
 	river.WorkerDefaults[rowArgs]
 	e  *eng[TD, TTx]
 	rs *runState
 }
 
-// update is what one attempt learnt about a row.
-type update struct {
-	outcome    string // dbPaid, dbNotPaid or dbUnknown
-	status     string
-	errCode    string
-	errMsg     string
-	sendListID string
-	// onlyPending: the row was never sent (a cap kept it back), so the
-	// outcome may be written only while it is still pending; another
-	// attempt may have claimed and sent it since.
-	onlyPending bool
-	// unknown only:
-	settleTries  int64
-	gaveUp       bool
-	resendClosed bool
+// Work hands River only snoozes and cancels: a plain error would discard
+// the job (one attempt each), so a database error has the row tried again
+// shortly instead.
+func (w *rowWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[rowArgs]) error {
+	err := w.work(ctx, job)
+	var snooze *river.JobSnoozeError
+	var cancel *river.JobCancelError
+	if err == nil || errors.As(err, &snooze) || errors.As(err, &cancel) {
+		return err
+	}
+	w.rs.logger.WarnContext(ctx, "campaign row: will try again", "campaign", job.Args.Campaign, "row", job.Args.Row, "error", err)
+	return river.JobSnooze(time.Second + jitter(2*time.Second))
 }
 
-func (w *rowWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[rowArgs]) error {
+func (w *rowWorker[TD, TTx]) work(ctx context.Context, job *river.Job[rowArgs]) error {
 	e, rs := w.e, w.rs
 	r, err := e.loadRow(ctx, job.Args.Campaign, job.Args.Row)
 	if errors.Is(err, ErrNotFound) {
@@ -68,13 +72,27 @@ func (w *rowWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[rowArgs]) 
 		return w.finish(ctx, job, r, nil)
 	}
 	now := rs.cfg.now()
-	req := rs.tmpl.request(r.billNo, r.openid, r.amount)
 
 	if r.outcome == dbPending {
 		if r.heldUntil > now.UnixMilli() {
-			return river.JobSnooze(time.Until(time.UnixMilli(r.heldUntil)) + jitter(time.Second))
+			return river.JobSnooze(time.UnixMilli(r.heldUntil).Sub(now) + jitter(time.Second))
 		}
-		claimed, cap, err := e.claim(ctx, r, rs.mchID, now, rs.cfg.Limits)
+		if until := rs.gate.heldUntil(); now.Before(until) {
+			// WeChat refused the merchant's amount for the day: the day's
+			// other rows wait for the next, as the journal's caps do.
+			if err := e.hold(ctx, r, until, "held: WeChat answered SENDAMOUNT_LIMIT (the merchant's amount for the day)"); err != nil {
+				return err
+			}
+			return river.JobSnooze(until.Sub(now) + jitter(time.Minute))
+		}
+		ok, probe := rs.gate.allow(now, true)
+		if !ok {
+			return river.JobSnooze(w.pauseWait())
+		}
+		claimed, cap, err := e.claim(ctx, r, rs.mchID, now, now.Add(rs.cfg.attemptSpan()), rs.cfg.Limits)
+		if err != nil || !claimed {
+			rs.gate.unclear(now, probe) // a probe that sent nothing
+		}
 		if err != nil {
 			return err
 		}
@@ -82,14 +100,14 @@ func (w *rowWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[rowArgs]) 
 			return w.capped(ctx, job, r, cap, now)
 		}
 		if claimed {
-			// The row is journalled as sent (unknown, first-send time set)
-			// before the request leaves: a crash from here on leaves a row
-			// the next attempt settles, never one it sends as new.
+			// The row is journalled as being sent (unknown, a new send
+			// generation with its deadline) before the request leaves.
+			req := rs.tmpl.request(r.billNo, r.openid, r.amount)
 			res, err := rs.client.SendRedPack(ctx, req)
+			w.report(ctx, err, probe)
 			return w.afterSend(ctx, job, r, res, err)
 		}
-		// Another attempt of this job claimed it first and may be sending
-		// it now: settle it, once inFlight says that attempt is done.
+		// Another attempt claimed it first and may be sending it now.
 		if r, err = e.loadRow(ctx, job.Args.Campaign, job.Args.Row); err != nil {
 			return err
 		}
@@ -97,79 +115,159 @@ func (w *rowWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[rowArgs]) 
 			return w.finish(ctx, job, r, nil)
 		}
 		if r.outcome == dbPending {
-			return river.JobSnooze(time.Second + jitter(time.Second)) // reissued meanwhile
+			return river.JobSnooze(time.Second + jitter(time.Second))
 		}
-		req = rs.tmpl.request(r.billNo, r.openid, r.amount) // the row as it is now
 	}
-	if wait := w.inFlight(r, now); wait > 0 {
+	if wait := inFlight(r, now); wait > 0 {
 		return river.JobSnooze(wait + jitter(time.Second))
 	}
-
-	var opts []redpack.SettleOption
-	if r.resendClosed || now.Sub(time.UnixMilli(r.firstSentAt)) >= redpack.ResendWindow {
-		opts = append(opts, redpack.QueryOnly())
+	ok, probe := rs.gate.allow(now, false)
+	if !ok {
+		return river.JobSnooze(w.pauseWait())
 	}
+	var opts []redpack.SettleOption
+	if r.resendClosed || now.Sub(time.UnixMilli(r.firstSent())) >= redpack.ResendWindow {
+		// Past WeChat's window a re-send would only be refused as expired:
+		// query alone, and no new send generation.
+		opts = append(opts, redpack.QueryOnly())
+	} else {
+		began, err := e.beginSettle(ctx, r, now, now.Add(rs.cfg.attemptSpan()))
+		if err != nil || !began {
+			rs.gate.unclear(now, probe)
+			if err != nil {
+				return err
+			}
+			return river.JobSnooze(time.Second + jitter(time.Second)) // another attempt took it
+		}
+	}
+	req := rs.tmpl.request(r.billNo, r.openid, r.amount)
 	st, err := rs.client.Settle(ctx, req, opts...)
 	if err != nil {
+		rs.gate.unclear(now, probe)
 		// Only an invalid request cannot be settled; the template was
 		// checked at import, so this is a programming error.
-		return w.record(ctx, job, r, &update{outcome: dbUnknown, errCode: "INVALID", errMsg: err.Error(), gaveUp: true, settleTries: r.settleTries}, 0)
+		return w.record(ctx, job, r, &update{kind: updUnknown, gen: r.sendGen, left: false, errCode: "INVALID", errMsg: err.Error(),
+			gaveUp: true, settleTries: r.settleTries}, 0)
 	}
+	w.report(ctx, st.Err, probe)
 	return w.afterSettle(ctx, job, r, st)
 }
 
-// inFlight says how long to wait before settling r, when another attempt
-// may still be sending it: r was claimed (the claim wrote updated_at equal
-// to first_sent_at) and nothing has been journalled since, and the
-// claiming attempt's time limit and journal write are not over. Settling
-// then could re-send the bill number while the first send is in flight,
-// and that attempt would journal its refusal as "not paid" for a bill
-// number sent twice. A row whose sender wrote its result settles at once.
-func (w *rowWorker[TD, TTx]) inFlight(r *jrow, now time.Time) time.Duration {
-	if r.updatedAt != r.firstSentAt {
+// inFlight says how long to wait before settling r while the attempt that
+// last took it may still be sending: its generation is open (nothing
+// journalled since) and the deadline it stored, from its own flags, is not
+// past. Settling earlier could re-send the bill number beside it. A row
+// whose sender journalled its result settles at once.
+func inFlight(r *jrow, now time.Time) time.Duration {
+	if !r.open() {
 		return 0
 	}
-	return time.UnixMilli(r.firstSentAt).Add(w.rs.cfg.attemptSpan()).Sub(now)
+	return time.UnixMilli(r.sendDeadline).Sub(now)
+}
+
+// pauseWait is how long a job waits while the run is paused or stopping.
+func (w *rowWorker[TD, TTx]) pauseWait() time.Duration {
+	if w.rs.gate.stoppedBy() != nil {
+		return 2 * time.Second
+	}
+	return time.Second + jitter(2*time.Second)
+}
+
+// report tells the gate what a request taught about WeChat's reach.
+func (w *rowWorker[TD, TTx]) report(ctx context.Context, err error, probe bool) {
+	now := w.rs.cfg.now()
+	var reqErr *redpack.RequestError
+	var apiErr *redpack.APIError
+	var unk *redpack.UnknownOutcomeError
+	switch {
+	case err == nil:
+		w.rs.gate.answered(now, probe, false)
+	case errors.As(err, &reqErr) && ctx.Err() == nil:
+		w.rs.gate.unreachable(now, probe, err.Error())
+	case errors.As(err, &unk) && unk.Answer != nil, errors.As(err, &apiErr):
+		w.rs.gate.answered(now, probe, errors.Is(err, redpack.CodeNotEnough))
+	default:
+		w.rs.gate.unclear(now, probe)
+	}
+}
+
+// onRefusal acts on what a refusal says about the rest of the file: a
+// merchant-wide one pauses or stops the run.
+func (w *rowWorker[TD, TTx]) onRefusal(a *redpack.APIError, class refusalClass, advice string, now time.Time) {
+	g := w.rs.gate
+	switch class {
+	case classBalance:
+		if w.rs.cfg.OnBalance == WaitForBalance {
+			g.pauseBalance(now)
+			return
+		}
+		g.halt(&StoppedError{Reason: ErrBalanceLow, ErrCode: a.ErrCode, Detail: errText(a), Advice: advice})
+	case classDaily:
+		g.holdDay(nextDay(now))
+	case classConfig:
+		g.halt(&StoppedError{Reason: ErrMerchantConfig, ErrCode: a.ErrCode, Detail: errText(a), Advice: advice})
+	}
 }
 
 func (w *rowWorker[TD, TTx]) afterSend(ctx context.Context, job *river.Job[rowArgs], r *jrow, res *redpack.SendResult, err error) error {
+	gen := r.sendGen
 	if err == nil {
-		return w.finish(ctx, job, r, &update{outcome: dbPaid, status: string(redpack.StatusSent), sendListID: res.SendListID})
+		return w.finish(ctx, job, r, &update{kind: updFinal, gen: gen, left: true, outcome: dbPaid, status: string(redpack.StatusSent), sendListID: res.SendListID})
 	}
 	var apiErr *redpack.APIError
 	var reqErr *redpack.RequestError
 	var valErr *redpack.ValidationError
-	switch redpack.OutcomeOf(err) {
-	case redpack.OutcomeNotPaid:
+	if redpack.OutcomeOf(err) == redpack.OutcomeNotPaid {
 		switch {
-		case errors.Is(err, redpack.CodeFreqLimit):
-			// Never a failure: the row goes again under the same bill number.
-			return w.record(ctx, job, r, &update{outcome: dbUnknown, errCode: string(redpack.CodeFreqLimit), errMsg: err.Error()}, freqWait())
 		case errors.As(err, &reqErr):
-			// The request never left; try again shortly.
-			return w.record(ctx, job, r, &update{outcome: dbUnknown, errCode: "NOT_SENT", errMsg: err.Error()}, jitter(2*time.Second)+time.Second)
+			// The request never left: the row goes back to pending, its
+			// bill number never sent, unless an earlier send may have left.
+			return w.record(ctx, job, r, &update{kind: updNotSent, gen: gen, errCode: "NOT_SENT", errMsg: err.Error()}, jitter(2*time.Second)+time.Second)
+		case errors.As(err, &apiErr) && errors.Is(err, redpack.CodeSendFailed):
+			// About the bill number itself.
+			return w.finish(ctx, job, r, &update{kind: updFinal, gen: gen, left: true, outcome: dbNotPaid, errCode: apiErr.ErrCode, errMsg: errText(apiErr)})
 		case errors.As(err, &apiErr):
-			// A definite refusal of a bill number sent for the first time:
-			// nothing was paid. Reported, not re-issued.
-			return w.finish(ctx, job, r, &update{outcome: dbNotPaid, errCode: apiErr.ErrCode, errMsg: errText(apiErr)})
+			// A definite refusal of the bill number's first send: nothing
+			// was paid. What it means for the rest of the file decides
+			// whether the row is reported or sent again later.
+			now := w.rs.cfg.now()
+			class, advice := classify(apiErr)
+			w.onRefusal(apiErr, class, advice, now)
+			u := &update{kind: updRefused, gen: gen, left: true, errCode: apiErr.ErrCode, errMsg: errText(apiErr), retry: class != classRow}
+			if u.errCode == "" {
+				u.errCode = "FAIL"
+			}
+			wait := w.pauseWait()
+			switch class {
+			case classRow:
+				return w.finish(ctx, job, r, u)
+			case classRate:
+				wait = freqWait()
+			case classDaily:
+				u.heldUntil = nextDay(now).UnixMilli()
+				wait = nextDay(now).Sub(now) + jitter(time.Minute)
+			}
+			return w.record(ctx, job, r, u, wait)
 		case errors.As(err, &valErr):
-			return w.finish(ctx, job, r, &update{outcome: dbNotPaid, errCode: "INVALID", errMsg: err.Error()})
+			return w.finish(ctx, job, r, &update{kind: updRefused, gen: gen, errCode: "INVALID", errMsg: err.Error()})
 		}
 	}
 	// Unknown: settle it later, query first.
-	return w.record(ctx, job, r, &update{outcome: dbUnknown, errCode: codeOf(err), errMsg: err.Error()}, w.backoff(0))
+	return w.record(ctx, job, r, &update{kind: updUnknown, gen: gen, left: true, errCode: codeOf(err), errMsg: err.Error(),
+		settleTries: r.settleTries, resendClosed: r.resendClosed}, w.backoff(0))
 }
 
 func (w *rowWorker[TD, TTx]) afterSettle(ctx context.Context, job *river.Job[rowArgs], r *jrow, st *redpack.Settlement) error {
+	gen := r.sendGen // the settle's own generation, or the last one for a query alone
 	switch st.Outcome {
 	case redpack.OutcomePaid:
 		status := string(st.Status)
 		if status == "" {
 			status = string(redpack.StatusSent)
 		}
-		return w.finish(ctx, job, r, &update{outcome: dbPaid, status: status, sendListID: st.SendListID})
+		return w.finish(ctx, job, r, &update{kind: updFinal, gen: gen, left: true, outcome: dbPaid, status: status, sendListID: st.SendListID})
 	case redpack.OutcomeNotPaid:
-		u := &update{outcome: dbNotPaid, status: string(st.Status)}
+		u := &update{kind: updFinal, gen: gen, left: true, outcome: dbNotPaid, status: string(st.Status)}
 		if st.Info != nil && st.Info.Reason != "" {
 			u.errMsg = st.Info.Reason
 		}
@@ -178,11 +276,23 @@ func (w *rowWorker[TD, TTx]) afterSettle(ctx context.Context, job *river.Job[row
 		}
 		return w.finish(ctx, job, r, u)
 	}
-	u := &update{outcome: dbUnknown, status: string(st.Status), settleTries: r.settleTries, resendClosed: r.resendClosed}
+	u := &update{kind: updUnknown, gen: gen, left: true, status: string(st.Status), settleTries: r.settleTries, resendClosed: r.resendClosed}
 	if st.Err != nil {
 		u.errCode, u.errMsg = codeOf(st.Err), st.Err.Error()
 	} else if st.Advice != "" {
 		u.errMsg = st.Advice
+	}
+	var apiErr *redpack.APIError
+	if errors.As(st.Err, &apiErr) {
+		// A refused query or re-send settles nothing, but a merchant-wide
+		// refusal still pauses or stops the run.
+		class, advice := classify(apiErr)
+		w.onRefusal(apiErr, class, advice, w.rs.cfg.now())
+	}
+	var reqErr *redpack.RequestError
+	if errors.As(st.Err, &reqErr) {
+		// Nothing reached WeChat: not a try.
+		return w.record(ctx, job, r, u, jitter(2*time.Second)+time.Second)
 	}
 	if errors.Is(st.Err, redpack.ErrBillExpired) {
 		u.resendClosed = true
@@ -202,15 +312,15 @@ func (w *rowWorker[TD, TTx]) afterSettle(ctx context.Context, job *river.Job[row
 func (w *rowWorker[TD, TTx]) capped(ctx context.Context, job *river.Job[rowArgs], r *jrow, code string, now time.Time) error {
 	if l := w.rs.cfg.Limits; l.UserDailyAmount >= 0 && r.amount > l.UserDailyAmount {
 		// More than a user may receive in a day: no day would let it go.
-		return w.finish(ctx, job, r, &update{outcome: dbNotPaid, errCode: code, onlyPending: true,
+		return w.finish(ctx, job, r, &update{kind: updFinal, outcome: dbNotPaid, errCode: code, onlyPending: true,
 			errMsg: fmt.Sprintf("not sent: %d fen is more than the per-user daily amount (%d fen)", r.amount, l.UserDailyAmount)})
 	}
 	if w.rs.cfg.OnLimit == ReportNotPaid {
-		return w.finish(ctx, job, r, &update{outcome: dbNotPaid, errCode: code, onlyPending: true,
+		return w.finish(ctx, job, r, &update{kind: updFinal, outcome: dbNotPaid, errCode: code, onlyPending: true,
 			errMsg: "not sent: the journal shows the merchant's daily cap reached (" + code + ")"})
 	}
 	until := nextDay(now)
-	if err := w.e.hold(ctx, r, until); err != nil {
+	if err := w.e.hold(ctx, r, until, "held by the daily caps until the next day"); err != nil {
 		return err
 	}
 	return river.JobSnooze(until.Sub(now) + jitter(time.Minute))
@@ -266,9 +376,9 @@ func (w *rowWorker[TD, TTx]) record(ctx context.Context, job *river.Job[rowArgs]
 }
 
 // finish journals u (if any) and completes the job, in one transaction.
-// River completes a job even when it is no longer this attempt's (a rescue
-// may have started another): then only the journal is written and the job
-// is left to the attempt that owns it.
+// A job River has rescued (and so discarded) meanwhile cannot be
+// completed: then only the journal is written; the row's new job is
+// another attempt's and is left alone.
 func (w *rowWorker[TD, TTx]) finish(ctx context.Context, job *river.Job[rowArgs], r *jrow, u *update) error {
 	e := w.e
 	now := w.rs.cfg.now()
@@ -283,6 +393,9 @@ func (w *rowWorker[TD, TTx]) finish(ctx context.Context, job *river.Job[rowArgs]
 			}
 		}
 		done, err := river.JobCompleteTx[TD](ctx, tx, job)
+		if errors.Is(err, rivertype.ErrNotFound) {
+			return errNotOurs
+		}
 		if err != nil {
 			return err
 		}
@@ -303,193 +416,7 @@ func (w *rowWorker[TD, TTx]) finish(ctx context.Context, job *river.Job[rowArgs]
 // journalTimeout bounds the journal write after a send.
 const journalTimeout = 15 * time.Second
 
-var errNotOurs = errors.New("the job is another attempt's")
-
-// apply writes u to the row, under its bill number, only upgrading: a
-// definite outcome is never overwritten, and unknown never replaces one.
-// A definite not-paid releases what the row had put towards the daily
-// caps.
-func (e *eng[TD, TTx]) apply(ctx context.Context, tx TTx, r *jrow, u *update, now time.Time) error {
-	ms := now.UnixMilli()
-	switch u.outcome {
-	case dbPaid, dbNotPaid:
-		from := `outcome IN ('pending', 'unknown')`
-		if u.onlyPending {
-			from = `outcome = 'pending'`
-		}
-		n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET outcome = $1, status = $2, err_code = $3, err_msg = $4, send_listid = $5,
-				settled_at = $6, updated_at = $6, gave_up = 0
-			WHERE campaign = $7 AND row_no = $8 AND bill_no = $9 AND `+from,
-			u.outcome, u.status, u.errCode, clip(u.errMsg), u.sendListID, ms, r.campaign, r.row, r.billNo)
-		if err != nil {
-			return err
-		}
-		if n == 1 && u.outcome == dbNotPaid {
-			return e.release(ctx, tx, r)
-		}
-		return nil
-	default:
-		_, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET status = $1, err_code = $2, err_msg = $3, settle_tries = $4,
-				gave_up = $5, resend_closed = CASE WHEN $6 = 1 THEN 1 ELSE resend_closed END, updated_at = $7
-			WHERE campaign = $8 AND row_no = $9 AND bill_no = $10 AND outcome = 'unknown'`,
-			u.status, u.errCode, clip(u.errMsg), u.settleTries, b2i(u.gaveUp), b2i(u.resendClosed), ms, r.campaign, r.row, r.billNo)
-		return err
-	}
-}
-
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// clip shortens s to at most 500 bytes, on a character boundary:
-// PostgreSQL refuses invalid UTF-8, and a message cut inside a Chinese
-// character would make the journal write fail every time.
-func clip(s string) string {
-	if len(s) <= 500 {
-		return s
-	}
-	cut := 500
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
-// claim marks a pending row as being sent (unknown, with its first-send
-// time, recorded once) and puts it towards the daily caps, in one
-// transaction, before the request is made; a cap that would be passed
-// rolls it all back. It returns false when the row
-// was no longer pending (another attempt claimed it), or the cap's
-// err_code when sending would exceed one.
-func (e *eng[TD, TTx]) claim(ctx context.Context, r *jrow, mchID string, now time.Time, l Limits) (bool, string, error) {
-	d := day(now)
-	var claimed bool
-	var code string
-	err := e.inTx(ctx, func(tx TTx) error {
-		claimed, code = false, ""
-		if l.UserDailyAmount >= 0 && r.amount > l.UserDailyAmount {
-			code = string(redpack.CodeRcvdAmountLimit)
-			return nil
-		}
-		// The row first, then the counters: every transaction that touches
-		// both locks them in this order (see release), so none deadlocks.
-		n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET outcome = 'unknown', first_sent_at = $1, limit_day = $2, updated_at = $1,
-				held_until = 0, err_code = '', err_msg = ''
-			WHERE campaign = $3 AND row_no = $4 AND bill_no = $5 AND outcome = 'pending'`,
-			now.UnixMilli(), d, r.campaign, r.row, r.billNo)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return errNotClaimed
-		}
-		ok, err := e.reserve(ctx, tx, mchID, d, r.openid, r.amount, int64(l.UserDailyCount), l.UserDailyAmount)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			code = string(redpack.CodeSendNumLimit)
-			if l.UserDailyCount < 0 || e.countOf(ctx, tx, mchID, d, r.openid) < int64(l.UserDailyCount) {
-				code = string(redpack.CodeRcvdAmountLimit)
-			}
-			return errCapped // the row goes back to pending
-		}
-		ok, err = e.reserve(ctx, tx, mchID, d, "", r.amount, -1, l.DailyAmount)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			code = string(redpack.CodeSendAmountLimit)
-			return errCapped
-		}
-		claimed = true
-		return nil
-	})
-	switch {
-	case errors.Is(err, errCapped):
-		return false, code, nil
-	case errors.Is(err, errNotClaimed):
-		return false, "", nil
-	}
-	return claimed, code, err
-}
-
-var (
-	errCapped     = errors.New("daily cap reached")
-	errNotClaimed = errors.New("row already claimed")
-)
-
-// reserve adds one packet of amount to the day's counter for openid (""
-// for the merchant), unless that would pass maxCount or maxAmount
-// (negative: no cap). One statement, so concurrent workers cannot both
-// take the last place.
-func (e *eng[TD, TTx]) reserve(ctx context.Context, tx TTx, mchID, d, openid string, amount, maxCount, maxAmount int64) (bool, error) {
-	if maxCount < 0 {
-		maxCount = 1 << 62
-	}
-	if maxAmount < 0 {
-		maxAmount = 1 << 62
-	}
-	if amount > maxAmount {
-		return false, nil
-	}
-	n, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign_daily (mch_id, day, openid, packets, amount) VALUES ($1, $2, $3, 1, $4)
-		ON CONFLICT (mch_id, day, openid) DO UPDATE SET packets = redpack_campaign_daily.packets + 1, amount = redpack_campaign_daily.amount + $4
-		WHERE redpack_campaign_daily.packets + 1 <= $5 AND redpack_campaign_daily.amount + $4 <= $6`,
-		mchID, d, openid, amount, maxCount, maxAmount)
-	return n == 1, err
-}
-
-func (e *eng[TD, TTx]) countOf(ctx context.Context, tx TTx, mchID, d, openid string) int64 {
-	r, err := e.db.query(ctx, tx, `SELECT packets FROM redpack_campaign_daily WHERE mch_id = $1 AND day = $2 AND openid = $3`, mchID, d, openid)
-	if err != nil {
-		return 0
-	}
-	defer r.Close()
-	var n int64
-	if r.Next() {
-		_ = r.Scan(&n)
-	}
-	return n
-}
-
-// release takes a row that was definitely not paid off the day's counters.
-func (e *eng[TD, TTx]) release(ctx context.Context, tx TTx, r *jrow) error {
-	rr, err := e.db.query(ctx, tx, `SELECT c.mch_id, w.limit_day FROM redpack_campaign_row w JOIN redpack_campaign c ON c.name = w.campaign
-		WHERE w.campaign = $1 AND w.row_no = $2`, r.campaign, r.row)
-	if err != nil {
-		return err
-	}
-	var mchID, d string
-	if rr.Next() {
-		err = rr.Scan(&mchID, &d)
-	}
-	rr.Close()
-	if err != nil || d == "" {
-		return err
-	}
-	for _, o := range []string{r.openid, ""} {
-		if _, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_daily SET packets = packets - 1, amount = amount - $1
-			WHERE mch_id = $2 AND day = $3 AND openid = $4 AND packets > 0`, r.amount, mchID, d, o); err != nil {
-			return err
-		}
-	}
-	_, err = e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET limit_day = '' WHERE campaign = $1 AND row_no = $2`, r.campaign, r.row)
-	return err
-}
-
-// hold keeps a pending row back until until.
-func (e *eng[TD, TTx]) hold(ctx context.Context, r *jrow, until time.Time) error {
-	return e.inTx(ctx, func(tx TTx) error {
-		_, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET held_until = $1, err_code = 'HELD',
-				err_msg = 'held by the daily caps until the next day' WHERE campaign = $2 AND row_no = $3 AND outcome = 'pending'`,
-			until.UnixMilli(), r.campaign, r.row)
-		return err
-	})
-}
+var errNotOurs = errors.New("the job is no longer this attempt's")
 
 // retryPolicy retries a job that failed (a database error, a crash) soon:
 // outcomes are tracked in the journal, so River's long default backoff
@@ -529,25 +456,25 @@ func (e *eng[TD, TTx]) run(ctx context.Context, name string, cfg *RunConfig) (*T
 	if err != nil {
 		return nil, fmt.Errorf("campaign %s: %w", name, err)
 	}
-	rs := &runState{cfg: cfg, client: client, mchID: mchID, tmpl: info.Template}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = quietLogger()
+	}
+	rs := &runState{cfg: cfg, client: client, mchID: mchID, tmpl: info.Template, gate: newGate(cfg.balancePoll), logger: logger}
 
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely[rowArgs](workers, &rowWorker[TD, TTx]{e: e, rs: rs}); err != nil {
 		return nil, err
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = quietLogger()
 	}
 	timeout := cfg.jobTimeout()
 	rc, err := river.NewClient[TTx](e.driver, &river.Config{
 		Queues:     map[string]river.QueueConfig{queueOf(name): {MaxWorkers: cfg.Workers}},
 		Workers:    workers,
 		JobTimeout: timeout,
-		// Not before the first attempt's journal write (up to
-		// journalTimeout after its time limit) is over: a rescued attempt
-		// settles the row, and must not re-send it while that attempt may
-		// still journal a refusal of its send.
+		// A rescued job is discarded (one attempt each) and its row gets a
+		// new job from the sweep, which waits for the deadline the attempt
+		// stored before settling; the fencing keeps even a later write of
+		// that attempt harmless.
 		RescueStuckJobsAfter: timeout + journalTimeout + 5*time.Second,
 		RetryPolicy:          retryPolicy{},
 		Logger:               logger,
@@ -572,7 +499,7 @@ func (e *eng[TD, TTx]) run(ctx context.Context, name string, cfg *RunConfig) (*T
 	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, err
 	}
-	t, loopErr := e.watch(ctx, rc, name, cfg)
+	t, loopErr := e.watch(ctx, rc, name, cfg, rs.gate)
 	stopCtx, cancel := context.WithTimeout(context.Background(), timeout+10*time.Second)
 	defer cancel()
 	stopErr := rc.Stop(stopCtx)
@@ -582,14 +509,20 @@ func (e *eng[TD, TTx]) run(ctx context.Context, name string, cfg *RunConfig) (*T
 	if cfg.Progress != nil && t != nil {
 		cfg.Progress(*t)
 	}
+	var stopped *StoppedError
+	if errors.As(loopErr, &stopped) {
+		return t, stopped.withWaiting(t)
+	}
 	if loopErr != nil {
 		return t, loopErr
 	}
 	return t, stopErr
 }
 
-// watch reports progress until no row is open, or ctx ends.
-func (e *eng[TD, TTx]) watch(ctx context.Context, rc *river.Client[TTx], name string, cfg *RunConfig) (*Totals, error) {
+// watch reports progress until no row is open, ctx ends, or the gate
+// stops the run (a merchant-wide refusal, or an outage past
+// cfg.OutageLimit).
+func (e *eng[TD, TTx]) watch(ctx context.Context, rc *river.Client[TTx], name string, cfg *RunConfig, g *gate) (*Totals, error) {
 	tick := time.NewTicker(cfg.ProgressEvery)
 	defer tick.Stop()
 	lastSweep := time.Now()
@@ -598,7 +531,13 @@ func (e *eng[TD, TTx]) watch(ctx context.Context, rc *river.Client[TTx], name st
 		select {
 		case <-ctx.Done():
 			return t, ctx.Err()
+		case <-g.stopped:
+			return t, g.stoppedBy()
 		case <-tick.C:
+		}
+		if d := g.outageFor(cfg.now()); d > cfg.OutageLimit {
+			g.halt(outageError(d, g.lastError()))
+			return t, g.stoppedBy()
 		}
 		nt, err := e.totals(ctx, name, cfg.now())
 		if err != nil {
@@ -614,7 +553,7 @@ func (e *eng[TD, TTx]) watch(ctx context.Context, rc *river.Client[TTx], name st
 		if t.Open == 0 {
 			return t, nil
 		}
-		if time.Since(lastSweep) > 30*time.Second {
+		if time.Since(lastSweep) > cfg.sweepEvery {
 			if err := e.sweep(ctx, rc, name); err != nil && ctx.Err() == nil {
 				return t, err
 			}
