@@ -79,9 +79,12 @@ type Totals struct {
 	// InFlight counts the unknown rows an attempt is sending now: claimed
 	// or re-sent, nothing journalled since, and within that attempt's time.
 	InFlight int64
-	GaveUp   int64 // unknown rows this run stopped settling; the next run settles them again
-	Paid     int64
-	NotPaid  int64 // definitely not paid: refused, or FAILED
+	// InFlightUntil is when the last in-flight attempt's time is surely
+	// up: a row another run took and was killed with is settled then.
+	InFlightUntil time.Time
+	GaveUp        int64 // unknown rows this run stopped settling; the next run settles them again
+	Paid          int64
+	NotPaid       int64 // definitely not paid: refused, or FAILED
 
 	AmountTotal int64 // fen
 	AmountPaid  int64 // fen

@@ -176,7 +176,8 @@ func (e *eng[TD, TTx]) totals(ctx context.Context, name string, now time.Time) (
 	err := e.inTx(ctx, func(tx TTx) error {
 		r, err := e.db.query(ctx, tx, `SELECT outcome, CASE WHEN held_until > $2 THEN 1 ELSE 0 END, gave_up,
 				CASE WHEN send_gen > done_gen AND send_deadline > $2 THEN 1 ELSE 0 END,
-				COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT), CAST(COALESCE(MIN(held_until), 0) AS BIGINT)
+				COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT), CAST(COALESCE(MIN(held_until), 0) AS BIGINT),
+				CAST(COALESCE(MAX(send_deadline), 0) AS BIGINT)
 			FROM redpack_campaign_row WHERE campaign = $1
 			GROUP BY outcome, CASE WHEN held_until > $2 THEN 1 ELSE 0 END, gave_up, CASE WHEN send_gen > done_gen AND send_deadline > $2 THEN 1 ELSE 0 END`,
 			name, now.UnixMilli())
@@ -187,9 +188,9 @@ func (e *eng[TD, TTx]) totals(ctx context.Context, name string, now time.Time) (
 			var (
 				outcome                     string
 				held, gaveUp, flying, n, am int64
-				hu                          int64
+				hu, dl                      int64
 			)
-			if err := r.Scan(&outcome, &held, &gaveUp, &flying, &n, &am, &hu); err != nil {
+			if err := r.Scan(&outcome, &held, &gaveUp, &flying, &n, &am, &hu, &dl); err != nil {
 				r.Close()
 				return err
 			}
@@ -210,6 +211,9 @@ func (e *eng[TD, TTx]) totals(ctx context.Context, name string, now time.Time) (
 				t.Unknown += n
 				if flying == 1 {
 					t.InFlight += n
+					if dl > t.InFlightUntil.UnixMilli() {
+						t.InFlightUntil = time.UnixMilli(dl)
+					}
 				}
 				if gaveUp == 1 {
 					t.GaveUp += n

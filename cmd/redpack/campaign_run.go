@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,12 +46,14 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 	userAmount := fs.Int64("user-daily-amount", 0, "`fen` per user per day, as set in the merchant console (default 100000; -1: no check)")
 	dailyAmount := fs.Int64("daily-amount", 0, "`fen` the merchant may pay a day, as set in the console (default 100000000; -1: no check)")
 	onLimit := fs.String("on-limit", "hold", "a row a daily cap would refuse: `hold` it for the next day, or report it not paid")
+	onBalance := fs.String("on-balance", "stop", "when WeChat answers NOTENOUGH: `stop` (exit 6; the rows keep their bill numbers), or wait for a top-up")
+	outageLimit := fs.Duration("outage-limit", 5*time.Minute, "how long to wait for WeChat to be reachable again before stopping (exit 5)")
 	asJSON := fs.Bool("json", false, "print the final totals as JSON on stdout")
 	noProgress := fs.Bool("no-progress", false, "no progress bar or lines")
 	usage := campaignUsage(fs, "run NAME [flags]",
-		"Pays every row until each is paid or definitely not paid. Stop it at any instant\n(Ctrl-C finishes the rows in flight; kill -9 loses nothing) and run it again: a row\nthat may have been sent is settled first, by query, under its own bill number.\nSeveral runs of one campaign on PostgreSQL share the work and the rate limit.\n\nExit codes: 0 every row settled; 4 some rows still unknown (run again later);\n2 bad input; 1 anything else, a stopped run included.",
+		"Pays every row until each is paid or definitely not paid. Stop it at any instant\n(Ctrl-C finishes the rows in flight; kill -9 loses nothing) and run it again: a row\nthat may have been sent is settled first, by query, under its own bill number.\nSeveral runs of one campaign on PostgreSQL share the work and the rate limit.\n\nA refusal that holds for the whole file stops the run before it touches more rows:\nNOTENOUGH (top up, run again: the rows keep their bill numbers), SIGN_ERROR, CA_ERROR,\nNO_AUTH and other configuration refusals (fix the setting named). SENDAMOUNT_LIMIT holds\nthe day's rows for the next day. If WeChat cannot be reached the run pauses, probes,\nand stops after --outage-limit; rows whose requests never left are sent normally later.\n\nExit codes: 0 every row settled; 4 some rows still unknown (run again later);\n5 WeChat unreachable for --outage-limit; 6 balance too low; 7 a setting to fix;\n2 bad input; 130 stopped by Ctrl-C or SIGTERM; 1 anything else.",
 		[]flagGroup{
-			{"Campaign", []string{"db", "rate", "workers", "settle-tries", "user-daily-count", "user-daily-amount", "daily-amount", "on-limit", "json", "no-progress"}},
+			{"Campaign", []string{"db", "rate", "workers", "settle-tries", "user-daily-count", "user-daily-amount", "daily-amount", "on-limit", "on-balance", "outage-limit", "json", "no-progress"}},
 			{"Credentials and connection", connFlagNames()},
 		})
 	name, code, ok := campaignArgs(e, fs, "run", args, usage)
@@ -66,6 +69,18 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 		action = campaign.ReportNotPaid
 	default:
 		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--on-limit is hold or report, not %q", *onLimit)})
+	}
+	var balance campaign.BalanceAction
+	switch *onBalance {
+	case "stop":
+		balance = campaign.StopOnLowBalance
+	case "wait":
+		balance = campaign.WaitForBalance
+	default:
+		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--on-balance is stop or wait, not %q", *onBalance)})
+	}
+	if *outageLimit <= 0 {
+		return campaignFail(e, "run", &inputError{msg: "--outage-limit must be positive"})
 	}
 	// Check the credentials as every command does before touching the
 	// database.
@@ -92,19 +107,24 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 		r = -1
 	}
 	prog := newProgress(e, info, *noProgress)
+	if before, err := s.Status(ctx, name); err == nil {
+		prog.first, prog.started = before.Paid+before.NotPaid, true // rate and ETA count this run's rows
+	}
 	t, err := s.Run(ctx, name, campaign.RunConfig{
 		Merchant: cfg, ClientOptions: opts, Rate: r, Workers: *workers,
 		AttemptTimeout: c.timeout, MaxAttempts: c.maxAttempts, SettleTries: *settleTries,
-		Limits:   campaign.Limits{UserDailyCount: *userCount, UserDailyAmount: *userAmount, DailyAmount: *dailyAmount},
-		OnLimit:  action,
+		Limits:  campaign.Limits{UserDailyCount: *userCount, UserDailyAmount: *userAmount, DailyAmount: *dailyAmount},
+		OnLimit: action, OnBalance: balance, OutageLimit: *outageLimit,
 		Progress: prog.update,
 	})
 	prog.finish()
 	if t == nil {
 		return campaignFail(e, "run", err)
 	}
-	stopped := err != nil && ctx.Err() != nil
-	if err != nil && !stopped {
+	var halted *campaign.StoppedError
+	errors.As(err, &halted)
+	stopped := err != nil && ctx.Err() != nil && halted == nil
+	if err != nil && !stopped && halted == nil {
 		fmt.Fprintf(e.stderr, "redpack campaign run: %v\n", err)
 	}
 	if *asJSON {
@@ -116,12 +136,15 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "Stopped with %d rows pending and %d unknown; what was in flight is journalled. Run 'redpack campaign run %s' to go on.\n",
 			t.Pending, t.Unknown, name)
 	}
+	if halted != nil {
+		return haltedExit(e, name, halted)
+	}
 	switch {
 	case t.Unknown > 0:
 		fmt.Fprintf(e.stderr, "%d rows are still unknown: they may or may not have been paid. Nothing is lost: run\n  redpack campaign run %s\nagain later (WeChat can take about 20 minutes); it settles them by query, under\ntheir own bill numbers, and never pays a row twice. 'redpack campaign report %s'\nlists them.\n", t.Unknown, name, name)
 		return exitUnknown
 	case stopped:
-		return exitFailure
+		return exitInterrupted
 	case err != nil:
 		return exitFailure
 	}
@@ -135,15 +158,16 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 // progress shows a run's progress: a bar on a terminal, a line every few
 // seconds elsewhere.
 type progress struct {
-	mu      sync.Mutex
-	w       io.Writer
-	bar     *progressbar.ProgressBar
-	off     bool
-	start   time.Time
-	last    time.Time
-	first   int64 // rows settled when the run began
-	started bool
-	name    string
+	mu       sync.Mutex
+	w        io.Writer
+	bar      *progressbar.ProgressBar
+	off      bool
+	start    time.Time
+	last     time.Time
+	first    int64 // rows settled when the run began
+	started  bool
+	name     string
+	lastLine string
 }
 
 func newProgress(e *env, info *campaign.Info, off bool) *progress {
@@ -174,7 +198,7 @@ func (p *progress) update(t campaign.Totals) {
 	if !p.started {
 		p.first, p.started = done, true
 	}
-	desc := fmt.Sprintf("%s paid %d · not paid %d · unknown %d · %s", p.name, t.Paid, t.NotPaid, t.Unknown, cny(t.AmountPaid))
+	desc := fmt.Sprintf("%s paid %d · not paid %d · unknown %d · in flight %d · %s", p.name, t.Paid, t.NotPaid, t.Unknown-t.InFlight, t.InFlight, cny(t.AmountPaid))
 	if p.bar != nil {
 		p.bar.Describe(desc)
 		_ = p.bar.Set64(done)
@@ -190,8 +214,17 @@ func (p *progress) update(t campaign.Totals) {
 	if rate > 0 && t.Open > 0 {
 		eta = (time.Duration(float64(t.Open)/rate) * time.Second).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "%s: %d/%d rows settled, paid %d, not paid %d, unknown %d, %s paid, %.1f rows/s, ETA %s\n",
-		p.name, done, t.Rows, t.Paid, t.NotPaid, t.Unknown, cny(t.AmountPaid), rate, eta)
+	line := fmt.Sprintf("%s: %d/%d rows settled, paid %d, not paid %d, unknown %d, in flight %d, %s paid, %.1f rows/s, ETA %s\n",
+		p.name, done, t.Rows, t.Paid, t.NotPaid, t.Unknown-t.InFlight, t.InFlight, cny(t.AmountPaid), rate, eta)
+	if t.InFlight > 0 && !t.InFlightUntil.IsZero() && done == p.first {
+		line += fmt.Sprintf("%s: %d rows were taken by a run that may still be sending them (or was killed); they are settled after %s, when its time is surely up\n",
+			p.name, t.InFlight, time.Until(t.InFlightUntil).Round(time.Second))
+	}
+	if line == p.lastLine {
+		return // the plain-line mode prints its last line once
+	}
+	p.lastLine = line
+	fmt.Fprint(p.w, line)
 }
 
 func (p *progress) finish() {
@@ -201,4 +234,32 @@ func (p *progress) finish() {
 		_ = p.bar.Finish()
 		fmt.Fprintln(p.w)
 	}
+}
+
+// Exit codes of "campaign run" beyond the common ones: why a run stopped
+// before its end. 5 keeps its meaning (nothing reached WeChat).
+const (
+	exitBalanceLow     = 6   // NOTENOUGH: top up and run again
+	exitMerchantConfig = 7   // a refusal every row would meet: fix the setting
+	exitInterrupted    = 130 // Ctrl-C or SIGTERM, as shells expect
+)
+
+// haltedExit says in one line why a run stopped and what to do, and
+// returns its exit code.
+func haltedExit(e *env, name string, h *campaign.StoppedError) int {
+	again := "redpack campaign run " + name
+	switch {
+	case errors.Is(h, campaign.ErrBalanceLow):
+		fmt.Fprintf(e.stderr, "balance too low: top up the operating account (运营账户), then run again (%s); %d rows wait with their bill numbers\n", again, h.Waiting)
+		return exitBalanceLow
+	case errors.Is(h, campaign.ErrMerchantConfig):
+		fmt.Fprintf(e.stderr, "stopped: WeChat answered %s (%s): %s; then run again (%s); %d rows wait with their bill numbers\n",
+			h.ErrCode, h.Detail, h.Advice, again, h.Waiting)
+		return exitMerchantConfig
+	case errors.Is(h, campaign.ErrOutage):
+		fmt.Fprintf(e.stderr, "stopped: WeChat could not be reached (%s): %s; %d rows wait, none lost\n", h.Detail, h.Advice, h.Waiting)
+		return exitNotSent
+	}
+	fmt.Fprintf(e.stderr, "redpack campaign run: %v\n", h)
+	return exitFailure
 }

@@ -395,7 +395,7 @@ func TestCampaignSurvivesSIGKILL(t *testing.T) {
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	code := p.wait(t, time.Minute)
 	if code != exitOK { // it may have finished first
-		require.Contains(t, []int{exitFailure, exitUnknown}, code, "%s", p.out)
+		require.Contains(t, []int{exitInterrupted, exitUnknown}, code, "%s", p.out)
 		require.Contains(t, p.out.String(), "Stopped with")
 	}
 
@@ -479,23 +479,27 @@ func TestCampaignThreeRunsOnPostgres(t *testing.T) {
 func TestCampaignReissueRefused(t *testing.T) {
 	f := newFixture(t)
 	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
-	require.NoError(t, f.srv.SetBalance(testMchID, 300))
 	file := writeLines(t, f.dir, "openids.txt", campaignOpenIDs(5)...)
 	r := runLong(t, env, createArgs("lean", file, "--amount", "100")...)
 	require.Equal(t, exitOK, r.code, r)
+	// Two rows meet a refusal about the row alone.
+	for _, row := range reportRows(t, env, "lean")[3:] {
+		require.NoError(t, f.srv.Inject(redpacktest.Fault{Op: "sendredpack", MchBillNo: row["mch_billno"], Kind: redpacktest.ErrCodeAnswer,
+			ErrCode: "OPENID_ERROR", ErrCodeDes: "openid字段不正确"}))
+	}
 
 	r = runLong(t, env, "campaign", "run", "lean", "--workers", "1", "--timeout", "1s")
 	require.Equal(t, exitOK, r.code, "refused rows are settled: %s", r)
 	assert.Contains(t, r.stderr, "5/5 rows settled, paid 3, not paid 2")
 	r = runLong(t, env, "campaign", "status", "lean")
 	require.Equal(t, exitOK, r.code, r)
-	assert.Contains(t, flat(r.stdout), "Not paid, by err_code: NOTENOUGH 2")
+	assert.Contains(t, flat(r.stdout), "Not paid, by err_code: OPENID_ERROR 2")
 
 	var refused []string
 	old := map[string]string{}
 	for _, row := range reportRows(t, env, "lean") {
 		if row["outcome"] == "not paid" {
-			require.Equal(t, "NOTENOUGH", row["err_code"])
+			require.Equal(t, "OPENID_ERROR", row["err_code"])
 			refused = append(refused, row["row"])
 			old[row["row"]] = row["mch_billno"]
 		}
@@ -505,7 +509,6 @@ func TestCampaignReissueRefused(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r)
 	assert.Contains(t, r.stdout, "2 rows reissued")
 
-	require.NoError(t, f.srv.SetBalance(testMchID, 10000))
 	r = runLong(t, env, append([]string{"campaign", "run", "lean"}, fastRun...)...)
 	require.Equal(t, exitOK, r.code, r)
 	rows := reportRows(t, env, "lean")
@@ -516,4 +519,40 @@ func TestCampaignReissueRefused(t *testing.T) {
 			require.NotEqual(t, o, row["mch_billno"], "a reissued row went under a new bill number")
 		}
 	}
+}
+
+// TestCampaignRunStopsWithReason: a refusal that holds for the whole file
+// stops the run with its own exit code and one line saying what to do;
+// an unreachable WeChat stops it after --outage-limit with exit 5. The
+// rows keep their bill numbers and the next run pays them.
+func TestCampaignRunStopsWithReason(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	file := writeLines(t, f.dir, "ids.txt", campaignOpenIDs(6)...)
+	require.Equal(t, exitOK, runLong(t, env, createArgs("lean", file, "--amount", "1000")...).code)
+
+	require.NoError(t, f.srv.SetBalance(redpacktest.DefaultMchID, 2000))
+	r := runLong(t, env, append([]string{"campaign", "run", "lean", "--workers", "1"}, fastRun...)...)
+	require.Equal(t, exitBalanceLow, r.code, r)
+	assert.Contains(t, r.stderr, "balance too low: top up the operating account")
+	assert.Contains(t, r.stderr, "4 rows wait with their bill numbers")
+
+	require.NoError(t, f.srv.Inject(redpacktest.Fault{Op: "sendredpack", Kind: redpacktest.ErrCodeAnswer, ErrCode: "SIGN_ERROR"}))
+	require.NoError(t, f.srv.SetBalance(redpacktest.DefaultMchID, 1_000_000))
+	r = runLong(t, env, append([]string{"campaign", "run", "lean", "--workers", "1"}, fastRun...)...)
+	require.Equal(t, exitMerchantConfig, r.code, r)
+	assert.Contains(t, r.stderr, "SIGN_ERROR")
+	assert.Contains(t, r.stderr, "API key")
+
+	dark := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	dark["REDPACK_BASE_URL"] = closedURL(t)
+	r = runLong(t, dark, append([]string{"campaign", "run", "lean", "--outage-limit", "2s"}, fastRun...)...)
+	require.Equal(t, exitNotSent, r.code, r)
+	assert.Contains(t, r.stderr, "WeChat could not be reached")
+
+	r = runLong(t, env, append([]string{"campaign", "run", "lean"}, fastRun...)...)
+	require.Equal(t, exitOK, r.code, r)
+	rows := reportRows(t, env, "lean")
+	assertReportMatchesLedger(t, f.srv, rows)
+	require.Len(t, f.srv.Packets(), 6)
 }
