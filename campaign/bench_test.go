@@ -134,7 +134,7 @@ func benchRun(b *testing.B, kind string, n int) {
 	create(b, s, "bench", rowsOf(openids(n), 100))
 	importTime := time.Since(t0)
 	cfg := RunConfig{Merchant: fake.cfg, ClientOptions: fake.options(), MaxAttempts: 2, SettleBackoff: 100 * time.Millisecond}
-	cfg.Rate = -1
+	cfg.Unlimited = true
 	cfg.Workers = benchWorkers
 	cfg.AttemptTimeout = 10 * time.Second
 	cfg.ProgressEvery = time.Second
