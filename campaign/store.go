@@ -112,12 +112,16 @@ func openSQLite(ctx context.Context, path string) (engine, error) {
 	}
 	// WAL lets readers (status, report) work while a run writes; the busy
 	// timeout makes a second process wait for the lock instead of failing.
+	// synchronous=FULL syncs the WAL at every commit: with NORMAL a power
+	// loss can roll back the last commits, and a lost create or reissue
+	// whose bill numbers were already sent would lead an operator to
+	// import or re-issue again under new ones, and pay twice.
 	// One connection: SQLite has one writer anyway, and River's own queries
 	// and ours then never wait on each other's locks.
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
