@@ -51,10 +51,13 @@ func windowSize(perSecond float64) int {
 	return max(1, int(perSecond))
 }
 
+// minRate is the slowest rate: one request an hour.
+const minRate = 1.0 / 3600
+
 // checkRate refuses a rate that cannot pace anything.
 func checkRate(field string, perSecond float64) error {
-	if math.IsNaN(perSecond) || math.IsInf(perSecond, 0) || perSecond <= 0 {
-		return &ConfigError{Field: field, Msg: fmt.Sprintf("%s is %g: a rate is a positive number of requests a second", field, perSecond)}
+	if math.IsNaN(perSecond) || math.IsInf(perSecond, 0) || perSecond < minRate {
+		return &ConfigError{Field: field, Msg: fmt.Sprintf("%s is %g: a rate is a positive number of requests a second, at least one an hour", field, perSecond)}
 	}
 	return nil
 }

@@ -195,7 +195,7 @@ func TestRunRefusesBadRate(t *testing.T) {
 	s := openStore(t, newDSN(t, "sqlite"))
 	srv := redpacktest.Start(t)
 	create(t, s, "pace", rowsOf(openids(2), 100))
-	for _, r := range []float64{-5, -1, math.NaN(), math.Inf(1)} {
+	for _, r := range []float64{-5, -1, 1e-9, math.NaN(), math.Inf(1)} {
 		cfg := runConfig(t, srv)
 		cfg.Rate = r
 		_, err := s.Run(context.Background(), "pace", cfg)

@@ -35,8 +35,8 @@ func runCampaignRate(ctx context.Context, e *env, args []string) int {
 		return campaignFail(e, "rate", &inputError{msg: "--mch-id is required"})
 	}
 	setting := givenFlags(fs)["set"]
-	if setting && (*set <= 0 || math.IsNaN(*set) || math.IsInf(*set, 0)) {
-		return campaignFail(e, "rate", &inputError{msg: fmt.Sprintf("--set must be a positive number of requests a second, not %g", *set)})
+	if setting && (!(*set >= 1.0/3600) || math.IsInf(*set, 0)) {
+		return campaignFail(e, "rate", &inputError{msg: fmt.Sprintf("--set must be a positive number of requests a second (at least one an hour), not %g", *set)})
 	}
 	s, err := openCampaignDB(ctx, e, fs, *db)
 	if err != nil {
@@ -52,6 +52,10 @@ func runCampaignRate(ctx context.Context, e *env, args []string) int {
 	}
 	if errors.Is(err, campaign.ErrNoSharedRate) {
 		return campaignFail(e, "rate", &inputError{msg: "a SQLite file has no shared rate: one run at a time paces itself with its --rate; a merchant rate is kept on PostgreSQL"})
+	}
+	var cfgErr *campaign.ConfigError
+	if errors.As(err, &cfgErr) {
+		return campaignFail(e, "rate", &inputError{msg: "--set: " + cfgErr.Msg})
 	}
 	if err != nil {
 		return campaignFail(e, "rate", err)

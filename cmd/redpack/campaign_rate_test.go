@@ -21,7 +21,7 @@ func TestCampaignRunRateFlag(t *testing.T) {
 	r := runLong(t, env, createArgs("pace", file, "--amount", "100")...)
 	require.Equal(t, exitOK, r.code, r)
 
-	for _, bad := range [][]string{{"--rate", "-5"}, {"--rate", "0"}, {"--rate", "NaN"}, {"--rate", "5", "--no-rate-limit"}} {
+	for _, bad := range [][]string{{"--rate", "-5"}, {"--rate", "0"}, {"--rate", "NaN"}, {"--rate", "1e-9"}, {"--rate", "5", "--no-rate-limit"}} {
 		r := runLong(t, env, append([]string{"campaign", "run", "pace", "--no-progress"}, bad...)...)
 		assert.Equal(t, exitUsage, r.code, "%v: %s", bad, r)
 		assert.Contains(t, r.stderr, "--rate", "%v: the error names the flag", bad)

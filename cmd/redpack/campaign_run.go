@@ -61,8 +61,8 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	c.resolve(fs, e.getenv)
-	if *rate <= 0 || math.IsNaN(*rate) || math.IsInf(*rate, 0) {
-		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--rate must be a positive number of requests a second, not %g (--no-rate-limit turns pacing off, for a fake server only)", *rate)})
+	if !(*rate >= 1.0/3600) || math.IsInf(*rate, 0) {
+		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--rate must be a positive number of requests a second (at least one an hour), not %g (--no-rate-limit turns pacing off, for a fake server only)", *rate)})
 	}
 	if *noRateLimit && givenFlags(fs)["rate"] {
 		return campaignFail(e, "run", &inputError{msg: "give --rate or --no-rate-limit, not both"})
@@ -111,6 +111,10 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 		Progress: prog.update,
 	})
 	prog.finish()
+	var cfgErr *campaign.ConfigError
+	if errors.As(err, &cfgErr) {
+		return campaignFail(e, "run", &inputError{msg: cfgErr.Msg})
+	}
 	var busy *campaign.BusyError
 	if errors.As(err, &busy) {
 		fmt.Fprintf(e.stderr, "redpack campaign run: %v\nNothing was sent. 'redpack campaign status %s' works meanwhile.\n", err, name)
