@@ -43,6 +43,21 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
+// BenchmarkRunAtDefaultRate pays 600 rows at DefaultRate, as a campaign
+// runs against WeChat: rows/s is the pace a merchant sees, which the
+// limiter keeps under the rate in every second.
+//
+//	go test -run '^$' -bench BenchmarkRunAtDefaultRate -benchtime 1x ./campaign/
+func BenchmarkRunAtDefaultRate(b *testing.B) {
+	for _, kind := range dbKinds {
+		b.Run(kind, func(b *testing.B) {
+			for range b.N {
+				benchRunAt(b, kind, 600, DefaultRate)
+			}
+		})
+	}
+}
+
 // benchWorkers is how many rows are in flight at once, in both benchmarks.
 const benchWorkers = 16
 
@@ -126,7 +141,10 @@ func (f *benchFake) options() []redpack.Option {
 	return []redpack.Option{redpack.WithBaseURL(f.url), redpack.WithRootCAs(f.roots)}
 }
 
-func benchRun(b *testing.B, kind string, n int) {
+func benchRun(b *testing.B, kind string, n int) { benchRunAt(b, kind, n, 0) }
+
+// benchRunAt pays n rows at rate, or with no pacing at all for 0.
+func benchRunAt(b *testing.B, kind string, n int, rate float64) {
 	b.StopTimer()
 	fake := startBenchFake(b)
 	s := openStore(b, newDSN(b, kind))
@@ -134,7 +152,7 @@ func benchRun(b *testing.B, kind string, n int) {
 	create(b, s, "bench", rowsOf(openids(n), 100))
 	importTime := time.Since(t0)
 	cfg := RunConfig{Merchant: fake.cfg, ClientOptions: fake.options(), MaxAttempts: 2, SettleBackoff: 100 * time.Millisecond}
-	cfg.Rate = -1
+	cfg.Rate, cfg.Unlimited = rate, rate == 0
 	cfg.Workers = benchWorkers
 	cfg.AttemptTimeout = 10 * time.Second
 	cfg.ProgressEvery = time.Second

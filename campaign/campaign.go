@@ -209,10 +209,18 @@ type RunConfig struct {
 	// logger). Run adds its own limiter, retry policy and per-attempt
 	// timeout after them.
 	ClientOptions []redpack.Option
-	// Rate is requests a second for the merchant: shared through the
-	// database by every run on PostgreSQL, paced by this process on
-	// SQLite. 0 means DefaultRate; negative turns pacing off.
+	// Rate is this process's pace, in requests a second; 0 means
+	// DefaultRate, and a negative rate is a *ConfigError. On PostgreSQL
+	// every process also keeps to the merchant's rate stored in the
+	// database (see Store.SetRate; the first run stores its own Rate), so
+	// a run's Rate can only pace it lower than the merchant's, never
+	// higher, and a slow run does not slow the others. On SQLite one run
+	// at a time paces itself at Rate.
 	Rate float64
+	// Unlimited turns pacing off, Rate and the stored rate aside: for a
+	// fake server only, as WeChat refuses more than 30 requests a second
+	// with FREQ_LIMIT.
+	Unlimited bool
 	// Workers is how many rows this process sends at once; default 8.
 	Workers int
 	// AttemptTimeout bounds one HTTP attempt; default 5 s.
@@ -259,6 +267,12 @@ type RunConfig struct {
 // its first send) before anything else. Several processes may run one
 // campaign on PostgreSQL.
 //
+// On SQLite one Run at a time may use a database file: a second, in this
+// process or another, returns a *BusyError naming the holder, and sends
+// nothing. The lock is the kernel's (a lock file beside the database,
+// DB.lock), so a run killed however it dies leaves nothing to clear.
+// Status, Report and the other reads work while a run holds it.
+//
 // When ctx is done Run takes no new row, waits for the rows in flight to
 // be journalled and returns the totals with ctx's error.
 func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, error) {
@@ -267,6 +281,9 @@ func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, e
 	}
 	if cfg.Rate == 0 {
 		cfg.Rate = DefaultRate
+	}
+	if err := checkRate("RunConfig.Rate", cfg.Rate); err != nil {
+		return nil, err
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
@@ -299,6 +316,13 @@ func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, e
 		cfg.sweepEvery = 30 * time.Second
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	if s.lockPath != "" {
+		release, err := lockRun(s.lockPath)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	return s.e.run(ctx, name, &cfg)
 }
 

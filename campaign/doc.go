@@ -45,9 +45,14 @@
 // Every request a run makes, retries and queries included, waits on one
 // limiter (redpack.WithLimiter). On PostgreSQL it is shared by every
 // process through the database (a generic cell rate algorithm in one row,
-// on the database's clock), so several runs on several machines keep to
-// one rate; on SQLite one run paces itself. DefaultRate sits just under
-// WeChat's 30 requests a second.
+// on the database's clock) at the merchant's rate stored in that row
+// (Store.SetRate; the first run stores its own), so several runs on
+// several machines keep to one rate; a run's RunConfig.Rate only paces
+// that run lower. On SQLite one run at a time uses a file (a second gets
+// a *BusyError) and paces itself. A request whose slot came more than a
+// few milliseconds ago (the process stalled) waits for a new one, and a
+// window of the process's last requests holds it to the rate in every
+// second. DefaultRate sits just under WeChat's 30 requests a second.
 //
 // # Time limits
 //

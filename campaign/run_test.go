@@ -99,7 +99,7 @@ func TestFreqLimitWaitsAndGoesAgain(t *testing.T) {
 	srv := redpacktest.Start(t, redpacktest.WithRateLimit(4))
 	create(t, s, "rush", rowsOf(openids(24), 100))
 	cfg := runConfig(t, srv)
-	cfg.Rate = -1
+	cfg.Unlimited = true
 	cfg.Workers = 8
 	cfg.MaxAttempts = 1
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -31,6 +31,9 @@ type Store struct {
 	e    engine
 	kind string // "sqlite" or "postgres"
 	dsn  string // for messages: never holds a password
+	// lockPath is the lock file a SQLite run holds (see Run); "" on
+	// PostgreSQL.
+	lockPath string
 }
 
 // Kind reports the database: "sqlite" or "postgres".
@@ -70,7 +73,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		e.close()
 		return nil, &OpenError{DSN: name, Err: fmt.Errorf("migrate: %w", err)}
 	}
-	return &Store{e: e, kind: kind, dsn: name}, nil
+	s := &Store{e: e, kind: kind, dsn: name}
+	if kind == "sqlite" {
+		s.lockPath = dsn + ".lock"
+	}
+	return s, nil
 }
 
 // OpenError is a campaign database that could not be opened or migrated.
@@ -105,12 +112,16 @@ func openSQLite(ctx context.Context, path string) (engine, error) {
 	}
 	// WAL lets readers (status, report) work while a run writes; the busy
 	// timeout makes a second process wait for the lock instead of failing.
+	// synchronous=FULL syncs the WAL at every commit: with NORMAL a power
+	// loss can roll back the last commits, and a lost create or reissue
+	// whose bill numbers were already sent would lead an operator to
+	// import or re-issue again under new ones, and pay twice.
 	// One connection: SQLite has one writer anyway, and River's own queries
 	// and ours then never wait on each other's locks.
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
@@ -456,6 +467,12 @@ func migrations(kind string) [][]string {
 		`UPDATE redpack_campaign_row SET send_gen = 1, send_at = first_sent_at, send_deadline = first_sent_at + 900000,
 			done_gen = CASE WHEN updated_at <> first_sent_at OR outcome IN ('paid', 'not_paid') THEN 1 ELSE 0 END
 			WHERE first_sent_at > 0`,
+	}, {
+		// The merchant's rate, in requests a second, which the limiter's
+		// statement spaces its slots by: stored by the first run or by
+		// Store.SetRate, not taken from each process's own rate. 0: none
+		// stored yet.
+		`ALTER TABLE redpack_campaign_rate ADD COLUMN per_second DOUBLE PRECISION NOT NULL DEFAULT 0`,
 	}}
 }
 
@@ -469,4 +486,5 @@ type engine interface {
 	report(ctx context.Context, name string, fn func(ReportRow) error) error
 	reissue(ctx context.Context, name string, rowNos []int64, newBill func() string) ([]Reissued, error)
 	run(ctx context.Context, name string, cfg *RunConfig) (*Totals, error)
+	queryRower() queryRower
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
-	"golang.org/x/time/rate"
 
 	"github.com/redpack-go/redpack"
 )
@@ -438,13 +437,9 @@ func (e *eng[TD, TTx]) run(ctx context.Context, name string, cfg *RunConfig) (*T
 		return nil, err
 	}
 
-	var lim redpack.Limiter = unlimited{}
-	if cfg.Rate > 0 {
-		if e.kind == "postgres" {
-			lim = &dbLimiter{db: e.db, mchID: mchID, interval: time.Duration(float64(time.Second) / cfg.Rate)}
-		} else {
-			lim = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
-		}
+	lim, err := e.limiter(ctx, mchID, cfg)
+	if err != nil {
+		return nil, err
 	}
 	opts := append([]redpack.Option{}, cfg.ClientOptions...)
 	opts = append(opts,
@@ -648,47 +643,5 @@ func (e *eng[TD, TTx]) sweep(ctx context.Context, rc *river.Client[TTx], name st
 		if len(missing) < importBatch {
 			return nil
 		}
-	}
-}
-
-type unlimited struct{}
-
-func (unlimited) Wait(ctx context.Context) error { return ctx.Err() }
-
-// dbLimiter is the merchant's rate limit shared by every process on one
-// PostgreSQL database: a generic cell rate algorithm whose one row holds
-// the theoretical arrival time, updated in one statement per request on
-// the database's clock, so that machines with skewed clocks still share
-// one pace.
-type dbLimiter struct {
-	db interface {
-		queryRow(ctx context.Context, q string, args []any, dest ...any) error
-	}
-	mchID    string
-	interval time.Duration
-}
-
-// Wait reserves the next slot and sleeps until it comes.
-func (l *dbLimiter) Wait(ctx context.Context) error {
-	var waitUS int64
-	iv := l.interval.Microseconds()
-	err := l.db.queryRow(ctx, `WITH c AS (SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS now)
-		INSERT INTO redpack_campaign_rate AS r (mch_id, tat) SELECT $1, c.now + $2 FROM c
-		ON CONFLICT (mch_id) DO UPDATE SET tat = GREATEST(r.tat, (SELECT now FROM c)) + $2
-		RETURNING r.tat - $2 - (SELECT now FROM c)`,
-		[]any{l.mchID, iv}, &waitUS)
-	if err != nil {
-		return fmt.Errorf("campaign rate limit: %w", err)
-	}
-	if waitUS <= 0 {
-		return nil
-	}
-	t := time.NewTimer(time.Duration(waitUS) * time.Microsecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -33,6 +33,7 @@ func campaignCommands() []command {
 		{"status", "a campaign's totals, with refusals by err_code", runCampaignStatus},
 		{"report", "one line per row: outcome, amount, bill number, send_listid (CSV or JSON)", runCampaignReport},
 		{"reissue", "give rows that were definitely not paid new bill numbers, for the next run", runCampaignReissue},
+		{"rate", "show or set the merchant's rate, which every run on PostgreSQL keeps to together", runCampaignRate},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -39,7 +40,8 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 	// checks every 30 s).
 	fs.Lookup("max-attempts").DefValue, c.maxAttempts = "2", 2
 	fs.Lookup("timeout").DefValue, c.timeout = "5s", 5*time.Second
-	rate := fs.Float64("rate", campaign.DefaultRate, "requests a `second` for the merchant, all runs together (WeChat allows 30); 0 or less: no pacing")
+	rate := fs.Float64("rate", campaign.DefaultRate, "requests a `second` this run makes at most (WeChat allows 30); on PostgreSQL every run also keeps to the merchant's stored rate (see 'redpack campaign rate')")
+	noRateLimit := fs.Bool("no-rate-limit", false, "no pacing at all: for a fake server only (WeChat refuses bursts with FREQ_LIMIT)")
 	workers := fs.Int("workers", 8, "rows this process sends at once")
 	settleTries := fs.Int("settle-tries", 8, "times a row whose outcome is unknown is settled before this run leaves it unknown")
 	userCount := fs.Int("user-daily-count", 0, "packets per user per day, as set in the merchant console (default 10; -1: no check)")
@@ -51,9 +53,9 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 	asJSON := fs.Bool("json", false, "print the final totals as JSON on stdout")
 	noProgress := fs.Bool("no-progress", false, "no progress bar or lines")
 	usage := campaignUsage(fs, "run NAME [flags]",
-		"Pays every row until each is paid or definitely not paid. Stop it at any instant\n(Ctrl-C finishes the rows in flight; kill -9 loses nothing) and run it again: a row\nthat may have been sent is settled first, by query, under its own bill number.\nSeveral runs of one campaign on PostgreSQL share the work and the rate limit.\n\nA refusal that holds for the whole file stops the run before it touches more rows:\nNOTENOUGH (top up, run again: the rows keep their bill numbers), SIGN_ERROR, CA_ERROR,\nNO_AUTH and other configuration refusals (fix the setting named). SENDAMOUNT_LIMIT holds\nthe day's rows for the next day. If WeChat cannot be reached the run pauses, probes,\nand stops after --outage-limit; rows whose requests never left are sent normally later.\n\nExit codes: 0 every row settled; 4 some rows still unknown (run again later);\n5 WeChat unreachable for --outage-limit; 6 balance too low; 7 a setting to fix;\n2 bad input; 130 stopped by Ctrl-C or SIGTERM; 1 anything else.",
+		"Pays every row until each is paid or definitely not paid. Stop it at any instant\n(Ctrl-C finishes the rows in flight; kill -9 loses nothing) and run it again: a row\nthat may have been sent is settled first, by query, under its own bill number.\nSeveral runs of one campaign on PostgreSQL share the work and the merchant's\nrate; on SQLite one run at a time may use the file.\n\nA refusal that holds for the whole file stops the run before it touches more rows:\nNOTENOUGH (top up, run again: the rows keep their bill numbers), SIGN_ERROR, CA_ERROR,\nNO_AUTH and other configuration refusals (fix the setting named). SENDAMOUNT_LIMIT holds\nthe day's rows for the next day. If WeChat cannot be reached the run pauses, probes,\nand stops after --outage-limit; rows whose requests never left are sent normally later.\n\nExit codes: 0 every row settled; 4 some rows still unknown (run again later);\n5 WeChat unreachable for --outage-limit; 6 balance too low; 7 a setting to fix;\n2 bad input, or another run holds the SQLite file; 130 stopped by Ctrl-C or SIGTERM;\n1 anything else.",
 		[]flagGroup{
-			{"Campaign", []string{"db", "rate", "workers", "settle-tries", "user-daily-count", "user-daily-amount", "daily-amount", "on-limit", "on-balance", "outage-limit", "json", "no-progress"}},
+			{"Campaign", []string{"db", "rate", "no-rate-limit", "workers", "settle-tries", "user-daily-count", "user-daily-amount", "daily-amount", "on-limit", "on-balance", "outage-limit", "json", "no-progress"}},
 			{"Credentials and connection", connFlagNames()},
 		})
 	name, code, ok := campaignArgs(e, fs, "run", args, usage)
@@ -61,6 +63,12 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	c.resolve(fs, e.getenv)
+	if !(*rate >= 1.0/3600) || math.IsInf(*rate, 0) {
+		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--rate must be a positive number of requests a second (at least one an hour), not %g (--no-rate-limit turns pacing off, for a fake server only)", *rate)})
+	}
+	if *noRateLimit && givenFlags(fs)["rate"] {
+		return campaignFail(e, "run", &inputError{msg: "give --rate or --no-rate-limit, not both"})
+	}
 	var action campaign.LimitAction
 	switch *onLimit {
 	case "hold":
@@ -102,22 +110,33 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return campaignFail(e, "run", err)
 	}
-	r := *rate
-	if r <= 0 {
-		r = -1
+	if s.Kind() == "postgres" && !*noRateLimit {
+		if stored, err := s.Rate(ctx, cfg.MchID()); err == nil && stored > 0 && stored < *rate {
+			fmt.Fprintf(e.stderr, "Merchant %s's rate is %g requests a second, shared by every run (--rate %g only paces this run lower); 'redpack campaign rate --set N' changes it.\n",
+				cfg.MchID(), stored, *rate)
+		}
 	}
 	prog := newProgress(e, info, *noProgress)
 	if before, err := s.Status(ctx, name); err == nil {
 		prog.first, prog.started = before.Paid+before.NotPaid, true // rate and ETA count this run's rows
 	}
 	t, err := s.Run(ctx, name, campaign.RunConfig{
-		Merchant: cfg, ClientOptions: opts, Rate: r, Workers: *workers,
+		Merchant: cfg, ClientOptions: opts, Rate: *rate, Unlimited: *noRateLimit, Workers: *workers,
 		AttemptTimeout: c.timeout, MaxAttempts: c.maxAttempts, SettleTries: *settleTries,
 		Limits:  campaign.Limits{UserDailyCount: *userCount, UserDailyAmount: *userAmount, DailyAmount: *dailyAmount},
 		OnLimit: action, OnBalance: balance, OutageLimit: *outageLimit,
 		Progress: prog.update,
 	})
 	prog.finish()
+	var cfgErr *campaign.ConfigError
+	if errors.As(err, &cfgErr) {
+		return campaignFail(e, "run", &inputError{msg: cfgErr.Msg})
+	}
+	var busy *campaign.BusyError
+	if errors.As(err, &busy) {
+		fmt.Fprintf(e.stderr, "redpack campaign run: %v\nNothing was sent. 'redpack campaign status %s' works meanwhile.\n", err, name)
+		return exitUsage
+	}
 	if t == nil {
 		return campaignFail(e, "run", err)
 	}

@@ -1,39 +1,34 @@
 //go:build unix
 
-package main
+package flock
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 )
 
-// lock takes the directory for this process: a second fake-server on it
-// would rewrite merchant.json with its own ports while the first runs, and
-// leave clients a dead port when it stops. The lock is an flock(2) on the
-// lock file, which the kernel drops when the process dies however it dies,
-// so a server killed with SIGKILL leaves nothing to take over by hand, and
+// TryLock takes the lock file at path for this process, or returns a
+// *HeldError naming the process that holds it. The lock is an flock(2) on
+// the file, which the kernel drops when the process dies however it dies,
+// so a holder killed with SIGKILL leaves nothing to take over by hand, and
 // no PID can be misread as alive; the file holds the PID for the message.
-// The returned function gives the directory back.
-func (d *fakeDir) lock() (release func(), err error) {
-	path := filepath.Join(d.path, lockName)
+// Two TryLocks in one process exclude each other too. release gives the
+// lock back and removes the file.
+func TryLock(path string) (release func(), err error) {
 	for range 3 {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("--dir: %w", err)
+			return nil, err
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
 				held, _ := os.ReadFile(path)
-				pid, _ := strconv.Atoi(string(bytes.TrimSpace(held)))
-				return nil, d.inUse(pid, path)
+				return nil, &HeldError{Path: path, PID: pidOf(held)}
 			}
-			return nil, fmt.Errorf("--dir: lock %s: %w", lockName, err)
+			return nil, &os.PathError{Op: "flock", Path: path, Err: err}
 		}
 		// The holder before us removes the file as it releases it: a lock
 		// on a file no longer at path holds nothing, so try again.
@@ -44,14 +39,14 @@ func (d *fakeDir) lock() (release func(), err error) {
 		if err := writePID(f); err != nil {
 			os.Remove(path)
 			f.Close()
-			return nil, fmt.Errorf("--dir: %w", err)
+			return nil, err
 		}
 		return func() {
 			os.Remove(path) // while still locked: see samePath
 			f.Close()
 		}, nil
 	}
-	return nil, fmt.Errorf("--dir %s: could not take %s: other fake-servers are starting on it", d.path, lockName)
+	return nil, &Contended{Path: path}
 }
 
 // samePath reports whether f is the file at path now.
