@@ -436,6 +436,14 @@ func migrations(kind string) [][]string {
 			mch_id TEXT PRIMARY KEY,
 			tat BIGINT NOT NULL
 		)`,
+	}, {
+		// When a run of the campaign last started (0: never), for list.
+		`ALTER TABLE redpack_campaign ADD COLUMN last_run_at BIGINT NOT NULL DEFAULT 0`,
+		// The SHA-256 of the file a campaign was imported from (hex; '' when
+		// not known), so that the same file is not imported twice by
+		// mistake under another name.
+		`ALTER TABLE redpack_campaign ADD COLUMN file_sha256 TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX redpack_campaign_file_sha256 ON redpack_campaign (file_sha256)`,
 	}}
 }
 
@@ -445,6 +453,9 @@ type engine interface {
 	migrate(ctx context.Context) error
 	create(ctx context.Context, c *Spec, rows []Row) (*Info, error)
 	info(ctx context.Context, name string) (*Info, error)
+	list(ctx context.Context) ([]Summary, error)
+	touchRun(ctx context.Context, name string, now time.Time) error
+	eachName(ctx context.Context, fn func(string)) error
 	totals(ctx context.Context, name string, now time.Time) (*Totals, error)
 	report(ctx context.Context, name string, fn func(ReportRow) error) error
 	reissue(ctx context.Context, name string, rowNos []int64, newBill func() string) ([]Reissued, error)

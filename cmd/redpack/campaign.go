@@ -31,6 +31,7 @@ func campaignCommands() []command {
 		{"create", "import a file of openids as a campaign: every row gets its bill number before anything is sent", runCampaignCreate},
 		{"run", "pay a campaign's rows at the merchant's rate; stop it at any time and run it again", runCampaignRun},
 		{"status", "a campaign's totals, with refusals by err_code", runCampaignStatus},
+		{"list", "the database's campaigns: rows paid, not paid, unknown and pending, amount paid, last run", runCampaignList},
 		{"report", "one line per row: outcome, amount, bill number, send_listid (CSV or JSON)", runCampaignReport},
 		{"reissue", "give rows that were definitely not paid new bill numbers, for the next run", runCampaignReissue},
 	}
@@ -83,6 +84,7 @@ Example:
       --send-name 天虹百货 --wishing 新春快乐 --act-name 新春红包 --remark 感谢关注
   redpack campaign run spring        # Ctrl-C or kill it, then run it again
   redpack campaign status spring
+  redpack campaign list
   redpack campaign report spring --format csv --out spring.csv
 
 Every command takes --db DSN ($`+campaignDBEnv+`): a file path is SQLite (default
@@ -339,6 +341,61 @@ func writeTotals(w io.Writer, info *campaign.Info, t *campaign.Totals) {
 	if t.Held > 0 {
 		fmt.Fprintf(w, "%d pending rows are held by the daily caps until %s.\n", t.Held, t.HeldUntil.In(chinaTime).Format("2006-01-02 15:04 MST"))
 	}
+}
+
+func runCampaignList(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet("campaign list")
+	db := dbFlag(fs)
+	asJSON := fs.Bool("json", false, "print a JSON array")
+	usage := campaignUsage(fs, "list [--json]",
+		"Every campaign in the database: its rows by outcome, the amount paid, when it was\ncreated and when a run of it last started (China time).",
+		[]flagGroup{{"Flags", []string{"json", "db"}}})
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return handleParseError(e, "campaign list", err, usage)
+	}
+	if len(pos) > 0 {
+		fmt.Fprintln(e.stderr, "redpack campaign list: takes no arguments\nRun 'redpack campaign list -h' for usage.")
+		return exitUsage
+	}
+	s, err := openCampaignDB(ctx, e, fs, *db)
+	if err != nil {
+		return campaignFail(e, "list", err)
+	}
+	defer s.Close()
+	list, err := s.List(ctx)
+	if err != nil {
+		return campaignFail(e, "list", err)
+	}
+	if *asJSON {
+		for i := range list {
+			list[i].CreatedAt = list[i].CreatedAt.In(chinaTime)
+			list[i].LastRunAt = list[i].LastRunAt.In(chinaTime)
+		}
+		if list == nil {
+			list = []campaign.Summary{}
+		}
+		writeJSON(e.stdout, list)
+		return exitOK
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(e.stdout, "no campaigns in %s\n", s)
+		return exitOK
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.In(chinaTime).Format("2006-01-02 15:04")
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROWS\tPAID\tNOT PAID\tUNKNOWN\tPENDING\tAMOUNT PAID\tCREATED\tLAST RUN")
+	for _, c := range list {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", c.Name, c.Rows, c.Paid, c.NotPaid, c.Unknown, c.Pending,
+			cny(c.AmountPaid), when(c.CreatedAt), when(c.LastRunAt))
+	}
+	tw.Flush()
+	return exitOK
 }
 
 func runCampaignReport(ctx context.Context, e *env, args []string) int {

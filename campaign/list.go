@@ -1,0 +1,142 @@
+package campaign
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Summary is one campaign of List: its rows counted by outcome.
+type Summary struct {
+	Name   string `json:"name"`
+	MchID  string `json:"mch_id,omitempty"`
+	Source string `json:"source"`
+
+	Rows    int64 `json:"rows"`
+	Paid    int64 `json:"paid"`
+	NotPaid int64 `json:"not_paid"`
+	Unknown int64 `json:"unknown"`
+	Pending int64 `json:"pending"`
+
+	AmountTotal int64 `json:"amount_total"` // fen, every row
+	AmountPaid  int64 `json:"amount_paid"`  // fen
+
+	CreatedAt time.Time `json:"created_at"`
+	// LastRunAt is when a run of the campaign last started; zero if none
+	// has.
+	LastRunAt time.Time `json:"last_run_at,omitzero"`
+}
+
+// List returns every campaign in the database, by name, with its rows
+// counted by outcome. It reads the journal only.
+func (s *Store) List(ctx context.Context) ([]Summary, error) {
+	return s.e.list(ctx)
+}
+
+func (e *eng[TD, TTx]) list(ctx context.Context) ([]Summary, error) {
+	var out []Summary
+	err := e.inTx(ctx, func(tx TTx) error {
+		out = out[:0]
+		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, source, total_amount, created_at, last_run_at FROM redpack_campaign ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		at := map[string]int{}
+		for r.Next() {
+			var (
+				sm               Summary
+				created, lastRun int64
+			)
+			if err := r.Scan(&sm.Name, &sm.MchID, &sm.Source, &sm.AmountTotal, &created, &lastRun); err != nil {
+				r.Close()
+				return err
+			}
+			sm.CreatedAt, sm.LastRunAt = time.UnixMilli(created), millis(lastRun)
+			at[sm.Name] = len(out)
+			out = append(out, sm)
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		r, err = e.db.query(ctx, tx, `SELECT campaign, outcome, COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT)
+			FROM redpack_campaign_row GROUP BY campaign, outcome`)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var (
+				name, outcome string
+				n, amount     int64
+			)
+			if err := r.Scan(&name, &outcome, &n, &amount); err != nil {
+				return err
+			}
+			i, ok := at[name]
+			if !ok {
+				continue
+			}
+			sm := &out[i]
+			sm.Rows += n
+			switch outcome {
+			case dbPending:
+				sm.Pending += n
+			case dbUnknown:
+				sm.Unknown += n
+			case dbPaid:
+				sm.Paid += n
+				sm.AmountPaid += amount
+			case dbNotPaid:
+				sm.NotPaid += n
+			}
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Names returns the names of the database's campaigns, sorted: for a
+// "did you mean" or a shell's completion. It reads no row.
+func (s *Store) Names(ctx context.Context) ([]string, error) {
+	var names []string
+	err := s.e.eachName(ctx, func(n string) { names = append(names, n) })
+	return names, err
+}
+
+func (e *eng[TD, TTx]) eachName(ctx context.Context, fn func(string)) error {
+	return e.inTx(ctx, func(tx TTx) error {
+		r, err := e.db.query(ctx, tx, `SELECT name FROM redpack_campaign ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var n string
+			if err := r.Scan(&n); err != nil {
+				return err
+			}
+			fn(n)
+		}
+		return r.Err()
+	})
+}
+
+// touchRun records that a run of the campaign starts now, for List's
+// LastRunAt. Run calls it once, before it takes a row; a campaign that
+// does not exist is ErrNotFound.
+func (e *eng[TD, TTx]) touchRun(ctx context.Context, name string, now time.Time) error {
+	return e.inTx(ctx, func(tx TTx) error {
+		n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign SET last_run_at = $1 WHERE name = $2`, now.UnixMilli(), name)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("campaign %s: %w", name, ErrNotFound)
+		}
+		return nil
+	})
+}
