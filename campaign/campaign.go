@@ -15,7 +15,8 @@ var (
 	// ErrExists: a campaign of that name is already in the database. A
 	// campaign is imported once; run it, or choose another name.
 	ErrExists = errors.New("campaign exists")
-	// ErrNotFound: no campaign of that name.
+	// ErrNotFound: no campaign of that name. Store's methods return it as
+	// a *NotFoundError, which suggests the closest name.
 	ErrNotFound = errors.New("no such campaign")
 )
 
@@ -67,7 +68,8 @@ func (s *Store) Create(ctx context.Context, spec Spec, rows []Row) (*Info, error
 
 // Info returns a campaign's description, or ErrNotFound.
 func (s *Store) Info(ctx context.Context, name string) (*Info, error) {
-	return s.e.info(ctx, name)
+	in, err := s.e.info(ctx, name)
+	return in, s.notFound(ctx, name, err)
 }
 
 // Totals counts a campaign's rows by outcome.
@@ -95,7 +97,8 @@ type Totals struct {
 
 // Status returns the campaign's totals.
 func (s *Store) Status(ctx context.Context, name string) (*Totals, error) {
-	return s.e.totals(ctx, name, time.Now())
+	t, err := s.e.totals(ctx, name, time.Now())
+	return t, s.notFound(ctx, name, err)
 }
 
 // Outcome names in reports.
@@ -129,7 +132,7 @@ type ReportRow struct {
 // Report calls fn for every row of the campaign, in row order, until fn
 // returns an error. It streams: memory does not grow with the campaign.
 func (s *Store) Report(ctx context.Context, name string, fn func(ReportRow) error) error {
-	return s.e.report(ctx, name, fn)
+	return s.notFound(ctx, name, s.e.report(ctx, name, fn))
 }
 
 // Reissued is a row that Reissue gave a new bill number.
@@ -148,7 +151,8 @@ func (s *Store) Reissue(ctx context.Context, name string, rows []int64) ([]Reiss
 	if len(rows) == 0 {
 		return nil, &InputError{Msg: "no rows to reissue"}
 	}
-	return s.e.reissue(ctx, name, rows, newBillNo)
+	re, err := s.e.reissue(ctx, name, rows, newBillNo)
+	return re, s.notFound(ctx, name, err)
 }
 
 // newBillNo makes a row's bill number.
@@ -274,7 +278,8 @@ func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, e
 		cfg.now = time.Now
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	return s.e.run(ctx, name, &cfg)
+	t, err := s.e.run(ctx, name, &cfg)
+	return t, s.notFound(ctx, name, err)
 }
 
 // jobTimeout is a job's time limit: a settle is at most two calls (a query

@@ -2,7 +2,10 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -139,4 +142,97 @@ func (e *eng[TD, TTx]) touchRun(ctx context.Context, name string, now time.Time)
 		}
 		return nil
 	})
+}
+
+// hasJournal reports whether the database holds the campaign journal.
+func (e *eng[TD, TTx]) hasJournal(ctx context.Context) (bool, error) {
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'redpack_campaign'`
+	if e.kind == "postgres" {
+		// to_regclass looks the name up along the search_path, as the
+		// journal's own queries do.
+		q = `SELECT CASE WHEN to_regclass('redpack_campaign') IS NULL THEN 0 ELSE 1 END`
+	}
+	var n int64
+	if err := e.db.queryRow(ctx, q, nil, &n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
+// NotFoundError is ErrNotFound for a campaign name, with the database's
+// closest name when one is close enough to be a typo. errors.Is(err,
+// ErrNotFound) holds for it.
+type NotFoundError struct {
+	Name       string
+	DidYouMean string // "" when no name is close
+}
+
+// Error implements error.
+func (e *NotFoundError) Error() string {
+	if e.DidYouMean == "" {
+		return fmt.Sprintf("no campaign %q", e.Name)
+	}
+	return fmt.Sprintf("no campaign %q; did you mean %q?", e.Name, e.DidYouMean)
+}
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// notFound turns err, when it is ErrNotFound for the campaign name, into a
+// *NotFoundError naming the closest campaign; any other error is returned
+// as it is.
+func (s *Store) notFound(ctx context.Context, name string, err error) error {
+	var nf *NotFoundError
+	if err == nil || !errors.Is(err, ErrNotFound) || errors.As(err, &nf) {
+		return err
+	}
+	names, nerr := s.Names(ctx)
+	if nerr != nil || slices.Contains(names, name) {
+		return err // a row, not the campaign, is missing
+	}
+	return &NotFoundError{Name: name, DidYouMean: closest(name, names)}
+}
+
+// closest returns the name nearest to s by edit distance, if it is near
+// enough to be a typo of it (at most a third of its letters, or two,
+// changed), or a name s is the start of; else "".
+func closest(s string, names []string) string {
+	best, bestD := "", -1
+	for _, n := range names {
+		d := levenshtein(s, n)
+		if bestD < 0 || d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if bestD >= 0 && bestD <= max(2, len([]rune(s))/3) {
+		return best
+	}
+	for _, n := range names {
+		if len(s) >= 3 && strings.HasPrefix(n, s) {
+			return n
+		}
+	}
+	return ""
+}
+
+// levenshtein is the edit distance between a and b, in runes.
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }

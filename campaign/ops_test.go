@@ -2,6 +2,9 @@ package campaign
 
 import (
 	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -47,4 +50,55 @@ func TestList(t *testing.T) {
 			require.Equal(t, []string{"autumn", "spring"}, names)
 		})
 	}
+}
+
+// OpenExisting never creates a database: a missing SQLite file, or a
+// PostgreSQL schema without the journal, is ErrNoDatabase, and nothing is
+// left behind.
+func TestOpenExistingCreatesNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "missing.db")
+	_, err := OpenExisting(ctx, path)
+	require.ErrorIs(t, err, ErrNoDatabase)
+	var oe *OpenError
+	require.ErrorAs(t, err, &oe)
+	require.Contains(t, err.Error(), path)
+	_, serr := os.Stat(path)
+	require.ErrorIs(t, serr, fs.ErrNotExist, "no file was created")
+
+	s := openStore(t, path) // Open creates it
+	create(t, s, "spring", rowsOf(openids(1), 100))
+	s2, err := OpenExisting(ctx, path)
+	require.NoError(t, err)
+	require.NoError(t, s2.Close())
+
+	dsn := freshPostgres(t)
+	_, err = OpenExisting(ctx, dsn)
+	require.ErrorIs(t, err, ErrNoDatabase)
+	require.Contains(t, err.Error(), "no campaign journal")
+	openStore(t, dsn)
+	s3, err := OpenExisting(ctx, dsn)
+	require.NoError(t, err)
+	require.NoError(t, s3.Close())
+}
+
+// A campaign name that is not in the database is a *NotFoundError that
+// suggests the closest one.
+func TestNotFoundSuggests(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, filepath.Join(t.TempDir(), "c.db"))
+	create(t, s, "spring", rowsOf(openids(1), 100))
+	create(t, s, "autumn-2026", rowsOf(openids(1)[:1], 100))
+	for name, want := range map[string]string{"sprng": "spring", "spirng": "spring", "autumn": "autumn-2026", "winter": "", "x": ""} {
+		_, err := s.Status(ctx, name)
+		require.ErrorIs(t, err, ErrNotFound, name)
+		var nf *NotFoundError
+		require.ErrorAs(t, err, &nf, name)
+		require.Equal(t, name, nf.Name)
+		require.Equal(t, want, nf.DidYouMean, name)
+	}
+	_, err := s.Info(ctx, "sprng")
+	require.EqualError(t, err, `no campaign "sprng"; did you mean "spring"?`)
+	err = s.Report(ctx, "sprng", func(ReportRow) error { return nil })
+	require.EqualError(t, err, `no campaign "sprng"; did you mean "spring"?`)
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -47,6 +49,23 @@ func (s *Store) Close() error { return s.e.close() }
 // URL opens PostgreSQL; anything else is a SQLite file path, created if
 // missing; "" means DefaultDB.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, false)
+}
+
+// OpenExisting opens a campaign database as Open does, but never creates
+// one: a SQLite file that does not exist, or a database without the
+// campaign journal (a PostgreSQL schema no campaign was created in), is an
+// *OpenError wrapping ErrNoDatabase. Commands that only read (status,
+// report, list) use it, so that a mistyped path is an error rather than a
+// new, empty database.
+func OpenExisting(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, true)
+}
+
+// ErrNoDatabase: OpenExisting found no campaign database at the DSN.
+var ErrNoDatabase = errors.New("no campaign database")
+
+func open(ctx context.Context, dsn string, existing bool) (*Store, error) {
 	if dsn == "" {
 		dsn = DefaultDB
 	}
@@ -60,11 +79,26 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		e, err = openPostgres(ctx, dsn)
 	} else {
 		kind = "sqlite"
+		if existing {
+			if _, serr := os.Stat(dsn); errors.Is(serr, fs.ErrNotExist) {
+				return nil, &OpenError{DSN: dsn, Err: fmt.Errorf("%w: the file does not exist", ErrNoDatabase)}
+			}
+		}
 		e, err = openSQLite(ctx, dsn)
 	}
 	name := redactDSN(dsn)
 	if err != nil {
 		return nil, &OpenError{DSN: name, Err: err}
+	}
+	if existing {
+		ok, err := e.hasJournal(ctx)
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: it holds no campaign journal", ErrNoDatabase)
+		}
+		if err != nil {
+			e.close()
+			return nil, &OpenError{DSN: name, Err: err}
+		}
 	}
 	if err := e.migrate(ctx); err != nil {
 		e.close()
@@ -456,6 +490,7 @@ type engine interface {
 	list(ctx context.Context) ([]Summary, error)
 	touchRun(ctx context.Context, name string, now time.Time) error
 	eachName(ctx context.Context, fn func(string)) error
+	hasJournal(ctx context.Context) (bool, error)
 	totals(ctx context.Context, name string, now time.Time) (*Totals, error)
 	report(ctx context.Context, name string, fn func(ReportRow) error) error
 	reissue(ctx context.Context, name string, rowNos []int64, newBill func() string) ([]Reissued, error)

@@ -108,6 +108,15 @@ func openCampaignDB(ctx context.Context, e *env, fs *flag.FlagSet, dsn string) (
 	return campaign.Open(ctx, dsn)
 }
 
+// openExistingCampaignDB opens the database for a command that only reads
+// it: a database that does not exist is an error, never created.
+func openExistingCampaignDB(ctx context.Context, e *env, fs *flag.FlagSet, dsn string) (*campaign.Store, error) {
+	if !givenFlags(fs)["db"] && dsn == "" {
+		dsn = e.getenv(campaignDBEnv)
+	}
+	return campaign.OpenExisting(ctx, dsn)
+}
+
 // campaignArgs parses a campaign command's flags and its one NAME.
 func campaignArgs(e *env, fs *flag.FlagSet, name string, args []string, usage func(io.Writer)) (string, int, bool) {
 	pos, err := parseArgs(fs, args)
@@ -133,6 +142,7 @@ func campaignFail(e *env, cmd string, err error) int {
 	var in *campaign.InputError
 	var open *campaign.OpenError
 	var inErr *inputError
+	var nf *campaign.NotFoundError
 	switch {
 	case errors.As(err, &in):
 		msg := in.Msg
@@ -156,6 +166,12 @@ func campaignFail(e *env, cmd string, err error) int {
 		return exitUsage
 	case errors.Is(err, campaign.ErrExists):
 		fmt.Fprintf(e.stderr, "redpack campaign %s: %v: it was imported before and is not imported again.\nRun it with 'redpack campaign run', or choose another name.\n", cmd, err)
+		return exitUsage
+	case errors.As(err, &nf):
+		fmt.Fprintf(e.stderr, "redpack campaign %s: %v\n", cmd, nf)
+		if nf.DidYouMean == "" {
+			fmt.Fprintln(e.stderr, "'redpack campaign list' lists the database's campaigns.")
+		}
 		return exitUsage
 	case errors.Is(err, campaign.ErrNotFound):
 		fmt.Fprintf(e.stderr, "redpack campaign %s: %v in this database\n", cmd, err)
@@ -268,7 +284,7 @@ func runCampaignStatus(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	s, err := openCampaignDB(ctx, e, fs, *db)
+	s, err := openExistingCampaignDB(ctx, e, fs, *db)
 	if err != nil {
 		return campaignFail(e, "status", err)
 	}
@@ -358,7 +374,7 @@ func runCampaignList(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "redpack campaign list: takes no arguments\nRun 'redpack campaign list -h' for usage.")
 		return exitUsage
 	}
-	s, err := openCampaignDB(ctx, e, fs, *db)
+	s, err := openExistingCampaignDB(ctx, e, fs, *db)
 	if err != nil {
 		return campaignFail(e, "list", err)
 	}
@@ -414,7 +430,7 @@ func runCampaignReport(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "redpack campaign report: --format is csv or json, not %q\n", *format)
 		return exitUsage
 	}
-	s, err := openCampaignDB(ctx, e, fs, *db)
+	s, err := openExistingCampaignDB(ctx, e, fs, *db)
 	if err != nil {
 		return campaignFail(e, "report", err)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,4 +47,38 @@ func TestCampaignList(t *testing.T) {
 
 	r = runLong(t, env, "campaign", "list", "spring")
 	require.Equal(t, exitUsage, r.code, r)
+}
+
+// Commands that only read never create a database: a mistyped --db is an
+// error naming the path, and a mistyped campaign name suggests the
+// closest one.
+func TestCampaignReadOnlyCommandsCreateNothing(t *testing.T) {
+	f := newFixture(t)
+	missing := filepath.Join(f.dir, "typo.db")
+	env := campaignEnv(f, missing)
+	for _, args := range [][]string{
+		{"campaign", "status", "spring"},
+		{"campaign", "report", "spring"},
+		{"campaign", "list"},
+	} {
+		r := runLong(t, env, args...)
+		require.Equal(t, exitUsage, r.code, "%v: %s", args, r)
+		assert.Contains(t, r.stderr, missing, "%v names the path", args)
+		assert.Contains(t, r.stderr, "does not exist", "%v", args)
+		_, err := os.Stat(missing)
+		require.ErrorIs(t, err, fs.ErrNotExist, "%v created the database", args)
+	}
+
+	env = campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	r := runLong(t, env, createArgs("spring", writeLines(t, f.dir, "a.txt", campaignOpenIDs(2)...), "--amount", "100")...)
+	require.Equal(t, exitOK, r.code, r)
+	for _, cmd := range []string{"status", "report"} {
+		r = runLong(t, env, "campaign", cmd, "sprng")
+		require.Equal(t, exitUsage, r.code, r)
+		assert.Equal(t, "redpack campaign "+cmd+": no campaign \"sprng\"; did you mean \"spring\"?\n", r.stderr)
+	}
+	r = runLong(t, env, "campaign", "status", "winter")
+	require.Equal(t, exitUsage, r.code, r)
+	assert.Contains(t, r.stderr, `no campaign "winter"`)
+	assert.Contains(t, r.stderr, "redpack campaign list")
 }
