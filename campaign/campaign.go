@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redpack-go/redpack"
@@ -32,6 +33,24 @@ type Spec struct {
 	// with another merchant's credentials is refused. Empty: the first run
 	// ties it.
 	MchID string
+	// FileSHA256 is the SHA-256 of the file the rows came from, in lower-case
+	// hex, or "". Create refuses a file another campaign of the database
+	// was imported from, with a *SameFileError, unless AllowSameFile: the
+	// same file under a second name would pay every row twice.
+	FileSHA256    string
+	AllowSameFile bool
+}
+
+// SameFileError is Create's refusal of a file that another campaign of the
+// database was imported from (Spec.FileSHA256).
+type SameFileError struct {
+	Campaign string // the campaign imported from the same file
+	SHA256   string
+}
+
+// Error implements error.
+func (e *SameFileError) Error() string {
+	return fmt.Sprintf("campaign %s was imported from the same file (sha256 %s)", e.Campaign, e.SHA256)
 }
 
 // Info describes a campaign.
@@ -49,7 +68,8 @@ type Info struct {
 // packet's idempotency key, redpack.NewBillNo) and its job, written in
 // one transaction before anything can be sent, so that an import is all
 // or nothing and a crash leaves no half campaign. A name already used is
-// ErrExists. Rows come from ParseFile, which has checked them.
+// ErrExists; a file another campaign came from is a *SameFileError (see
+// Spec.FileSHA256). Rows come from ParseFile, which has checked them.
 func (s *Store) Create(ctx context.Context, spec Spec, rows []Row) (*Info, error) {
 	if err := checkName(spec.Name); err != nil {
 		return nil, err
@@ -59,6 +79,9 @@ func (s *Store) Create(ctx context.Context, spec Spec, rows []Row) (*Info, error
 	}
 	if err := checkTemplate(spec.Template); err != nil {
 		return nil, err
+	}
+	if h := spec.FileSHA256; h != "" && (len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "") {
+		return nil, &InputError{Msg: fmt.Sprintf("FileSHA256 %q: 64 lower-case hex digits", h)}
 	}
 	if err := checkRows(rows, spec.Template, ParseOptions{AllowDuplicates: true}); len(err) > 0 {
 		return nil, &InputError{Rows: err}

@@ -84,14 +84,26 @@ func (e *eng[TD, TTx]) create(ctx context.Context, spec *Spec, rows []Row) (*Inf
 	}
 	now := time.Now()
 	err = e.inTx(ctx, func(tx TTx) error {
-		n, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign (name, mch_id, template, source, row_count, total_amount, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING`,
-			spec.Name, spec.MchID, string(tmpl), spec.Source, int64(len(rows)), total, now.UnixMilli())
+		if spec.FileSHA256 != "" && !spec.AllowSameFile && e.kind == "postgres" {
+			// Two imports of one file at once would each find no other:
+			// imports take turns (SQLite's write lock does this there).
+			if _, err := e.db.exec(ctx, tx, `SELECT pg_advisory_xact_lock($1)`, int64(createLockKey)); err != nil {
+				return err
+			}
+		}
+		n, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign (name, mch_id, template, source, row_count, total_amount, created_at, file_sha256)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING`,
+			spec.Name, spec.MchID, string(tmpl), spec.Source, int64(len(rows)), total, now.UnixMilli(), spec.FileSHA256)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			return fmt.Errorf("campaign %s: %w", spec.Name, ErrExists)
+		}
+		if spec.FileSHA256 != "" && !spec.AllowSameFile {
+			if err := e.sameFile(ctx, tx, spec); err != nil {
+				return err
+			}
 		}
 		for start := 0; start < len(rows); start += importBatch {
 			batch := rows[start:min(start+importBatch, len(rows))]

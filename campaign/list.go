@@ -14,6 +14,9 @@ type Summary struct {
 	Name   string `json:"name"`
 	MchID  string `json:"mch_id,omitempty"`
 	Source string `json:"source"`
+	// FileSHA256 is the SHA-256 of the file the campaign was imported
+	// from, if Create was told it.
+	FileSHA256 string `json:"file_sha256,omitempty"`
 
 	Rows    int64 `json:"rows"`
 	Paid    int64 `json:"paid"`
@@ -40,7 +43,7 @@ func (e *eng[TD, TTx]) list(ctx context.Context) ([]Summary, error) {
 	var out []Summary
 	err := e.inTx(ctx, func(tx TTx) error {
 		out = out[:0]
-		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, source, total_amount, created_at, last_run_at FROM redpack_campaign ORDER BY name`)
+		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, source, file_sha256, total_amount, created_at, last_run_at FROM redpack_campaign ORDER BY name`)
 		if err != nil {
 			return err
 		}
@@ -50,7 +53,7 @@ func (e *eng[TD, TTx]) list(ctx context.Context) ([]Summary, error) {
 				sm               Summary
 				created, lastRun int64
 			)
-			if err := r.Scan(&sm.Name, &sm.MchID, &sm.Source, &sm.AmountTotal, &created, &lastRun); err != nil {
+			if err := r.Scan(&sm.Name, &sm.MchID, &sm.Source, &sm.FileSHA256, &sm.AmountTotal, &created, &lastRun); err != nil {
 				r.Close()
 				return err
 			}
@@ -235,4 +238,27 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
+}
+
+// createLockKey is the PostgreSQL advisory lock imports of a file with a
+// SHA-256 take in turn.
+const createLockKey = 7426512094
+
+// sameFile returns a *SameFileError if another campaign came from the
+// file spec names.
+func (e *eng[TD, TTx]) sameFile(ctx context.Context, tx TTx, spec *Spec) error {
+	r, err := e.db.query(ctx, tx, `SELECT name FROM redpack_campaign WHERE file_sha256 = $1 AND name <> $2 ORDER BY created_at, name LIMIT 1`,
+		spec.FileSHA256, spec.Name)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if r.Next() {
+		var other string
+		if err := r.Scan(&other); err != nil {
+			return err
+		}
+		return &SameFileError{Campaign: other, SHA256: spec.FileSHA256}
+	}
+	return r.Err()
 }

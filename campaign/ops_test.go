@@ -2,9 +2,12 @@ package campaign
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +104,69 @@ func TestNotFoundSuggests(t *testing.T) {
 	require.EqualError(t, err, `no campaign "sprng"; did you mean "spring"?`)
 	err = s.Report(ctx, "sprng", func(ReportRow) error { return nil })
 	require.EqualError(t, err, `no campaign "sprng"; did you mean "spring"?`)
+}
+
+// A file another campaign was imported from is refused, naming that
+// campaign, unless allowed; two imports of one file at once cannot both
+// pass.
+func TestCreateRefusesTheSameFile(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, newDSN(t, kind))
+			sum := strings.Repeat("ab", 32)
+			spec := func(name string) Spec {
+				return Spec{Name: name, Template: testTemplate, Source: "f.txt", FileSHA256: sum}
+			}
+			rows := rowsOf(openids(3), 100)
+			_, err := s.Create(ctx, spec("spring"), rows)
+			require.NoError(t, err)
+
+			_, err = s.Create(ctx, spec("spring"), rows)
+			require.ErrorIs(t, err, ErrExists, "the same name is ErrExists first")
+			_, err = s.Create(ctx, spec("spring-again"), rows)
+			var sf *SameFileError
+			require.ErrorAs(t, err, &sf)
+			require.Equal(t, SameFileError{Campaign: "spring", SHA256: sum}, *sf)
+			_, err = s.Info(ctx, "spring-again")
+			require.ErrorIs(t, err, ErrNotFound, "nothing imported")
+
+			other := Spec{Name: "other", Template: testTemplate, FileSHA256: strings.Repeat("cd", 32)}
+			_, err = s.Create(ctx, other, rows)
+			require.NoError(t, err, "another file is fine")
+			_, err = s.Create(ctx, Spec{Name: "nohash", Template: testTemplate}, rows)
+			require.NoError(t, err, "no hash, no check")
+			allowed := spec("spring-again")
+			allowed.AllowSameFile = true
+			_, err = s.Create(ctx, allowed, rows)
+			require.NoError(t, err)
+
+			_, err = s.Create(ctx, Spec{Name: "bad", Template: testTemplate, FileSHA256: "ABC"}, rows)
+			var in *InputError
+			require.ErrorAs(t, err, &in)
+
+			list, err := s.List(ctx)
+			require.NoError(t, err)
+			require.Equal(t, sum, list[slices.IndexFunc(list, func(s Summary) bool { return s.Name == "spring" })].FileSHA256)
+
+			// Racing imports of one new file: exactly one wins.
+			race := strings.Repeat("ef", 32)
+			errs := make(chan error, 4)
+			for i := range 4 {
+				go func() {
+					_, err := s.Create(ctx, Spec{Name: fmt.Sprintf("race-%d", i), Template: testTemplate, FileSHA256: race}, rowsOf(openids(50), 100))
+					errs <- err
+				}()
+			}
+			ok := 0
+			for range 4 {
+				if err := <-errs; err == nil {
+					ok++
+				} else {
+					require.ErrorAs(t, err, &sf)
+				}
+			}
+			require.Equal(t, 1, ok)
+		})
+	}
 }

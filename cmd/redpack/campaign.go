@@ -198,13 +198,14 @@ func runCampaignCreate(ctx context.Context, e *env, args []string) int {
 	fs.StringVar(&t.ClientIP, "client-ip", "", "IPv4 `address` of the calling machine (default: this machine's)")
 	fs.StringVar(&scene, "scene-id", "", "scene `id` PRODUCT_1…PRODUCT_8, required outside ¥1–¥200")
 	dups := fs.Bool("allow-duplicates", false, "let an openid appear on several rows, a packet each")
+	sameFile := fs.Bool("allow-same-file", false, "import a file another campaign of the database was imported from (every row is paid again)")
 	dry := fs.Bool("dry-run", false, "check the file and print what would be imported; import nothing")
 	rate := fs.Float64("rate", campaign.DefaultRate, "requests a second the run will make, for --dry-run's estimate")
 	mchID := fs.String("mch-id", "", "merchant id to tie the campaign to (default: the first run's) [$REDPACK_MCH_ID]")
 	usage := campaignUsage(fs, "create NAME --file FILE --amount FEN --send-name … --wishing … --act-name … --remark … [flags]",
-		"Checks every row (openid, amount, the template's fields, duplicates) and lists bad rows\nby line; imports all rows or none. Each row gets its bill number now, before anything\nis sent. The same NAME twice is refused.",
+		"Checks every row (openid, amount, the template's fields, duplicates) and lists bad rows\nby line; imports all rows or none. Each row gets its bill number now, before anything\nis sent. The same NAME twice is refused, and so is a file another campaign of the\ndatabase was imported from (by SHA-256) unless --allow-same-file.",
 		[]flagGroup{{"Flags", []string{"file", "amount", "send-name", "wishing", "act-name", "remark", "client-ip", "scene-id",
-			"allow-duplicates", "dry-run", "rate", "mch-id", "db"}}})
+			"allow-duplicates", "allow-same-file", "dry-run", "rate", "mch-id", "db"}}})
 	name, code, ok := campaignArgs(e, fs, "create", args, usage)
 	if !ok {
 		return code
@@ -252,7 +253,16 @@ func runCampaignCreate(ctx context.Context, e *env, args []string) int {
 		return campaignFail(e, "create", err)
 	}
 	defer s.Close()
-	info, err := s.Create(ctx, campaign.Spec{Name: name, Template: t, Source: source, MchID: *mchID}, rows)
+	info, err := s.Create(ctx, campaign.Spec{Name: name, Template: t, Source: source, MchID: *mchID,
+		FileSHA256: hex.EncodeToString(sum[:]), AllowSameFile: *sameFile}, rows)
+	var same *campaign.SameFileError
+	if errors.As(err, &same) {
+		fmt.Fprintf(e.stderr, "redpack campaign create: %s is the file campaign %s was imported from (sha256 %s):\n"+
+			"importing it again pays every openid in it a second time. Nothing was imported.\n"+
+			"Run %s instead, or, if a second payment is what you want, add --allow-same-file.\n",
+			*file, same.Campaign, same.SHA256[:12]+"…", "'redpack campaign run "+same.Campaign+"'")
+		return exitUsage
+	}
 	if err != nil {
 		return campaignFail(e, "create", err)
 	}

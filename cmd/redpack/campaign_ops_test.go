@@ -82,3 +82,25 @@ func TestCampaignReadOnlyCommandsCreateNothing(t *testing.T) {
 	assert.Contains(t, r.stderr, `no campaign "winter"`)
 	assert.Contains(t, r.stderr, "redpack campaign list")
 }
+
+// The same file under a second name is refused, naming the first
+// campaign, unless --allow-same-file: it would pay every openid twice.
+func TestCampaignCreateRefusesTheSameFile(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	file := writeLines(t, f.dir, "a.txt", campaignOpenIDs(3)...)
+	r := runLong(t, env, createArgs("spring", file, "--amount", "100")...)
+	require.Equal(t, exitOK, r.code, r)
+
+	copied := writeLines(t, t.TempDir(), "renamed.txt", campaignOpenIDs(3)...)
+	r = runLong(t, env, createArgs("spring-2", copied, "--amount", "100")...)
+	require.Equal(t, exitUsage, r.code, r)
+	assert.Contains(t, flat(r.stderr), "is the file campaign spring was imported from")
+	assert.Contains(t, r.stderr, "--allow-same-file")
+	r = runLong(t, env, "campaign", "status", "spring-2")
+	require.Equal(t, exitUsage, r.code, "nothing imported: %s", r)
+
+	r = runLong(t, env, createArgs("spring-2", copied, "--amount", "100", "--allow-same-file")...)
+	require.Equal(t, exitOK, r.code, r)
+	assert.Contains(t, r.stdout, "3 rows")
+}
