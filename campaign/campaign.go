@@ -158,23 +158,59 @@ func (s *Store) Report(ctx context.Context, name string, fn func(ReportRow) erro
 	return s.notFound(ctx, name, s.e.report(ctx, name, fn))
 }
 
-// Reissued is a row that Reissue gave a new bill number.
+// Reissued is a row that Reissue gave a new bill number (or that
+// ReissueDryRun would: NewBill is then "").
 type Reissued struct {
-	Row     int64
-	OldBill string
-	NewBill string
+	Row     int64  `json:"row"`
+	OldBill string `json:"old_mch_billno"`
+	NewBill string `json:"new_mch_billno,omitempty"`
 }
 
-// Reissue gives the rows new bill numbers so that the next run sends them
-// again. Only a row whose journal holds a definite not-paid outcome for its
-// bill number can be reissued (a refusal such as NOTENOUGH, or a query
-// that found the packet FAILED); a row paid, unknown or pending is refused,
-// and then no row is changed. The old bill number is kept in the journal.
-func (s *Store) Reissue(ctx context.Context, name string, rows []int64) ([]Reissued, error) {
-	if len(rows) == 0 {
-		return nil, &InputError{Msg: "no rows to reissue"}
+// Selection chooses the rows Reissue gives new bill numbers, by number or
+// by what the journal says of them; the rows chosen are the union of its
+// fields'.
+type Selection struct {
+	// Rows are rows named by number (a row named twice is taken once).
+	// Every one must be definitely not paid: if any is paid, unknown,
+	// pending or missing, Reissue refuses them all with a
+	// *NotReissuableError and changes nothing.
+	Rows []int64
+	// NotPaid chooses every row whose journal holds a definite not-paid
+	// outcome.
+	NotPaid bool
+	// ErrCodes chooses the not-paid rows refused with one of these
+	// err_codes (e.g. "NOTENOUGH"; "FAILED" for a packet a query found
+	// failed), in any case.
+	ErrCodes []string
+}
+
+func (sel Selection) empty() bool {
+	return len(sel.Rows) == 0 && !sel.NotPaid && len(sel.ErrCodes) == 0
+}
+
+// Reissue gives the rows sel chooses new bill numbers so that the next
+// run sends them again, in one transaction, and returns them in row order.
+// Only a row whose journal holds a definite not-paid outcome for its bill
+// number can be reissued (a refusal such as NOTENOUGH, or a query that
+// found the packet FAILED): NotPaid and ErrCodes choose only such rows,
+// and a row named in Rows that is paid, unknown or pending is refused, and
+// then no row is changed. The old bill number is kept in the journal. A
+// selection that chooses no row reissues nothing and is not an error.
+func (s *Store) Reissue(ctx context.Context, name string, sel Selection) ([]Reissued, error) {
+	if sel.empty() {
+		return nil, &InputError{Msg: "no rows to reissue: name rows, or choose the not-paid ones"}
 	}
-	re, err := s.e.reissue(ctx, name, rows, newBillNo)
+	re, err := s.e.reissue(ctx, name, sel, false, newBillNo)
+	return re, s.notFound(ctx, name, err)
+}
+
+// ReissueDryRun returns the rows Reissue would reissue, with the same
+// refusals, and changes nothing; NewBill is empty.
+func (s *Store) ReissueDryRun(ctx context.Context, name string, sel Selection) ([]Reissued, error) {
+	if sel.empty() {
+		return nil, &InputError{Msg: "no rows to reissue: name rows, or choose the not-paid ones"}
+	}
+	re, err := s.e.reissue(ctx, name, sel, true, nil)
 	return re, s.notFound(ctx, name, err)
 }
 

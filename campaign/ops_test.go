@@ -170,3 +170,87 @@ func TestCreateRefusesTheSameFile(t *testing.T) {
 		})
 	}
 }
+
+// Reissue chooses rows by number or by what the journal says; a row named
+// twice is taken once; refusals are listed in order, as ranges; a dry run
+// changes nothing.
+func TestReissueSelection(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, newDSN(t, kind))
+			create(t, s, "lean", rowsOf(openids(10), 100))
+			e := s.e.(interface {
+				execAny(ctx context.Context, q string, args ...any) error
+			})
+			for _, q := range []string{
+				`UPDATE redpack_campaign_row SET outcome = 'paid' WHERE row_no IN (1, 2, 3)`,
+				`UPDATE redpack_campaign_row SET outcome = 'not_paid', err_code = 'NOTENOUGH' WHERE row_no IN (4, 5)`,
+				`UPDATE redpack_campaign_row SET outcome = 'not_paid', status = 'FAILED' WHERE row_no = 6`,
+				`UPDATE redpack_campaign_row SET outcome = 'not_paid', err_code = 'SENDNUM_LIMIT' WHERE row_no = 7`,
+				`UPDATE redpack_campaign_row SET outcome = 'unknown' WHERE row_no = 8`,
+			} {
+				require.NoError(t, e.execAny(ctx, q))
+			}
+			rowsOfRe := func(re []Reissued) []int64 {
+				out := []int64{}
+				for _, r := range re {
+					out = append(out, r.Row)
+				}
+				return out
+			}
+			before := report(t, s, "lean")
+
+			re, err := s.ReissueDryRun(ctx, "lean", Selection{NotPaid: true})
+			require.NoError(t, err)
+			require.Equal(t, []int64{4, 5, 6, 7}, rowsOfRe(re))
+			require.Equal(t, before[3].BillNo, re[0].OldBill)
+			require.Empty(t, re[0].NewBill)
+			re, err = s.ReissueDryRun(ctx, "lean", Selection{ErrCodes: []string{"notenough", "FAILED"}})
+			require.NoError(t, err)
+			require.Equal(t, []int64{4, 5, 6}, rowsOfRe(re))
+			require.Equal(t, before, report(t, s, "lean"), "a dry run changes nothing")
+
+			re, err = s.Reissue(ctx, "lean", Selection{Rows: []int64{4, 4}})
+			require.NoError(t, err, "a row named twice is taken once")
+			require.Equal(t, []int64{4}, rowsOfRe(re))
+			after := report(t, s, "lean")
+			require.Equal(t, OutcomePending, after[3].Outcome)
+			require.Equal(t, int64(1), after[3].Reissues)
+
+			_, err = s.Reissue(ctx, "lean", Selection{Rows: []int64{11, 9, 5, 1, 2, 3, 8, 10, 12}})
+			var nr *NotReissuableError
+			require.ErrorAs(t, err, &nr)
+			require.EqualError(t, err, "only rows definitely not paid can be reissued: rows 1-3 are paid; row 8 is unknown; rows 9-10 are pending; rows 11-12 do not exist")
+			_, err = s.ReissueDryRun(ctx, "lean", Selection{Rows: []int64{8}, NotPaid: true})
+			require.EqualError(t, err, "only rows definitely not paid can be reissued: row 8 is unknown", "a dry run refuses alike")
+			require.Equal(t, after, report(t, s, "lean"), "a refused reissue changes nothing")
+
+			re, err = s.Reissue(ctx, "lean", Selection{ErrCodes: []string{"NOTENOUGH"}})
+			require.NoError(t, err)
+			require.Equal(t, []int64{5}, rowsOfRe(re))
+			re, err = s.Reissue(ctx, "lean", Selection{NotPaid: true})
+			require.NoError(t, err)
+			require.Equal(t, []int64{6, 7}, rowsOfRe(re))
+			for _, r := range re {
+				require.NotEqual(t, r.OldBill, r.NewBill)
+				require.Len(t, r.NewBill, 28)
+			}
+			re, err = s.Reissue(ctx, "lean", Selection{NotPaid: true})
+			require.NoError(t, err)
+			require.Empty(t, re, "nothing left to choose is not an error")
+
+			_, err = s.Reissue(ctx, "lean", Selection{})
+			var in *InputError
+			require.ErrorAs(t, err, &in)
+			_, err = s.Reissue(ctx, "laen", Selection{NotPaid: true})
+			require.EqualError(t, err, `no campaign "laen"; did you mean "lean"?`)
+		})
+	}
+}
+
+func TestCompactRows(t *testing.T) {
+	require.Equal(t, "1", compactRows([]int64{1}, 20))
+	require.Equal(t, "3-9, 12, 15-16", compactRows([]int64{3, 4, 5, 6, 7, 8, 9, 12, 15, 16}, 20))
+	require.Equal(t, "1, 3, … (3 more)", compactRows([]int64{1, 3, 5, 7, 8}, 2))
+}

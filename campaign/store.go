@@ -493,6 +493,6 @@ type engine interface {
 	hasJournal(ctx context.Context) (bool, error)
 	totals(ctx context.Context, name string, now time.Time) (*Totals, error)
 	report(ctx context.Context, name string, fn func(ReportRow) error) error
-	reissue(ctx context.Context, name string, rowNos []int64, newBill func() string) ([]Reissued, error)
+	reissue(ctx context.Context, name string, sel Selection, dryRun bool, newBill func() string) ([]Reissued, error)
 	run(ctx context.Context, name string, cfg *RunConfig) (*Totals, error)
 }

@@ -517,27 +517,63 @@ func writeReport(ctx context.Context, s *campaign.Store, name, format string, w 
 	return cw.Error()
 }
 
+// stringsFlag is a flag that may be given several times, each a value or
+// a comma-separated list.
+type stringsFlag []string
+
+func (f *stringsFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *stringsFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*f = append(*f, strings.ToUpper(p))
+		}
+	}
+	return nil
+}
+
+// reissueJSON is reissue's --json output.
+type reissueJSON struct {
+	Campaign string              `json:"campaign"`
+	DryRun   bool                `json:"dry_run"`
+	Reissued []campaign.Reissued `json:"reissued"`
+}
+
 func runCampaignReissue(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet("campaign reissue")
 	db := dbFlag(fs)
-	rowsFlag := fs.String("rows", "", "the `rows` to reissue: 3,5-7 (row numbers as in the report)")
-	usage := campaignUsage(fs, "reissue NAME --rows 3,5-7",
-		"Gives rows a new bill number so that the next run sends them again. Only rows whose\njournal holds a definite not-paid outcome (a refusal such as NOTENOUGH, or a query\nthat found the packet FAILED) can be; if any row given is paid, unknown or pending,\nnothing changes.",
-		[]flagGroup{{"Flags", []string{"rows", "db"}}})
+	rowsFlag := fs.String("rows", "", "the `rows` to reissue: 3,5-7 (row numbers as in the report); all must be not paid")
+	notPaid := fs.Bool("not-paid", false, "reissue every row that is definitely not paid")
+	var codes stringsFlag
+	fs.Var(&codes, "err-code", "reissue the not-paid rows refused with this `err_code` (e.g. NOTENOUGH; FAILED for a packet found failed); repeatable")
+	dry := fs.Bool("dry-run", false, "print the rows that would be reissued; change nothing")
+	asJSON := fs.Bool("json", false, "print JSON, with every row's old and new bill number")
+	usage := campaignUsage(fs, "reissue NAME (--rows 3,5-7 | --not-paid | --err-code CODE) [--dry-run] [--json]",
+		"Gives rows a new bill number so that the next run sends them again. Only rows whose\njournal holds a definite not-paid outcome (a refusal such as NOTENOUGH, or a query\nthat found the packet FAILED) can be: --not-paid and --err-code choose only such rows,\nand if any row --rows names is paid, unknown or pending, nothing changes.\n\nExample, after a top-up:\n  redpack campaign reissue spring --err-code NOTENOUGH --dry-run\n  redpack campaign reissue spring --err-code NOTENOUGH\n  redpack campaign run spring",
+		[]flagGroup{{"Flags", []string{"rows", "not-paid", "err-code", "dry-run", "json", "db"}}})
 	name, code, ok := campaignArgs(e, fs, "reissue", args, usage)
 	if !ok {
 		return code
 	}
-	rows, err := parseRows(*rowsFlag)
-	if err != nil {
-		return campaignFail(e, "reissue", err)
+	sel := campaign.Selection{NotPaid: *notPaid, ErrCodes: codes}
+	if *rowsFlag != "" || (!*notPaid && len(codes) == 0) {
+		rows, err := parseRows(*rowsFlag)
+		if err != nil {
+			return campaignFail(e, "reissue", err)
+		}
+		sel.Rows = rows
 	}
-	s, err := openCampaignDB(ctx, e, fs, *db)
+	s, err := openExistingCampaignDB(ctx, e, fs, *db)
 	if err != nil {
 		return campaignFail(e, "reissue", err)
 	}
 	defer s.Close()
-	re, err := s.Reissue(ctx, name, rows)
+	var re []campaign.Reissued
+	if *dry {
+		re, err = s.ReissueDryRun(ctx, name, sel)
+	} else {
+		re, err = s.Reissue(ctx, name, sel)
+	}
 	var nr *campaign.NotReissuableError
 	if errors.As(err, &nr) {
 		fmt.Fprintf(e.stderr, "redpack campaign reissue: nothing reissued: %v\n", err)
@@ -546,17 +582,61 @@ func runCampaignReissue(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return campaignFail(e, "reissue", err)
 	}
-	for _, r := range re {
-		fmt.Fprintf(e.stdout, "row %d: %s → %s\n", r.Row, r.OldBill, r.NewBill)
+	if *asJSON {
+		if re == nil {
+			re = []campaign.Reissued{}
+		}
+		writeJSON(e.stdout, reissueJSON{Campaign: name, DryRun: *dry, Reissued: re})
+		return exitOK
 	}
-	fmt.Fprintf(e.stdout, "%d rows reissued. Send them with:\n  redpack campaign run %s\n", len(re), name)
+	rows := make([]int64, len(re))
+	for i, r := range re {
+		rows[i] = r.Row
+	}
+	switch {
+	case len(re) == 0:
+		fmt.Fprintf(e.stdout, "nothing to reissue: no row of %s is chosen and not paid\n", name)
+	case *dry:
+		fmt.Fprintf(e.stdout, "would reissue %s of %s (dry run: nothing changed)\n", rowsPhrase(rows), name)
+	default:
+		fmt.Fprintf(e.stdout, "reissued %d %s of %s under new bill numbers; send them with: redpack campaign run %s\n",
+			len(re), plural(len(re), "row", "rows"), name, name)
+	}
 	return exitOK
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// rowsPhrase names sorted rows compactly: "row 4", "rows 3-9, 12".
+func rowsPhrase(rows []int64) string {
+	var b strings.Builder
+	for i := 0; i < len(rows); {
+		j := i
+		for j+1 < len(rows) && rows[j+1] == rows[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", rows[i], rows[j])
+		} else {
+			fmt.Fprintf(&b, "%d", rows[i])
+		}
+		i = j + 1
+	}
+	return plural(len(rows), "row ", "rows ") + b.String()
 }
 
 // parseRows parses "3,5-7".
 func parseRows(s string) ([]int64, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, &inputError{msg: "--rows is required, e.g. --rows 3,5-7"}
+		return nil, &inputError{msg: "choose rows: --rows 3,5-7, --not-paid or --err-code NOTENOUGH"}
 	}
 	var out []int64
 	for _, part := range strings.Split(s, ",") {

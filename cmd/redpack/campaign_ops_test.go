@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/redpack-go/redpack/campaign"
+	"github.com/redpack-go/redpack/redpacktest"
 )
 
 // list shows every campaign of the database with its rows by outcome, as
@@ -103,4 +104,72 @@ func TestCampaignCreateRefusesTheSameFile(t *testing.T) {
 	r = runLong(t, env, createArgs("spring-2", copied, "--amount", "100", "--allow-same-file")...)
 	require.Equal(t, exitOK, r.code, r)
 	assert.Contains(t, r.stdout, "3 rows")
+}
+
+// reissue chooses rows by what the journal says (--not-paid, --err-code)
+// or by number, takes a row named twice once, lists refusals sorted and
+// compact, prints one line (the rows with --json), and --dry-run changes
+// nothing.
+func TestCampaignReissueSelectors(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	r := runLong(t, env, createArgs("lean", writeLines(t, f.dir, "a.txt", campaignOpenIDs(8)...), "--amount", "100")...)
+	require.Equal(t, exitOK, r.code, r)
+	before := reportRows(t, env, "lean")
+	// Per-row refusals: rows 2 and 3 OPENID_ERROR, row 6 PARAM_ERROR.
+	for row, code := range map[int]string{2: "OPENID_ERROR", 3: "OPENID_ERROR", 6: "PARAM_ERROR"} {
+		require.NoError(t, f.srv.Inject(redpacktest.Fault{Op: "sendredpack", MchBillNo: before[row-1]["mch_billno"],
+			Kind: redpacktest.ErrCodeAnswer, ErrCode: code, ErrCodeDes: "test"}))
+	}
+	r = runLong(t, env, append([]string{"campaign", "run", "lean"}, fastRun...)...)
+	require.Equal(t, exitOK, r.code, r)
+
+	r = runLong(t, env, "campaign", "reissue", "lean", "--rows", "3,1,2,4-5,7")
+	require.Equal(t, exitUsage, r.code, r)
+	assert.Equal(t, "redpack campaign reissue: nothing reissued: only rows definitely not paid can be reissued: rows 1, 4-5, 7 are paid\n", r.stderr)
+
+	r = runLong(t, env, "campaign", "reissue", "lean", "--err-code", "openid_error", "--dry-run")
+	require.Equal(t, exitOK, r.code, r)
+	assert.Equal(t, "would reissue rows 2-3 of lean (dry run: nothing changed)\n", r.stdout)
+	r = runLong(t, env, "campaign", "reissue", "lean", "--not-paid", "--dry-run", "--json")
+	require.Equal(t, exitOK, r.code, r)
+	var js reissueJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &js), r.stdout)
+	require.True(t, js.DryRun)
+	require.Len(t, js.Reissued, 3)
+	assert.Equal(t, before[5]["mch_billno"], js.Reissued[2].OldBill)
+	assert.Empty(t, js.Reissued[2].NewBill)
+	for i, row := range reportRows(t, env, "lean") {
+		require.Equal(t, before[i]["mch_billno"], row["mch_billno"], "a dry run changes no bill number")
+	}
+
+	r = runLong(t, env, "campaign", "reissue", "lean", "--rows", "2,2")
+	require.Equal(t, exitOK, r.code, "a row named twice is taken once: %s", r)
+	assert.Equal(t, "reissued 1 row of lean under new bill numbers; send them with: redpack campaign run lean\n", r.stdout)
+
+	r = runLong(t, env, "campaign", "reissue", "lean", "--not-paid", "--json")
+	require.Equal(t, exitOK, r.code, r)
+	js = reissueJSON{}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &js), r.stdout)
+	require.False(t, js.DryRun)
+	require.Equal(t, int64(3), js.Reissued[0].Row)
+	require.Equal(t, int64(6), js.Reissued[1].Row)
+	require.Len(t, js.Reissued[1].NewBill, 28)
+
+	r = runLong(t, env, "campaign", "reissue", "lean", "--not-paid")
+	require.Equal(t, exitOK, r.code, r)
+	assert.Contains(t, r.stdout, "nothing to reissue")
+
+	r = runLong(t, env, append([]string{"campaign", "run", "lean"}, fastRun...)...)
+	require.Equal(t, exitOK, r.code, r)
+	rows := reportRows(t, env, "lean")
+	assertReportMatchesLedger(t, f.srv, rows)
+	for _, row := range rows {
+		require.Equal(t, "paid", row["outcome"], "row %s", row["row"])
+	}
+
+	r = runLong(t, env, "campaign", "reissue", "lean", "--dry-run", "--not-paid", "--db", filepath.Join(f.dir, "nope.db"))
+	require.Equal(t, exitUsage, r.code, r)
+	_, err := os.Stat(filepath.Join(f.dir, "nope.db"))
+	require.ErrorIs(t, err, fs.ErrNotExist, "a dry run creates no database")
 }
