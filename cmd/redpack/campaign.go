@@ -199,7 +199,7 @@ func runCampaignCreate(ctx context.Context, e *env, args []string) int {
 	fs.StringVar(&scene, "scene-id", "", "scene `id` PRODUCT_1…PRODUCT_8, required outside ¥1–¥200")
 	dups := fs.Bool("allow-duplicates", false, "let an openid appear on several rows, a packet each")
 	sameFile := fs.Bool("allow-same-file", false, "import a file another campaign of the database was imported from (every row is paid again)")
-	dry := fs.Bool("dry-run", false, "check the file and print what would be imported; import nothing")
+	dry := fs.Bool("dry-run", false, "check the file and print the number of rows, the total amount and the run time; import nothing")
 	rate := fs.Float64("rate", campaign.DefaultRate, "requests a second the run will make, for --dry-run's estimate")
 	mchID := fs.String("mch-id", "", "merchant id to tie the campaign to (default: the first run's) [$REDPACK_MCH_ID]")
 	usage := campaignUsage(fs, "create NAME --file FILE --amount FEN --send-name … --wishing … --act-name … --remark … [flags]",

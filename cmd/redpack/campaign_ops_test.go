@@ -173,3 +173,25 @@ func TestCampaignReissueSelectors(t *testing.T) {
 	_, err := os.Stat(filepath.Join(f.dir, "nope.db"))
 	require.ErrorIs(t, err, fs.ErrNotExist, "a dry run creates no database")
 }
+
+// create --dry-run prints what its help and the README say it prints: the
+// number of rows, the total amount and the run time, not the rows.
+func TestCampaignCreateDryRunDoesWhatItSays(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	ids := campaignOpenIDs(3)
+	r := runLong(t, env, createArgs("spring", writeLines(t, f.dir, "a.txt", ids...), "--amount", "100", "--dry-run")...)
+	require.Equal(t, exitOK, r.code, r)
+	out := flat(r.stdout)
+	assert.Contains(t, out, "Rows 3")
+	assert.Contains(t, out, "Total amount ¥3.00")
+	assert.Contains(t, out, "Run time about")
+	assert.NotContains(t, r.stdout, ids[0], "the rows are not printed")
+
+	r = runLong(t, env, "campaign", "create", "-h")
+	require.Equal(t, exitOK, r.code, r)
+	assert.Contains(t, flat(r.stdout), "print the number of rows, the total amount and the run time; import nothing")
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	assert.Contains(t, flat(string(readme)), "`--dry-run` checks the file the same way and prints the number of rows, the total amount and how long the run will take")
+}
