@@ -195,3 +195,22 @@ func TestCampaignCreateDryRunDoesWhatItSays(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, flat(string(readme)), "`--dry-run` checks the file the same way and prints the number of rows, the total amount and how long the run will take")
 }
+
+// create refuses what cannot be an openid, by line, and a file separated
+// by semicolons, saying so; nothing is imported.
+func TestCampaignCreateOpenIDShape(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	ids := campaignOpenIDs(2)
+	r := runLong(t, env, createArgs("spring", writeLines(t, f.dir, "a.txt", ids[0], "o123", "not-an-openid", "oUpF8uMuAJO M2pxb1Q9zNjWeS6o", ids[1]), "--amount", "100")...)
+	require.Equal(t, exitUsage, r.code, r)
+	assert.Contains(t, r.stderr, "3 bad rows; nothing was imported")
+	assert.Contains(t, r.stderr, `line 2: openid "o123" is too short to be one`)
+	assert.Contains(t, r.stderr, `line 3: openid "not-an-openid" is too short to be one`)
+	assert.Contains(t, r.stderr, `line 4: openid "oUpF8uMuAJO M2pxb1Q9zNjWeS6o" holds a space`)
+
+	r = runLong(t, env, createArgs("spring", writeLines(t, f.dir, "b.csv", "openid;amount", ids[0]+";100"), "--amount", "100")...)
+	require.Equal(t, exitUsage, r.code, r)
+	assert.Contains(t, r.stderr, "line 1: the file is separated by semicolons, not commas: save it as CSV with commas")
+	require.Empty(t, f.srv.Requests())
+}
