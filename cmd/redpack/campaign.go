@@ -90,7 +90,14 @@ Example:
 Every command takes --db DSN ($`+campaignDBEnv+`): a file path is SQLite (default
 `+campaign.DefaultDB+` in the current directory), a postgres:// URL is PostgreSQL,
 where several "run" processes, on one machine or many, share one campaign
-and one rate limit. run takes the credentials as "redpack send" does.
+and one rate limit. run takes the credentials as "redpack send" does:
+--merchant FILE (e.g. fake-server's merchant.json), flags or REDPACK_*.
+status, report, list and reissue never create a database.
+
+After refusals are fixed (a top-up, say):
+  redpack campaign reissue spring --err-code NOTENOUGH --dry-run
+  redpack campaign reissue spring --err-code NOTENOUGH   # or --not-paid, --rows 3,5-7
+  redpack campaign run spring
 
 Run 'redpack campaign <command> -h' for a command's flags.
 `)

@@ -441,9 +441,11 @@ holds its PID, and is taken over once that process is gone):
   merchants/<mch_id>/      the certificate files of every merchant
   ca-key.TEST-ONLY.pem     the CA's key, to issue the server certificate again
 All keys are throwaway test keys. The files with keys are readable by the
-owner only. It then prints one line with both addresses and the directory,
-logs each request to stderr (never a key or a signature) and runs until
-SIGINT or SIGTERM.
+owner only. "redpack send --merchant DIR/merchant.json …", or any command
+that takes credentials, uses them. It then prints one line with both
+addresses and the directory, logs each request to stderr (never a key or a
+signature) and runs until SIGINT or SIGTERM. A port in use says so and
+writes nothing: pass --addr 127.0.0.1:0 to have a free one picked.
 
 The merchant is redpacktest's default unless flags or --config say
 otherwise: mch_id 1900000109, appid wx8888888888888888 (and the mini-program
