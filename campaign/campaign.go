@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redpack-go/redpack"
@@ -15,7 +16,8 @@ var (
 	// ErrExists: a campaign of that name is already in the database. A
 	// campaign is imported once; run it, or choose another name.
 	ErrExists = errors.New("campaign exists")
-	// ErrNotFound: no campaign of that name.
+	// ErrNotFound: no campaign of that name. Store's methods return it as
+	// a *NotFoundError, which suggests the closest name.
 	ErrNotFound = errors.New("no such campaign")
 )
 
@@ -31,6 +33,24 @@ type Spec struct {
 	// with another merchant's credentials is refused. Empty: the first run
 	// ties it.
 	MchID string
+	// FileSHA256 is the SHA-256 of the file the rows came from, in lower-case
+	// hex, or "". Create refuses a file another campaign of the database
+	// was imported from, with a *SameFileError, unless AllowSameFile: the
+	// same file under a second name would pay every row twice.
+	FileSHA256    string
+	AllowSameFile bool
+}
+
+// SameFileError is Create's refusal of a file that another campaign of the
+// database was imported from (Spec.FileSHA256).
+type SameFileError struct {
+	Campaign string // the campaign imported from the same file
+	SHA256   string
+}
+
+// Error implements error.
+func (e *SameFileError) Error() string {
+	return fmt.Sprintf("campaign %s was imported from the same file (sha256 %s)", e.Campaign, e.SHA256)
 }
 
 // Info describes a campaign.
@@ -48,7 +68,8 @@ type Info struct {
 // packet's idempotency key, redpack.NewBillNo) and its job, written in
 // one transaction before anything can be sent, so that an import is all
 // or nothing and a crash leaves no half campaign. A name already used is
-// ErrExists. Rows come from ParseFile, which has checked them.
+// ErrExists; a file another campaign came from is a *SameFileError (see
+// Spec.FileSHA256). Rows come from ParseFile, which has checked them.
 func (s *Store) Create(ctx context.Context, spec Spec, rows []Row) (*Info, error) {
 	if err := checkName(spec.Name); err != nil {
 		return nil, err
@@ -59,6 +80,9 @@ func (s *Store) Create(ctx context.Context, spec Spec, rows []Row) (*Info, error
 	if err := checkTemplate(spec.Template); err != nil {
 		return nil, err
 	}
+	if h := spec.FileSHA256; h != "" && (len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "") {
+		return nil, &InputError{Msg: fmt.Sprintf("FileSHA256 %q: 64 lower-case hex digits", h)}
+	}
 	if err := checkRows(rows, spec.Template, ParseOptions{AllowDuplicates: true}); len(err) > 0 {
 		return nil, &InputError{Rows: err}
 	}
@@ -67,7 +91,8 @@ func (s *Store) Create(ctx context.Context, spec Spec, rows []Row) (*Info, error
 
 // Info returns a campaign's description, or ErrNotFound.
 func (s *Store) Info(ctx context.Context, name string) (*Info, error) {
-	return s.e.info(ctx, name)
+	in, err := s.e.info(ctx, name)
+	return in, s.notFound(ctx, name, err)
 }
 
 // Totals counts a campaign's rows by outcome.
@@ -101,7 +126,8 @@ type Totals struct {
 
 // Status returns the campaign's totals.
 func (s *Store) Status(ctx context.Context, name string) (*Totals, error) {
-	return s.e.totals(ctx, name, time.Now())
+	t, err := s.e.totals(ctx, name, time.Now())
+	return t, s.notFound(ctx, name, err)
 }
 
 // Outcome names in reports.
@@ -135,26 +161,63 @@ type ReportRow struct {
 // Report calls fn for every row of the campaign, in row order, until fn
 // returns an error. It streams: memory does not grow with the campaign.
 func (s *Store) Report(ctx context.Context, name string, fn func(ReportRow) error) error {
-	return s.e.report(ctx, name, fn)
+	return s.notFound(ctx, name, s.e.report(ctx, name, fn))
 }
 
-// Reissued is a row that Reissue gave a new bill number.
+// Reissued is a row that Reissue gave a new bill number (or that
+// ReissueDryRun would: NewBill is then "").
 type Reissued struct {
-	Row     int64
-	OldBill string
-	NewBill string
+	Row     int64  `json:"row"`
+	OldBill string `json:"old_mch_billno"`
+	NewBill string `json:"new_mch_billno,omitempty"`
 }
 
-// Reissue gives the rows new bill numbers so that the next run sends them
-// again. Only a row whose journal holds a definite not-paid outcome for its
-// bill number can be reissued (a refusal such as NOTENOUGH, or a query
-// that found the packet FAILED); a row paid, unknown or pending is refused,
-// and then no row is changed. The old bill number is kept in the journal.
-func (s *Store) Reissue(ctx context.Context, name string, rows []int64) ([]Reissued, error) {
-	if len(rows) == 0 {
-		return nil, &InputError{Msg: "no rows to reissue"}
+// Selection chooses the rows Reissue gives new bill numbers, by number or
+// by what the journal says of them; the rows chosen are the union of its
+// fields'.
+type Selection struct {
+	// Rows are rows named by number (a row named twice is taken once).
+	// Every one must be definitely not paid: if any is paid, unknown,
+	// pending or missing, Reissue refuses them all with a
+	// *NotReissuableError and changes nothing.
+	Rows []int64
+	// NotPaid chooses every row whose journal holds a definite not-paid
+	// outcome.
+	NotPaid bool
+	// ErrCodes chooses the not-paid rows refused with one of these
+	// err_codes (e.g. "NOTENOUGH"; "FAILED" for a packet a query found
+	// failed), in any case.
+	ErrCodes []string
+}
+
+func (sel Selection) empty() bool {
+	return len(sel.Rows) == 0 && !sel.NotPaid && len(sel.ErrCodes) == 0
+}
+
+// Reissue gives the rows sel chooses new bill numbers so that the next
+// run sends them again, in one transaction, and returns them in row order.
+// Only a row whose journal holds a definite not-paid outcome for its bill
+// number can be reissued (a refusal such as NOTENOUGH, or a query that
+// found the packet FAILED): NotPaid and ErrCodes choose only such rows,
+// and a row named in Rows that is paid, unknown or pending is refused, and
+// then no row is changed. The old bill number is kept in the journal. A
+// selection that chooses no row reissues nothing and is not an error.
+func (s *Store) Reissue(ctx context.Context, name string, sel Selection) ([]Reissued, error) {
+	if sel.empty() {
+		return nil, &InputError{Msg: "no rows to reissue: name rows, or choose the not-paid ones"}
 	}
-	return s.e.reissue(ctx, name, rows, newBillNo)
+	re, err := s.e.reissue(ctx, name, sel, false, newBillNo)
+	return re, s.notFound(ctx, name, err)
+}
+
+// ReissueDryRun returns the rows Reissue would reissue, with the same
+// refusals, and changes nothing; NewBill is empty.
+func (s *Store) ReissueDryRun(ctx context.Context, name string, sel Selection) ([]Reissued, error) {
+	if sel.empty() {
+		return nil, &InputError{Msg: "no rows to reissue: name rows, or choose the not-paid ones"}
+	}
+	re, err := s.e.reissue(ctx, name, sel, true, nil)
+	return re, s.notFound(ctx, name, err)
 }
 
 // newBillNo makes a row's bill number.
@@ -323,7 +386,8 @@ func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, e
 		}
 		defer release()
 	}
-	return s.e.run(ctx, name, &cfg)
+	t, err := s.e.run(ctx, name, &cfg)
+	return t, s.notFound(ctx, name, err)
 }
 
 // jobTimeout is a job's time limit: a settle is at most two calls (a query

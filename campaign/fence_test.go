@@ -96,7 +96,7 @@ func TestLateRefusalIsFenced(t *testing.T) {
 			assert.Equal(t, int64(1), queryInt(t, s, `SELECT COUNT(*) FROM river_job WHERE id = $1
 				AND state IN ('available', 'pending', 'running', 'retryable', 'scheduled')`, jobB),
 				"A did not complete the job that replaced its own")
-			_, err := s.Reissue(ctx, "fenced", []int64{1})
+			_, err := s.Reissue(ctx, "fenced", Selection{Rows: []int64{1}})
 			var nr *NotReissuableError
 			require.ErrorAs(t, err, &nr, "an unknown row is never reissued")
 
@@ -109,7 +109,7 @@ func TestLateRefusalIsFenced(t *testing.T) {
 			assertMatchesLedger(t, srv, rows)
 			require.NotEmpty(t, rows[0].SendListID)
 			require.Len(t, srv.Packets(), 1, "one packet in the ledger")
-			_, err = s.Reissue(ctx, "fenced", []int64{1})
+			_, err = s.Reissue(ctx, "fenced", Selection{Rows: []int64{1}})
 			require.ErrorAs(t, err, &nr, "a paid row is never reissued")
 		})
 	}

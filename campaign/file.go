@@ -87,7 +87,8 @@ type ParseOptions struct {
 // CRLF line ends are accepted), either one openid per line or CSV whose
 // header names an openid column and optionally an amount column (fen,
 // overriding t.Amount). Blank lines are skipped. Every row is checked as
-// the packet it will be (openid shape, amount rules and the template's
+// the packet it will be (an openid is 20 to 32 letters, digits, '-' and
+// '_', WeChat's being 28; amount rules and the template's
 // fields as redpack's Validate does, duplicate openids) and every bad row
 // is reported, by line, in an *InputError; no row is returned then.
 func ParseFile(r io.Reader, t Template, opts ParseOptions) ([]Row, error) {
@@ -124,6 +125,16 @@ func ParseFile(r io.Reader, t Template, opts ParseOptions) ([]Row, error) {
 			openidCol = i
 		case "amount", "total_amount":
 			amountCol = i
+		}
+	}
+	if openidCol < 0 {
+		for _, sep := range []string{";", "\t"} {
+			for _, h := range strings.Split(lines[first], sep) {
+				if n := strings.ToLower(strings.TrimSpace(h)); n == "openid" || n == "re_openid" {
+					name := map[string]string{";": "semicolons", "\t": "tabs"}[sep]
+					return nil, &InputError{Msg: fmt.Sprintf("line %d: the file is separated by %s, not commas: save it as CSV with commas (a spreadsheet's \"CSV UTF-8 (comma delimited)\")", first+1, name)}
+				}
+			}
 		}
 	}
 	if openidCol >= 0 {
@@ -242,20 +253,37 @@ func checkRows(rows []Row, t Template, opts ParseOptions) []RowError {
 	return bad
 }
 
-// openidProblem says what is wrong with an openid's shape, or "". WeChat's
-// openids are 28 characters of letters, digits, '-' and '_'; the API
-// allows up to 32.
+// Openid lengths ParseFile accepts. WeChat's openids are 28 characters of
+// letters, digits, '-' and '_'; some appids' differ a little, and the API
+// takes up to 32. Shorter is a placeholder or a typo, never a user.
+const (
+	minOpenIDLen = 20
+	maxOpenIDLen = 32
+)
+
+// openidProblem says what is wrong with an openid's shape, or "".
 func openidProblem(s string) string {
 	if s == "" {
 		return "empty openid"
 	}
-	if len(s) > 32 {
-		return fmt.Sprintf("openid %.40q is longer than 32 characters", s)
-	}
 	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return fmt.Sprintf("openid %q holds %q: only letters, digits, '-' and '_' are allowed", s, c)
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_':
+			continue
+		case c == ';':
+			return fmt.Sprintf("openid %.40q holds ';': the file looks separated by semicolons; save it as CSV with commas", s)
+		case c == '\t':
+			return fmt.Sprintf("openid %.40q holds a tab: the file looks separated by tabs; save it as CSV with commas", s)
+		case c == ' ' || c == '\u00a0' || c == '\u3000':
+			return fmt.Sprintf("openid %.40q holds a space: an openid has none (two values on one line?)", s)
 		}
+		return fmt.Sprintf("openid %.40q holds %q: only letters, digits, '-' and '_' are allowed", s, c)
+	}
+	if len(s) > maxOpenIDLen {
+		return fmt.Sprintf("openid %.40q is longer than %d characters", s, maxOpenIDLen)
+	}
+	if len(s) < minOpenIDLen {
+		return fmt.Sprintf("openid %q is too short to be one: WeChat's are 28 characters, e.g. oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", s)
 	}
 	return ""
 }

@@ -1,11 +1,13 @@
 package campaign
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,14 +89,26 @@ func (e *eng[TD, TTx]) create(ctx context.Context, spec *Spec, rows []Row) (*Inf
 	}
 	now := time.Now()
 	err = e.inTx(ctx, func(tx TTx) error {
-		n, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign (name, mch_id, template, source, row_count, total_amount, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING`,
-			spec.Name, spec.MchID, string(tmpl), spec.Source, int64(len(rows)), total, now.UnixMilli())
+		if spec.FileSHA256 != "" && !spec.AllowSameFile && e.kind == "postgres" {
+			// Two imports of one file at once would each find no other:
+			// imports take turns (SQLite's write lock does this there).
+			if _, err := e.db.exec(ctx, tx, `SELECT pg_advisory_xact_lock($1)`, int64(createLockKey)); err != nil {
+				return err
+			}
+		}
+		n, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign (name, mch_id, template, source, row_count, total_amount, created_at, file_sha256)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING`,
+			spec.Name, spec.MchID, string(tmpl), spec.Source, int64(len(rows)), total, now.UnixMilli(), spec.FileSHA256)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			return fmt.Errorf("campaign %s: %w", spec.Name, ErrExists)
+		}
+		if spec.FileSHA256 != "" && !spec.AllowSameFile {
+			if err := e.sameFile(ctx, tx, spec); err != nil {
+				return err
+			}
 		}
 		for start := 0; start < len(rows); start += importBatch {
 			batch := rows[start:min(start+importBatch, len(rows))]
@@ -320,23 +334,152 @@ type NotReissuableError struct {
 	Rows map[int64]string // row → its outcome, or "no such row"
 }
 
-// Error implements error.
+// Error implements error: the refused rows in order, as ranges, grouped
+// by why ("rows 3-9, 12 are paid; row 15 is unknown").
 func (e *NotReissuableError) Error() string {
-	var b strings.Builder
-	b.WriteString("only rows definitely not paid can be reissued:")
-	n := 0
-	for row, why := range e.Rows {
-		if n == 5 {
-			fmt.Fprintf(&b, " … and %d more", len(e.Rows)-5)
-			break
-		}
-		fmt.Fprintf(&b, " row %d is %s;", row, why)
-		n++
+	byWhy := map[string][]int64{}
+	var whys []string
+	rows := make([]int64, 0, len(e.Rows))
+	for row := range e.Rows {
+		rows = append(rows, row)
 	}
-	return strings.TrimSuffix(b.String(), ";")
+	slices.Sort(rows)
+	for _, row := range rows {
+		why := e.Rows[row]
+		if byWhy[why] == nil {
+			whys = append(whys, why)
+		}
+		byWhy[why] = append(byWhy[why], row)
+	}
+	parts := make([]string, len(whys))
+	for i, why := range whys {
+		rs := byWhy[why]
+		noun, verb := "row", "is"
+		if len(rs) > 1 {
+			noun, verb = "rows", "are"
+		}
+		if why == "no such row" {
+			why, verb = "exist", "does not"
+			if len(rs) > 1 {
+				verb = "do not"
+			}
+		}
+		parts[i] = fmt.Sprintf("%s %s %s %s", noun, compactRows(rs, 20), verb, why)
+	}
+	return "only rows definitely not paid can be reissued: " + strings.Join(parts, "; ")
 }
 
-func (e *eng[TD, TTx]) reissue(ctx context.Context, name string, rowNos []int64, newBill func() string) ([]Reissued, error) {
+// compactRows writes sorted row numbers as ranges ("3-9, 12"), at most
+// limit ranges and then how many rows more.
+func compactRows(rows []int64, limit int) string {
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(rows); {
+		j := i
+		for j+1 < len(rows) && rows[j+1] == rows[j]+1 {
+			j++
+		}
+		if n == limit {
+			fmt.Fprintf(&b, ", … (%d more)", len(rows)-i)
+			break
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", rows[i], rows[j])
+		} else {
+			fmt.Fprintf(&b, "%d", rows[i])
+		}
+		n++
+		i = j + 1
+	}
+	return b.String()
+}
+
+// reissuable is a row a reissue selected, as the journal holds it.
+type reissuable struct {
+	row           int64
+	bill, outcome string
+	status, code  string
+	firstSentAt   int64
+}
+
+// selectReissue returns the rows sel selects that can be reissued, in row
+// order, or a *NotReissuableError when a row sel names cannot be.
+func (e *eng[TD, TTx]) selectReissue(ctx context.Context, tx TTx, name string, sel Selection) ([]reissuable, error) {
+	picked := map[int64]reissuable{}
+	scan := func(q string, args ...any) ([]reissuable, error) {
+		r, err := e.db.query(ctx, tx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		var out []reissuable
+		for r.Next() {
+			var c reissuable
+			if err := r.Scan(&c.row, &c.bill, &c.outcome, &c.status, &c.code, &c.firstSentAt); err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, r.Err()
+	}
+	const cols = `SELECT row_no, bill_no, outcome, status, err_code, first_sent_at FROM redpack_campaign_row WHERE campaign = $1`
+	if len(sel.Rows) > 0 {
+		// Each row is taken once: a row named twice is not seen again
+		// after its reissue, as pending.
+		want := slices.Clone(sel.Rows)
+		slices.Sort(want)
+		want = slices.Compact(want)
+		found, err := scan(cols+` AND row_no BETWEEN $2 AND $3 ORDER BY row_no`, name, want[0], want[len(want)-1])
+		if err != nil {
+			return nil, err
+		}
+		have := make(map[int64]reissuable, len(found))
+		for _, c := range found {
+			have[c.row] = c
+		}
+		bad := map[int64]string{}
+		for _, row := range want {
+			c, ok := have[row]
+			switch {
+			case !ok:
+				bad[row] = "no such row"
+			case c.outcome != dbNotPaid:
+				bad[row] = reportOutcome(c.outcome)
+			default:
+				picked[row] = c
+			}
+		}
+		if len(bad) > 0 {
+			return nil, &NotReissuableError{Rows: bad}
+		}
+	}
+	if sel.NotPaid || len(sel.ErrCodes) > 0 {
+		notPaid, err := scan(cols+` AND outcome = 'not_paid' ORDER BY row_no`, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range notPaid {
+			code := c.code
+			if code == "" {
+				code = c.status // FAILED: a query found the packet failed
+			}
+			if sel.NotPaid || slices.ContainsFunc(sel.ErrCodes, func(s string) bool { return strings.EqualFold(s, code) }) {
+				picked[c.row] = c
+			}
+		}
+	}
+	out := make([]reissuable, 0, len(picked))
+	for _, c := range picked {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b reissuable) int { return cmp.Compare(a.row, b.row) })
+	return out, nil
+}
+
+func (e *eng[TD, TTx]) reissue(ctx context.Context, name string, sel Selection, dryRun bool, newBill func() string) ([]Reissued, error) {
 	if _, err := e.info(ctx, name); err != nil {
 		return nil, err
 	}
@@ -347,32 +490,15 @@ func (e *eng[TD, TTx]) reissue(ctx context.Context, name string, rowNos []int64,
 	var out []Reissued
 	err = e.inTx(ctx, func(tx TTx) error {
 		out = out[:0]
-		bad := map[int64]string{}
 		now := time.Now().UnixMilli()
-		for _, rowNo := range rowNos {
-			r, err := e.db.query(ctx, tx, `SELECT bill_no, outcome, status, err_code, first_sent_at FROM redpack_campaign_row WHERE campaign = $1 AND row_no = $2`, name, rowNo)
-			if err != nil {
-				return err
-			}
-			var bill, outcome, status, code string
-			var fs int64
-			found := r.Next()
-			if found {
-				err = r.Scan(&bill, &outcome, &status, &code, &fs)
-			}
-			r.Close()
-			if err != nil {
-				return err
-			}
-			if err := r.Err(); err != nil {
-				return err
-			}
-			switch {
-			case !found:
-				bad[rowNo] = "no such row"
-				continue
-			case outcome != dbNotPaid:
-				bad[rowNo] = reportOutcome(outcome)
+		rows, err := e.selectReissue(ctx, tx, name, sel)
+		if err != nil {
+			return err
+		}
+		for _, c := range rows {
+			rowNo, bill, outcome, status, code, fs := c.row, c.bill, c.outcome, c.status, c.code, c.firstSentAt
+			if dryRun {
+				out = append(out, Reissued{Row: rowNo, OldBill: bill})
 				continue
 			}
 			if _, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign_old_bill (bill_no, campaign, row_no, outcome, status, err_code, first_sent_at, replaced_at)
@@ -396,9 +522,6 @@ func (e *eng[TD, TTx]) reissue(ctx context.Context, name string, rowNos []int64,
 				return errors.New("reissue: the row changed under us")
 			}
 			out = append(out, Reissued{Row: rowNo, OldBill: bill, NewBill: nb})
-		}
-		if len(bad) > 0 {
-			return &NotReissuableError{Rows: bad}
 		}
 		return nil
 	})

@@ -169,13 +169,13 @@ func TestRefusalsAreReportedAndReissued(t *testing.T) {
 					require.Equal(t, "OPENID_ERROR", r.ErrCode)
 				}
 			}
-			_, err = s.Reissue(ctx, "lean", append([]int64{paid[0]}, refused...))
+			_, err = s.Reissue(ctx, "lean", Selection{Rows: append([]int64{paid[0]}, refused...)})
 			var nr *NotReissuableError
 			require.ErrorAs(t, err, &nr, "a paid row is never reissued")
 			require.Equal(t, map[int64]string{paid[0]: "paid"}, nr.Rows)
 			require.Equal(t, rows, report(t, s, "lean"), "a refused reissue changes nothing")
 
-			re, err := s.Reissue(ctx, "lean", refused)
+			re, err := s.Reissue(ctx, "lean", Selection{Rows: refused})
 			require.NoError(t, err)
 			require.Len(t, re, 3)
 			for _, x := range re {

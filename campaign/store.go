@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -50,6 +52,23 @@ func (s *Store) Close() error { return s.e.close() }
 // URL opens PostgreSQL; anything else is a SQLite file path, created if
 // missing; "" means DefaultDB.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, false)
+}
+
+// OpenExisting opens a campaign database as Open does, but never creates
+// one: a SQLite file that does not exist, or a database without the
+// campaign journal (a PostgreSQL schema no campaign was created in), is an
+// *OpenError wrapping ErrNoDatabase. Commands that only read (status,
+// report, list) use it, so that a mistyped path is an error rather than a
+// new, empty database.
+func OpenExisting(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, true)
+}
+
+// ErrNoDatabase: OpenExisting found no campaign database at the DSN.
+var ErrNoDatabase = errors.New("no campaign database")
+
+func open(ctx context.Context, dsn string, existing bool) (*Store, error) {
 	if dsn == "" {
 		dsn = DefaultDB
 	}
@@ -63,11 +82,26 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		e, err = openPostgres(ctx, dsn)
 	} else {
 		kind = "sqlite"
+		if existing {
+			if _, serr := os.Stat(dsn); errors.Is(serr, fs.ErrNotExist) {
+				return nil, &OpenError{DSN: dsn, Err: fmt.Errorf("%w: the file does not exist", ErrNoDatabase)}
+			}
+		}
 		e, err = openSQLite(ctx, dsn)
 	}
 	name := redactDSN(dsn)
 	if err != nil {
 		return nil, &OpenError{DSN: name, Err: err}
+	}
+	if existing {
+		ok, err := e.hasJournal(ctx)
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: it holds no campaign journal", ErrNoDatabase)
+		}
+		if err != nil {
+			e.close()
+			return nil, &OpenError{DSN: name, Err: err}
+		}
 	}
 	if err := e.migrate(ctx); err != nil {
 		e.close()
@@ -473,6 +507,14 @@ func migrations(kind string) [][]string {
 		// Store.SetRate, not taken from each process's own rate. 0: none
 		// stored yet.
 		`ALTER TABLE redpack_campaign_rate ADD COLUMN per_second DOUBLE PRECISION NOT NULL DEFAULT 0`,
+	}, {
+		// When a run of the campaign last started (0: never), for list.
+		`ALTER TABLE redpack_campaign ADD COLUMN last_run_at BIGINT NOT NULL DEFAULT 0`,
+		// The SHA-256 of the file a campaign was imported from (hex; '' when
+		// not known), so that the same file is not imported twice by
+		// mistake under another name.
+		`ALTER TABLE redpack_campaign ADD COLUMN file_sha256 TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX redpack_campaign_file_sha256 ON redpack_campaign (file_sha256)`,
 	}}
 }
 
@@ -482,9 +524,13 @@ type engine interface {
 	migrate(ctx context.Context) error
 	create(ctx context.Context, c *Spec, rows []Row) (*Info, error)
 	info(ctx context.Context, name string) (*Info, error)
+	list(ctx context.Context) ([]Summary, error)
+	touchRun(ctx context.Context, name string, now time.Time) error
+	eachName(ctx context.Context, fn func(string)) error
+	hasJournal(ctx context.Context) (bool, error)
 	totals(ctx context.Context, name string, now time.Time) (*Totals, error)
 	report(ctx context.Context, name string, fn func(ReportRow) error) error
-	reissue(ctx context.Context, name string, rowNos []int64, newBill func() string) ([]Reissued, error)
+	reissue(ctx context.Context, name string, sel Selection, dryRun bool, newBill func() string) ([]Reissued, error)
 	run(ctx context.Context, name string, cfg *RunConfig) (*Totals, error)
 	queryRower() queryRower
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
 	"strings"
 	"time"
 )
@@ -122,8 +123,27 @@ func (h *Handler) AdminHandler() http.Handler {
 			adminError(w, http.StatusForbidden, "the control API answers only to a loopback address or localhost")
 			return
 		}
+		if p := r.URL.Path; p != muxCleanPath(p) {
+			// The mux would answer a redirect with an empty body, which a
+			// script's JSON decoder cannot read.
+			adminError(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s (a path has no empty, . or .. segments)", r.Method, p))
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// muxCleanPath is p as net/http's ServeMux cleans it before routing: no
+// doubled slash and no . or .. segment, a trailing slash kept.
+func muxCleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // loopbackHost reports whether a Host header names this machine: a

@@ -357,6 +357,11 @@ func TestAdminErrorsAreJSON(t *testing.T) {
 		{"PUT", "/", http.StatusMethodNotAllowed, "GET"},
 		{"GET", "/packets/" + billNo() + "/claim", http.StatusMethodNotAllowed, "POST"},
 		{"POST", "/merchants/" + DefaultMchID, http.StatusMethodNotAllowed, "GET"},
+		// Paths the mux would clean and redirect, with an empty body.
+		{"GET", "//packets", http.StatusNotFound, ""},
+		{"POST", "//faults", http.StatusNotFound, ""},
+		{"GET", "/clock/../packets", http.StatusNotFound, ""},
+		{"GET", "/./merchants", http.StatusNotFound, ""},
 	} {
 		req, _ := http.NewRequest(tc.method, ad.url+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)

@@ -260,3 +260,32 @@ func ExampleWithCA() {
 	// Output:
 	// <nil>
 }
+
+// The README's test of an unknown outcome: with one attempt per call, a
+// packet paid but answered SYSTEMERROR reaches the unknown path, and
+// Settle finds it paid, once. (With the default retry policy the client
+// would re-send the same body itself, be answered SUCCESS, and never
+// report an unknown outcome.)
+func ExampleServer_unknownOutcome() {
+	ctx := context.Background()
+	srv, serr := redpacktest.NewServer() // in a test: redpacktest.Start(t)
+	if serr != nil {
+		log.Fatal(serr)
+	}
+	defer srv.Close()
+	req := newRequest("1900000109202501011234567895")
+
+	client, _ := srv.Client(redpacktest.DefaultMchID, redpack.WithRetryPolicy(redpack.RetryPolicy{MaxAttempts: 1}))
+	srv.Inject(redpacktest.Fault{Op: "sendredpack", Kind: redpacktest.SystemErrorAfterCommit}) // paid, but answered SYSTEMERROR
+	_, err := client.SendRedPack(ctx, req)
+	if !errors.Is(err, redpack.ErrUnknownOutcome) {
+		log.Fatalf("the unknown path was not reached: %v", err)
+	}
+	s, _ := client.Settle(ctx, req)                             // queries the bill number: paid
+	p, _ := srv.Packet(redpacktest.DefaultMchID, req.MchBillNo) // what was really paid: once
+	fmt.Println("settled:", s.Outcome, "resent:", s.Resent)
+	fmt.Println("ledger:", p.Status, p.TotalAmount, "paid in all:", srv.Paid(redpacktest.DefaultMchID))
+	// Output:
+	// settled: paid resent: false
+	// ledger: SENT 1000 paid in all: 1000
+}

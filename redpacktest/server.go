@@ -10,8 +10,20 @@ import (
 )
 
 // Server is a Handler listening on a local HTTPS port (mutual TLS, HTTP/1.x),
-// in the manner of httptest.Server. The Handler's methods (ledger, clock,
-// faults, certificates) are reachable directly on the Server.
+// in the manner of httptest.Server. The embedded Handler's methods are the
+// Server's too (go doc redpacktest.Handler lists them all); those a test
+// calls most:
+//
+//   - faults and requests: [Handler.Inject], [Handler.PendingFaults],
+//     [Handler.Requests], [Handler.Reset]
+//   - the ledger: [Handler.Packet], [Handler.Packets], [Handler.Paid],
+//     [Handler.Balance], [Handler.SetBalance]
+//   - users and the clock: [Handler.Claim], [Handler.OpenBizRedPacket],
+//     [Handler.Advance], [Handler.SetTime], [Handler.Now]
+//   - credentials: [Handler.Merchant], [Handler.PKCS12], [Handler.CertPEM],
+//     [Handler.KeyPEM], [Handler.CertPool], [Handler.CACertPEM]
+//
+// Server adds URL, Client and Config, which point a redpack client at it.
 type Server struct {
 	*Handler
 	ts  *httptest.Server

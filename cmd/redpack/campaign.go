@@ -31,6 +31,7 @@ func campaignCommands() []command {
 		{"create", "import a file of openids as a campaign: every row gets its bill number before anything is sent", runCampaignCreate},
 		{"run", "pay a campaign's rows at the merchant's rate; stop it at any time and run it again", runCampaignRun},
 		{"status", "a campaign's totals, with refusals by err_code", runCampaignStatus},
+		{"list", "the database's campaigns: rows paid, not paid, unknown and pending, amount paid, last run", runCampaignList},
 		{"report", "one line per row: outcome, amount, bill number, send_listid (CSV or JSON)", runCampaignReport},
 		{"reissue", "give rows that were definitely not paid new bill numbers, for the next run", runCampaignReissue},
 		{"rate", "show or set the merchant's rate, which every run on PostgreSQL keeps to together", runCampaignRate},
@@ -84,12 +85,20 @@ Example:
       --send-name 天虹百货 --wishing 新春快乐 --act-name 新春红包 --remark 感谢关注
   redpack campaign run spring        # Ctrl-C or kill it, then run it again
   redpack campaign status spring
+  redpack campaign list
   redpack campaign report spring --format csv --out spring.csv
 
 Every command takes --db DSN ($`+campaignDBEnv+`): a file path is SQLite (default
 `+campaign.DefaultDB+` in the current directory), a postgres:// URL is PostgreSQL,
 where several "run" processes, on one machine or many, share one campaign
-and one rate limit. run takes the credentials as "redpack send" does.
+and one rate limit. run takes the credentials as "redpack send" does:
+--merchant FILE (e.g. fake-server's merchant.json), flags or REDPACK_*.
+status, report, list and reissue never create a database.
+
+After refusals are fixed (a top-up, say):
+  redpack campaign reissue spring --err-code NOTENOUGH --dry-run
+  redpack campaign reissue spring --err-code NOTENOUGH   # or --not-paid, --rows 3,5-7
+  redpack campaign run spring
 
 Run 'redpack campaign <command> -h' for a command's flags.
 `)
@@ -105,6 +114,15 @@ func openCampaignDB(ctx context.Context, e *env, fs *flag.FlagSet, dsn string) (
 		dsn = e.getenv(campaignDBEnv)
 	}
 	return campaign.Open(ctx, dsn)
+}
+
+// openExistingCampaignDB opens the database for a command that only reads
+// it: a database that does not exist is an error, never created.
+func openExistingCampaignDB(ctx context.Context, e *env, fs *flag.FlagSet, dsn string) (*campaign.Store, error) {
+	if !givenFlags(fs)["db"] && dsn == "" {
+		dsn = e.getenv(campaignDBEnv)
+	}
+	return campaign.OpenExisting(ctx, dsn)
 }
 
 // campaignArgs parses a campaign command's flags and its one NAME.
@@ -132,6 +150,7 @@ func campaignFail(e *env, cmd string, err error) int {
 	var in *campaign.InputError
 	var open *campaign.OpenError
 	var inErr *inputError
+	var nf *campaign.NotFoundError
 	switch {
 	case errors.As(err, &in):
 		msg := in.Msg
@@ -155,6 +174,12 @@ func campaignFail(e *env, cmd string, err error) int {
 		return exitUsage
 	case errors.Is(err, campaign.ErrExists):
 		fmt.Fprintf(e.stderr, "redpack campaign %s: %v: it was imported before and is not imported again.\nRun it with 'redpack campaign run', or choose another name.\n", cmd, err)
+		return exitUsage
+	case errors.As(err, &nf):
+		fmt.Fprintf(e.stderr, "redpack campaign %s: %v\n", cmd, nf)
+		if nf.DidYouMean == "" {
+			fmt.Fprintln(e.stderr, "'redpack campaign list' lists the database's campaigns.")
+		}
 		return exitUsage
 	case errors.Is(err, campaign.ErrNotFound):
 		fmt.Fprintf(e.stderr, "redpack campaign %s: %v in this database\n", cmd, err)
@@ -181,13 +206,14 @@ func runCampaignCreate(ctx context.Context, e *env, args []string) int {
 	fs.StringVar(&t.ClientIP, "client-ip", "", "IPv4 `address` of the calling machine (default: this machine's)")
 	fs.StringVar(&scene, "scene-id", "", "scene `id` PRODUCT_1…PRODUCT_8, required outside ¥1–¥200")
 	dups := fs.Bool("allow-duplicates", false, "let an openid appear on several rows, a packet each")
-	dry := fs.Bool("dry-run", false, "check the file and print what would be imported; import nothing")
+	sameFile := fs.Bool("allow-same-file", false, "import a file another campaign of the database was imported from (every row is paid again)")
+	dry := fs.Bool("dry-run", false, "check the file and print the number of rows, the total amount and the run time; import nothing")
 	rate := fs.Float64("rate", campaign.DefaultRate, "requests a second the run will make, for --dry-run's estimate")
 	mchID := fs.String("mch-id", "", "merchant id to tie the campaign to (default: the first run's) [$REDPACK_MCH_ID]")
 	usage := campaignUsage(fs, "create NAME --file FILE --amount FEN --send-name … --wishing … --act-name … --remark … [flags]",
-		"Checks every row (openid, amount, the template's fields, duplicates) and lists bad rows\nby line; imports all rows or none. Each row gets its bill number now, before anything\nis sent. The same NAME twice is refused.",
+		"Checks every row (openid, amount, the template's fields, duplicates) and lists bad rows\nby line; imports all rows or none. Each row gets its bill number now, before anything\nis sent. The same NAME twice is refused, and so is a file another campaign of the\ndatabase was imported from (by SHA-256) unless --allow-same-file.",
 		[]flagGroup{{"Flags", []string{"file", "amount", "send-name", "wishing", "act-name", "remark", "client-ip", "scene-id",
-			"allow-duplicates", "dry-run", "rate", "mch-id", "db"}}})
+			"allow-duplicates", "allow-same-file", "dry-run", "rate", "mch-id", "db"}}})
 	name, code, ok := campaignArgs(e, fs, "create", args, usage)
 	if !ok {
 		return code
@@ -235,7 +261,16 @@ func runCampaignCreate(ctx context.Context, e *env, args []string) int {
 		return campaignFail(e, "create", err)
 	}
 	defer s.Close()
-	info, err := s.Create(ctx, campaign.Spec{Name: name, Template: t, Source: source, MchID: *mchID}, rows)
+	info, err := s.Create(ctx, campaign.Spec{Name: name, Template: t, Source: source, MchID: *mchID,
+		FileSHA256: hex.EncodeToString(sum[:]), AllowSameFile: *sameFile}, rows)
+	var same *campaign.SameFileError
+	if errors.As(err, &same) {
+		fmt.Fprintf(e.stderr, "redpack campaign create: %s is the file campaign %s was imported from (sha256 %s):\n"+
+			"importing it again pays every openid in it a second time. Nothing was imported.\n"+
+			"Run %s instead, or, if a second payment is what you want, add --allow-same-file.\n",
+			*file, same.Campaign, same.SHA256[:12]+"…", "'redpack campaign run "+same.Campaign+"'")
+		return exitUsage
+	}
 	if err != nil {
 		return campaignFail(e, "create", err)
 	}
@@ -267,7 +302,7 @@ func runCampaignStatus(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	s, err := openCampaignDB(ctx, e, fs, *db)
+	s, err := openExistingCampaignDB(ctx, e, fs, *db)
 	if err != nil {
 		return campaignFail(e, "status", err)
 	}
@@ -342,6 +377,61 @@ func writeTotals(w io.Writer, info *campaign.Info, t *campaign.Totals) {
 	}
 }
 
+func runCampaignList(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet("campaign list")
+	db := dbFlag(fs)
+	asJSON := fs.Bool("json", false, "print a JSON array")
+	usage := campaignUsage(fs, "list [--json]",
+		"Every campaign in the database: its rows by outcome, the amount paid, when it was\ncreated and when a run of it last started (China time).",
+		[]flagGroup{{"Flags", []string{"json", "db"}}})
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return handleParseError(e, "campaign list", err, usage)
+	}
+	if len(pos) > 0 {
+		fmt.Fprintln(e.stderr, "redpack campaign list: takes no arguments\nRun 'redpack campaign list -h' for usage.")
+		return exitUsage
+	}
+	s, err := openExistingCampaignDB(ctx, e, fs, *db)
+	if err != nil {
+		return campaignFail(e, "list", err)
+	}
+	defer s.Close()
+	list, err := s.List(ctx)
+	if err != nil {
+		return campaignFail(e, "list", err)
+	}
+	if *asJSON {
+		for i := range list {
+			list[i].CreatedAt = list[i].CreatedAt.In(chinaTime)
+			list[i].LastRunAt = list[i].LastRunAt.In(chinaTime)
+		}
+		if list == nil {
+			list = []campaign.Summary{}
+		}
+		writeJSON(e.stdout, list)
+		return exitOK
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(e.stdout, "no campaigns in %s\n", s)
+		return exitOK
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.In(chinaTime).Format("2006-01-02 15:04")
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROWS\tPAID\tNOT PAID\tUNKNOWN\tPENDING\tAMOUNT PAID\tCREATED\tLAST RUN")
+	for _, c := range list {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", c.Name, c.Rows, c.Paid, c.NotPaid, c.Unknown, c.Pending,
+			cny(c.AmountPaid), when(c.CreatedAt), when(c.LastRunAt))
+	}
+	tw.Flush()
+	return exitOK
+}
+
 func runCampaignReport(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet("campaign report")
 	db := dbFlag(fs)
@@ -358,7 +448,7 @@ func runCampaignReport(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "redpack campaign report: --format is csv or json, not %q\n", *format)
 		return exitUsage
 	}
-	s, err := openCampaignDB(ctx, e, fs, *db)
+	s, err := openExistingCampaignDB(ctx, e, fs, *db)
 	if err != nil {
 		return campaignFail(e, "report", err)
 	}
@@ -435,27 +525,63 @@ func writeReport(ctx context.Context, s *campaign.Store, name, format string, w 
 	return cw.Error()
 }
 
+// stringsFlag is a flag that may be given several times, each a value or
+// a comma-separated list.
+type stringsFlag []string
+
+func (f *stringsFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *stringsFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*f = append(*f, strings.ToUpper(p))
+		}
+	}
+	return nil
+}
+
+// reissueJSON is reissue's --json output.
+type reissueJSON struct {
+	Campaign string              `json:"campaign"`
+	DryRun   bool                `json:"dry_run"`
+	Reissued []campaign.Reissued `json:"reissued"`
+}
+
 func runCampaignReissue(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet("campaign reissue")
 	db := dbFlag(fs)
-	rowsFlag := fs.String("rows", "", "the `rows` to reissue: 3,5-7 (row numbers as in the report)")
-	usage := campaignUsage(fs, "reissue NAME --rows 3,5-7",
-		"Gives rows a new bill number so that the next run sends them again. Only rows whose\njournal holds a definite not-paid outcome (a refusal such as NOTENOUGH, or a query\nthat found the packet FAILED) can be; if any row given is paid, unknown or pending,\nnothing changes.",
-		[]flagGroup{{"Flags", []string{"rows", "db"}}})
+	rowsFlag := fs.String("rows", "", "the `rows` to reissue: 3,5-7 (row numbers as in the report); all must be not paid")
+	notPaid := fs.Bool("not-paid", false, "reissue every row that is definitely not paid")
+	var codes stringsFlag
+	fs.Var(&codes, "err-code", "reissue the not-paid rows refused with this `err_code` (e.g. NOTENOUGH; FAILED for a packet found failed); repeatable")
+	dry := fs.Bool("dry-run", false, "print the rows that would be reissued; change nothing")
+	asJSON := fs.Bool("json", false, "print JSON, with every row's old and new bill number")
+	usage := campaignUsage(fs, "reissue NAME (--rows 3,5-7 | --not-paid | --err-code CODE) [--dry-run] [--json]",
+		"Gives rows a new bill number so that the next run sends them again. Only rows whose\njournal holds a definite not-paid outcome (a refusal such as NOTENOUGH, or a query\nthat found the packet FAILED) can be: --not-paid and --err-code choose only such rows,\nand if any row --rows names is paid, unknown or pending, nothing changes.\n\nExample, after a top-up:\n  redpack campaign reissue spring --err-code NOTENOUGH --dry-run\n  redpack campaign reissue spring --err-code NOTENOUGH\n  redpack campaign run spring",
+		[]flagGroup{{"Flags", []string{"rows", "not-paid", "err-code", "dry-run", "json", "db"}}})
 	name, code, ok := campaignArgs(e, fs, "reissue", args, usage)
 	if !ok {
 		return code
 	}
-	rows, err := parseRows(*rowsFlag)
-	if err != nil {
-		return campaignFail(e, "reissue", err)
+	sel := campaign.Selection{NotPaid: *notPaid, ErrCodes: codes}
+	if *rowsFlag != "" || (!*notPaid && len(codes) == 0) {
+		rows, err := parseRows(*rowsFlag)
+		if err != nil {
+			return campaignFail(e, "reissue", err)
+		}
+		sel.Rows = rows
 	}
-	s, err := openCampaignDB(ctx, e, fs, *db)
+	s, err := openExistingCampaignDB(ctx, e, fs, *db)
 	if err != nil {
 		return campaignFail(e, "reissue", err)
 	}
 	defer s.Close()
-	re, err := s.Reissue(ctx, name, rows)
+	var re []campaign.Reissued
+	if *dry {
+		re, err = s.ReissueDryRun(ctx, name, sel)
+	} else {
+		re, err = s.Reissue(ctx, name, sel)
+	}
 	var nr *campaign.NotReissuableError
 	if errors.As(err, &nr) {
 		fmt.Fprintf(e.stderr, "redpack campaign reissue: nothing reissued: %v\n", err)
@@ -464,17 +590,61 @@ func runCampaignReissue(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return campaignFail(e, "reissue", err)
 	}
-	for _, r := range re {
-		fmt.Fprintf(e.stdout, "row %d: %s → %s\n", r.Row, r.OldBill, r.NewBill)
+	if *asJSON {
+		if re == nil {
+			re = []campaign.Reissued{}
+		}
+		writeJSON(e.stdout, reissueJSON{Campaign: name, DryRun: *dry, Reissued: re})
+		return exitOK
 	}
-	fmt.Fprintf(e.stdout, "%d rows reissued. Send them with:\n  redpack campaign run %s\n", len(re), name)
+	rows := make([]int64, len(re))
+	for i, r := range re {
+		rows[i] = r.Row
+	}
+	switch {
+	case len(re) == 0:
+		fmt.Fprintf(e.stdout, "nothing to reissue: no row of %s is chosen and not paid\n", name)
+	case *dry:
+		fmt.Fprintf(e.stdout, "would reissue %s of %s (dry run: nothing changed)\n", rowsPhrase(rows), name)
+	default:
+		fmt.Fprintf(e.stdout, "reissued %d %s of %s under new bill numbers; send them with: redpack campaign run %s\n",
+			len(re), plural(len(re), "row", "rows"), name, name)
+	}
 	return exitOK
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// rowsPhrase names sorted rows compactly: "row 4", "rows 3-9, 12".
+func rowsPhrase(rows []int64) string {
+	var b strings.Builder
+	for i := 0; i < len(rows); {
+		j := i
+		for j+1 < len(rows) && rows[j+1] == rows[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", rows[i], rows[j])
+		} else {
+			fmt.Fprintf(&b, "%d", rows[i])
+		}
+		i = j + 1
+	}
+	return plural(len(rows), "row ", "rows ") + b.String()
 }
 
 // parseRows parses "3,5-7".
 func parseRows(s string) ([]int64, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, &inputError{msg: "--rows is required, e.g. --rows 3,5-7"}
+		return nil, &inputError{msg: "choose rows: --rows 3,5-7, --not-paid or --err-code NOTENOUGH"}
 	}
 	var out []int64
 	for _, part := range strings.Split(s, ",") {

@@ -198,7 +198,7 @@ func TestCampaignCommands(t *testing.T) {
 
 	r = runLong(t, env, "campaign", "reissue", "spring", "--rows", "2-3")
 	require.Equal(t, exitUsage, r.code, r)
-	assert.Contains(t, r.stderr, "row 2 is paid")
+	assert.Contains(t, r.stderr, "rows 2-3 are paid")
 }
 
 // Without --db or $REDPACK_CAMPAIGN_DB the campaign lives in
@@ -507,7 +507,7 @@ func TestCampaignReissueRefused(t *testing.T) {
 	require.Len(t, refused, 2)
 	r = runLong(t, env, "campaign", "reissue", "lean", "--rows", strings.Join(refused, ","))
 	require.Equal(t, exitOK, r.code, r)
-	assert.Contains(t, r.stdout, "2 rows reissued")
+	assert.Contains(t, r.stdout, "reissued 2 rows of lean")
 
 	r = runLong(t, env, append([]string{"campaign", "run", "lean"}, fastRun...)...)
 	require.Equal(t, exitOK, r.code, r)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -26,6 +29,7 @@ type connVar struct {
 // Their flag defaults are empty (base-url aside), so help never shows a
 // value taken from the environment.
 var connVars = []connVar{
+	{"merchant", "REDPACK_MERCHANT", "JSON file of these settings, as fake-server writes merchant.json; flags and variables override it"},
 	{"mch-id", "REDPACK_MCH_ID", "merchant id (商户号)"},
 	{"appid", "REDPACK_APPID", "Official Account appid the openids belong to"},
 	{"api-key", "REDPACK_API_KEY", `APIv2 key, 32 characters; "-" reads it from stdin`},
@@ -132,6 +136,9 @@ func (c *conn) client(e *env) (*redpack.Client, error) {
 // flags describe, for a caller that builds its own client (a campaign run
 // adds its limiter). Errors are as client's.
 func (c *conn) merchant(e *env) (*redpack.MerchantConfig, []redpack.Option, error) {
+	if err := c.applyMerchantFile(); err != nil {
+		return nil, nil, err
+	}
 	var missing []string
 	for _, flag := range []string{"mch-id", "appid", "api-key"} {
 		if c.get(flag) == "" {
@@ -157,6 +164,11 @@ func (c *conn) merchant(e *env) (*redpack.MerchantConfig, []redpack.Option, erro
 		return nil, nil, usageErr("timeout", "--timeout must be positive")
 	}
 
+	for _, flag := range []string{"cert-p12", "key-pem"} {
+		if err := checkPrivate(flag, c.get(flag)); err != nil {
+			return nil, nil, err
+		}
+	}
 	apiKey := c.get("api-key")
 	if apiKey == "-" {
 		k, err := readSecretLine(e.stdin)
@@ -196,6 +208,75 @@ func (c *conn) merchant(e *env) (*redpack.MerchantConfig, []redpack.Option, erro
 		opts = append(opts, redpack.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
 	}
 	return cfg, opts, nil
+}
+
+// applyMerchantFile fills every connection setting that no flag or
+// environment variable gave from the --merchant file. The certificate is
+// taken whole: from the file only if no certificate flag was given, its
+// .p12 (with its password) if it names one, else its PEM pair. Paths in the
+// file are relative to its directory. Calling it again changes nothing.
+func (c *conn) applyMerchantFile() error {
+	path := c.get("merchant")
+	if path == "" {
+		return nil
+	}
+	if err := checkPrivate("merchant", path); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return configErr("--merchant: %v", err)
+	}
+	var mf merchantFile
+	if err := json.Unmarshal(data, &mf); err != nil {
+		// json's errors name a position or a field, never a value.
+		return configErr("--merchant: %s is not a merchant JSON file: %v", path, err)
+	}
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(filepath.Dir(path), p)
+	}
+	fill := func(flag, v string) {
+		if c.get(flag) == "" {
+			*c.vals[flag] = v
+		}
+	}
+	fill("mch-id", mf.MchID)
+	fill("appid", mf.AppID)
+	fill("api-key", mf.APIKey)
+	fill("base-url", mf.BaseURL)
+	fill("ca-cert", rel(mf.CACert))
+	if c.get("cert-p12") == "" && c.get("cert-pem") == "" && c.get("key-pem") == "" {
+		if mf.CertP12 != "" {
+			fill("cert-p12", rel(mf.CertP12))
+			fill("cert-password", mf.CertPassword)
+		} else {
+			fill("cert-pem", rel(mf.CertPEM))
+			fill("key-pem", rel(mf.KeyPEM))
+		}
+	}
+	return nil
+}
+
+// checkPrivate refuses a file holding a secret (the --merchant file, a
+// key, a .p12) that the group or others may read, as ssh refuses such a
+// private key. A file that cannot be read is left to its reader to report.
+func checkPrivate(flag, path string) error {
+	if path == "" || runtime.GOOS == "windows" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return &inputError{kind: "config", flag: flag, msg: fmt.Sprintf(
+			"--%s: %s holds a secret but is readable by others than its owner (mode %04o); make it private with: chmod 600 %s",
+			flag, path, mode, shellQuote(path))}
+	}
+	return nil
 }
 
 // loadRoots returns the system roots plus the certificates in the PEM file.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redpack-go/redpack/redpacktest"
@@ -157,6 +158,17 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 		logTo = slog.NewTextHandler(e.stderr, nil)
 		opts = append(opts, redpacktest.WithLogger(slog.New(logTo)))
 	}
+	// Listen first: a port in use must leave no directory behind.
+	ln, err := listen("addr", ff.addr)
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	defer ln.Close() // after Serve, Shutdown has closed it already
+	adminLn, err := listen("admin-addr", ff.adminAddr)
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	defer adminLn.Close()
 	dir, err := newFakeDir(ff.dir)
 	if err != nil {
 		return fail(exitFailure, err)
@@ -184,20 +196,9 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 		return fail(exitFailure, err)
 	}
 
-	ln, err := net.Listen("tcp", ff.addr)
-	if err != nil {
-		return fail(exitFailure, fmt.Errorf("--addr: %w", err))
-	}
-	adminLn, err := net.Listen("tcp", ff.adminAddr)
-	if err != nil {
-		ln.Close()
-		return fail(exitFailure, fmt.Errorf("--admin-addr: %w", err))
-	}
 	baseURL := "https://" + dialAddr(ln.Addr()) + h.PathPrefix()
 	adminURL := "http://" + dialAddr(adminLn.Addr()) + "/"
 	if err := dir.writeMerchantJSON(h, merchants, baseURL, adminURL); err != nil {
-		ln.Close()
-		adminLn.Close()
 		return fail(exitFailure, err)
 	}
 
@@ -236,6 +237,24 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintln(e.stderr, "redpack fake-server: stopped")
 	return code
+}
+
+// listen listens on the address of --flag; a port in use says how to
+// have a free one picked.
+func listen(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		host, _, _ := net.SplitHostPort(addr)
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		return nil, fmt.Errorf("--%s %s: the port is in use (another fake-server?); pass --%s %s to have a free port picked: the start line and merchant.json say which",
+			flag, addr, flag, net.JoinHostPort(host, "0"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flag, err)
+	}
+	return ln, nil
 }
 
 // tlsHintHandler adds a hint to net/http's log of a handshake that failed
@@ -422,9 +441,11 @@ holds its PID, and is taken over once that process is gone):
   merchants/<mch_id>/      the certificate files of every merchant
   ca-key.TEST-ONLY.pem     the CA's key, to issue the server certificate again
 All keys are throwaway test keys. The files with keys are readable by the
-owner only. It then prints one line with both addresses and the directory,
-logs each request to stderr (never a key or a signature) and runs until
-SIGINT or SIGTERM.
+owner only. "redpack send --merchant DIR/merchant.json …", or any command
+that takes credentials, uses them. It then prints one line with both
+addresses and the directory, logs each request to stderr (never a key or a
+signature) and runs until SIGINT or SIGTERM. A port in use says so and
+writes nothing: pass --addr 127.0.0.1:0 to have a free one picked.
 
 The merchant is redpacktest's default unless flags or --config say
 otherwise: mch_id 1900000109, appid wx8888888888888888 (and the mini-program

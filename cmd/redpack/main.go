@@ -39,6 +39,7 @@
 // Every flag has an environment variable; a flag overrides it. Secrets are
 // never printed: not in output, errors, logs or help.
 //
+//	--merchant       REDPACK_MERCHANT       JSON file of the settings below (fake-server's merchant.json)
 //	--mch-id         REDPACK_MCH_ID         merchant id (商户号)
 //	--appid          REDPACK_APPID          Official Account appid
 //	--api-key        REDPACK_API_KEY        the 32-character APIv2 key ("-" reads it from stdin)
@@ -51,6 +52,13 @@
 //
 // send-mini's --mini-appid, the mini-program's appid, has
 // REDPACK_MINI_APPID.
+//
+// The --merchant file has the shape of fake-server's merchant.json: mch_id,
+// appid, api_key, cert_p12 and cert_password (or cert_pem and key_pem),
+// ca_cert and base_url; relative paths are relative to the file. A flag or
+// variable overrides its field, and a certificate given by flag replaces
+// the file's whole. The file, a key and a .p12 must be private to their
+// owner (chmod 600), or the command refuses them, as ssh does.
 //
 // Prefer the environment for the API key: command-line flags are visible
 // to other users of the machine.
