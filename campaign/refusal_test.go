@@ -62,6 +62,9 @@ func TestBalanceRunsOutStopsTheRun(t *testing.T) {
 			require.Zero(t, tot.NotPaid, "nothing journalled not paid")
 			require.Zero(t, tot.Unknown)
 			require.Equal(t, k, sendCount(srv), "no row sent after the refusal")
+			list, err := s.List(ctx)
+			require.NoError(t, err)
+			require.WithinDuration(t, time.Now(), list[0].LastRunAt, time.Minute, "a run records when it started, for list")
 			for _, r := range report(t, s, "lean") {
 				if r.Outcome == OutcomePending && r.Row == k {
 					assert.Equal(t, "NOTENOUGH", r.ErrCode, "the refused row says why it waits")

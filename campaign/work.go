@@ -436,6 +436,9 @@ func (e *eng[TD, TTx]) run(ctx context.Context, name string, cfg *RunConfig) (*T
 	if err := e.tie(ctx, info, mchID); err != nil {
 		return nil, err
 	}
+	if err := e.touchRun(ctx, name, cfg.now()); err != nil {
+		return nil, err
+	}
 
 	lim, err := e.limiter(ctx, mchID, cfg)
 	if err != nil {
