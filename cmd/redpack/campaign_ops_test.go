@@ -24,7 +24,9 @@ func TestCampaignList(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r)
 	r = runLong(t, env, createArgs("autumn", writeLines(t, f.dir, "b.txt", campaignOpenIDs(7)[4:]...), "--amount", "200")...)
 	require.Equal(t, exitOK, r.code, r)
-	require.NoError(t, f.srv.SetBalance(testMchID, 200))
+	for _, row := range reportRows(t, env, "spring")[2:] {
+		require.NoError(t, f.srv.Inject(redpacktest.Fault{Op: "sendredpack", MchBillNo: row["mch_billno"], Kind: redpacktest.ErrCodeAnswer, ErrCode: "OPENID_ERROR"}))
+	}
 	r = runLong(t, env, append([]string{"campaign", "run", "spring", "--workers", "1"}, fastRun...)...)
 	require.Equal(t, exitOK, r.code, r)
 
