@@ -64,6 +64,11 @@ type update struct {
 	// heldUntil; otherwise the row is not paid.
 	retry     bool
 	heldUntil int64
+	// renew (with retry): WeChat recorded the refused bill number as a
+	// failed packet (a daily cap), so a re-send would only be answered
+	// SEND_FAILED. The journal keeps it as not paid and the row waits
+	// under a new one, as Reissue would.
+	renew bool
 	// updUnknown only:
 	settleTries  int64
 	gaveUp       bool
@@ -114,6 +119,11 @@ func (e *eng[TD, TTx]) apply(ctx context.Context, tx TTx, r *jrow, u *update, no
 		n, err := e.db.exec(ctx, tx, q, gen, left, u.status, u.errCode, clip(u.errMsg), ms, u.heldUntil, r.campaign, r.row, r.billNo)
 		if err != nil {
 			return err
+		}
+		if n == 1 && u.renew {
+			if err := e.renew(ctx, tx, r, u.errCode, now); err != nil {
+				return err
+			}
 		}
 		if n == 1 {
 			return e.release(ctx, tx, r)
@@ -283,6 +293,23 @@ func (e *eng[TD, TTx]) beginSettle(ctx context.Context, r *jrow, now, deadline t
 	r.firstSentAt = r.firstSent()
 	r.sendGen, r.sendAt, r.sendDeadline = r.sendGen+1, now.UnixMilli(), deadline.UnixMilli()
 	return true, nil
+}
+
+// renew retires a pending row's bill number, which WeChat holds as a
+// failed packet, into the journal's old bills as not paid, and gives the
+// row a new one, in tx.
+func (e *eng[TD, TTx]) renew(ctx context.Context, tx TTx, r *jrow, code string, now time.Time) error {
+	if _, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign_old_bill (bill_no, campaign, row_no, outcome, status, err_code, first_sent_at, replaced_at)
+		SELECT bill_no, campaign, row_no, 'not_paid', 'FAILED', $1, first_sent_at, $2 FROM redpack_campaign_row
+		WHERE campaign = $3 AND row_no = $4 AND bill_no = $5`, code, now.UnixMilli(), r.campaign, r.row, r.billNo); err != nil {
+		return err
+	}
+	n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET bill_no = $1, first_sent_at = 0, resend_closed = 0, reissues = reissues + 1
+		WHERE campaign = $2 AND row_no = $3 AND bill_no = $4 AND outcome = 'pending'`, newBillNo(), r.campaign, r.row, r.billNo)
+	if err == nil && n != 1 {
+		err = errors.New("renew: the row changed under us")
+	}
+	return err
 }
 
 // reserve adds one packet of amount to the day's counter for openid (""

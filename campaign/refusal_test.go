@@ -185,10 +185,12 @@ func TestConfigRefusalStopsTheRun(t *testing.T) {
 func TestDailyAmountRefusalHoldsTheDay(t *testing.T) {
 	const n, k = 6, 3
 	s := openStore(t, newDSN(t, "sqlite"))
-	srv := redpacktest.Start(t)
+	// The console's daily amount for the merchant lets k-1 rows through.
+	m := redpacktest.DefaultMerchant()
+	m.DailyAmount = (k - 1) * 100
+	srv := redpacktest.Start(t, redpacktest.WithMerchants(m))
 	create(t, s, "daily", rowsOf(openids(n), 100))
 	bills := billsOf(report(t, s, "daily"))
-	require.NoError(t, srv.Inject(redpacktest.Fault{Op: "sendredpack", MchBillNo: bills[k], Kind: redpacktest.ErrCodeAnswer, ErrCode: "SENDAMOUNT_LIMIT"}))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg := runConfig(t, srv)
@@ -200,29 +202,40 @@ func TestDailyAmountRefusalHoldsTheDay(t *testing.T) {
 	require.Zero(t, tot.NotPaid)
 	require.Equal(t, k, sendCount(srv))
 
-	cfg.now = func() time.Time { return time.Now().Add(24 * time.Hour) }
-	srv.Advance(24 * time.Hour)
-	reviveHeld(t, s, "daily")
-	tot, err = s.Run(ctx, "daily", cfg)
-	require.NoError(t, err)
-	require.Equal(t, int64(n), tot.Paid)
+	refused := report(t, s, "daily")[k-1]
+	require.Equal(t, OutcomePending, refused.Outcome)
+	require.NotEqual(t, bills[k], refused.BillNo, "WeChat holds the refused bill number as a failed packet: the row waits under a new one")
+	p, found := srv.Packet(redpacktest.DefaultMchID, bills[k])
+	require.True(t, found)
+	require.False(t, p.Paid)
+
+	// Each next day, an hour in (well within the resend window), the
+	// cap lets k-1 more rows through, until every row is paid.
+	for d := 1; tot.Paid < n; d++ {
+		require.LessOrEqual(t, d, 3)
+		at := nextDay(time.Now().Add(time.Duration(d-1) * 24 * time.Hour)).Add(time.Hour)
+		offset := time.Until(at)
+		cfg.now = func() time.Time { return time.Now().Add(offset) }
+		srv.Advance(at.Sub(srv.Now()))
+		reviveHeld(t, s, "daily")
+		before := tot.Paid
+		tot, err = s.Run(ctx, "daily", cfg)
+		require.NoError(t, err)
+		require.Equal(t, min(before+k-1, n), tot.Paid, "day %d", d)
+	}
 	rows := report(t, s, "daily")
 	assertMatchesLedger(t, srv, rows)
 	for _, r := range rows {
-		if r.Row == k {
-			// Refused more than redpack.ResendWindow ago: WeChat would
-			// answer the old bill number as expired, so the row went on
-			// under a new one, as Reissue would, the old kept as not paid.
-			assert.NotEqual(t, bills[k], r.BillNo)
-			assert.Equal(t, int64(1), r.Reissues)
-			_, found := srv.Packet(redpacktest.DefaultMchID, bills[k])
-			assert.False(t, found, "the refused bill number holds no packet")
+		if r.Row <= k-1 {
+			assert.Equal(t, bills[r.Row], r.BillNo, "row %d paid the first day under its bill number", r.Row)
 			continue
 		}
-		assert.Equal(t, bills[r.Row], r.BillNo, "row %d keeps its bill number", r.Row)
+		if r.Reissues > 0 {
+			assert.NotEqual(t, bills[r.Row], r.BillNo, "row %d: refused by the cap, paid under a new bill number", r.Row)
+		}
 	}
+	assert.Equal(t, refused.BillNo, rows[k-1].BillNo, "row k paid under the bill number it was given")
 }
-
 // TestClassify sorts every refusal the issue names.
 func TestClassify(t *testing.T) {
 	for _, c := range []struct {

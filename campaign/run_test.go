@@ -351,7 +351,8 @@ func TestOnlyOneAttemptClaimsARow(t *testing.T) {
 			results := make(chan bool, 8)
 			for range 8 {
 				go func() {
-					ok, code, err := e.claimAny(ctx, r, redpacktest.DefaultMchID, time.Now(), Limits{}.withDefaults())
+					mine := *r // each attempt read the row itself
+					ok, code, err := e.claimAny(ctx, &mine, redpacktest.DefaultMchID, time.Now(), Limits{}.withDefaults())
 					assert.NoError(t, err)
 					assert.Empty(t, code)
 					results <- ok

@@ -243,7 +243,9 @@ func (w *rowWorker[TD, TTx]) afterSend(ctx context.Context, job *river.Job[rowAr
 			case classRate:
 				wait = freqWait()
 			case classDaily:
-				u.heldUntil = nextDay(now).UnixMilli()
+				// WeChat records a cap's refusal as a failed packet: the
+				// row waits for the next day under a new bill number.
+				u.heldUntil, u.renew = nextDay(now).UnixMilli(), true
 				wait = nextDay(now).Sub(now) + jitter(time.Minute)
 			}
 			return w.record(ctx, job, r, u, wait)
