@@ -2,7 +2,6 @@ package campaign
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/redpack-go/redpack"
+	"github.com/redpack-go/redpack/internal/tcpswitch"
 	"github.com/redpack-go/redpack/redpacktest"
 )
 
@@ -75,84 +75,6 @@ func TestOutageStrandsNothing(t *testing.T) {
 	}
 }
 
-// switchProxy forwards TCP to a target and can be switched off (listener
-// closed, every connection cut) and on again on the same port, as a
-// server stopped and restarted looks to its clients.
-type switchProxy struct {
-	addr, target string
-	mu           sync.Mutex
-	l            net.Listener
-	conns        map[net.Conn]bool
-}
-
-func newSwitchProxy(t *testing.T, target string) *switchProxy {
-	p := &switchProxy{target: target, conns: map[net.Conn]bool{}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p.addr = l.Addr().String()
-	p.serve(l)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *switchProxy) serve(l net.Listener) {
-	p.mu.Lock()
-	p.l = l
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.pipe(c)
-		}
-	}()
-}
-
-func (p *switchProxy) pipe(c net.Conn) {
-	u, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[u] = true, true
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(u, c); u.Close() }()
-	_, _ = io.Copy(c, u)
-	c.Close()
-}
-
-func (p *switchProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.l != nil {
-		p.l.Close()
-		p.l = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
-
-func (p *switchProxy) up() error {
-	var l net.Listener
-	var err error
-	for range 50 { // the port was just closed; it may take a moment
-		if l, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		return err
-	}
-	p.serve(l)
-	return nil
-}
-
 // TestServerRestartMidRun: WeChat goes away in the middle of a run and
 // comes back. No row is paid twice and none is stranded.
 func TestServerRestartMidRun(t *testing.T) {
@@ -164,21 +86,23 @@ func TestServerRestartMidRun(t *testing.T) {
 			srv := redpacktest.Start(t)
 			u, err := url.Parse(srv.URL())
 			require.NoError(t, err)
-			p := newSwitchProxy(t, u.Host)
+			p, err := tcpswitch.New(u.Host)
+			require.NoError(t, err)
+			t.Cleanup(p.Off)
 			create(t, s, "blink", rowsOf(openids(n), 100))
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			cfg := runConfig(t, srv)
-			cfg.ClientOptions = []redpack.Option{redpack.WithBaseURL("https://" + p.addr + u.Path), redpack.WithRootCAs(srv.CertPool())}
+			cfg.ClientOptions = []redpack.Option{redpack.WithBaseURL("https://" + p.Addr + u.Path), redpack.WithRootCAs(srv.CertPool())}
 			cfg.ProgressEvery = 50 * time.Millisecond
 			var once sync.Once
 			cfg.Progress = func(t2 Totals) {
 				if t2.Paid >= n/3 {
 					once.Do(func() {
-						p.down()
+						p.Off()
 						go func() {
 							time.Sleep(2 * time.Second)
-							assert.NoError(t, p.up())
+							assert.NoError(t, p.On())
 						}()
 					})
 				}
