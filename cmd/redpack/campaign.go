@@ -59,7 +59,7 @@ func runCampaign(ctx context.Context, e *env, args []string) int {
 			return c.run(ctx, e, args[1:])
 		}
 	}
-	fmt.Fprintf(e.stderr, "redpack campaign: unknown command %q\nRun 'redpack campaign help' for usage.\n", args[0])
+	fmt.Fprintf(e.stderr, "redpack campaign: unknown command %q%s\nRun 'redpack campaign help' for usage.\n", args[0], didYouMean(args[0], commandNames(campaignCommands())))
 	return exitUsage
 }
 
