@@ -34,9 +34,12 @@
 //
 // FREQ_LIMIT is never a failure: the row waits and goes again under the
 // same bill number. A definite refusal (NOTENOUGH, SENDNUM_LIMIT, …) is
-// reported and never re-issued by itself; Reissue gives chosen rows a new
+// reported and never re-issued by itself; Reissue gives the rows a
+// Selection chooses (by number, every not-paid row, or by err_code) a new
 // bill number only when the journal holds a definite not-paid outcome for
-// the old one. WeChat's daily caps (Limits) are counted in the journal: a
+// the old one, and ReissueDryRun says which it would. Create refuses a
+// file another campaign of the database came from (Spec.FileSHA256),
+// which would pay every row twice. WeChat's daily caps (Limits) are counted in the journal: a
 // row that would exceed one is held for the next day or reported, never
 // sent to collect a refusal.
 //
@@ -63,4 +66,10 @@
 // resumes a killed run's rows within a minute or two with the defaults.
 // A row claimed by an attempt that may still be sending it is not settled
 // until that attempt's time is surely up.
+//
+// # Operating
+//
+// List counts every campaign's rows by outcome; OpenExisting opens a
+// database for reading without ever creating one; a campaign name that is
+// not in the database is a *NotFoundError suggesting the closest.
 package campaign

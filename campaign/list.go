@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/redpack-go/redpack/internal/suggest"
 )
 
 // Summary is one campaign of List: its rows counted by outcome.
@@ -193,51 +194,7 @@ func (s *Store) notFound(ctx context.Context, name string, err error) error {
 	if nerr != nil || slices.Contains(names, name) {
 		return err // a row, not the campaign, is missing
 	}
-	return &NotFoundError{Name: name, DidYouMean: closest(name, names)}
-}
-
-// closest returns the name nearest to s by edit distance, if it is near
-// enough to be a typo of it (at most a third of its letters, or two,
-// changed), or a name s is the start of; else "".
-func closest(s string, names []string) string {
-	best, bestD := "", -1
-	for _, n := range names {
-		d := levenshtein(s, n)
-		if bestD < 0 || d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if bestD >= 0 && bestD <= max(2, len([]rune(s))/3) {
-		return best
-	}
-	for _, n := range names {
-		if len(s) >= 3 && strings.HasPrefix(n, s) {
-			return n
-		}
-	}
-	return ""
-}
-
-// levenshtein is the edit distance between a and b, in runes.
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
+	return &NotFoundError{Name: name, DidYouMean: suggest.Closest(name, names)}
 }
 
 // createLockKey is the PostgreSQL advisory lock imports of a file with a

@@ -60,7 +60,7 @@ func runCampaign(ctx context.Context, e *env, args []string) int {
 			return c.run(ctx, e, args[1:])
 		}
 	}
-	fmt.Fprintf(e.stderr, "redpack campaign: unknown command %q\nRun 'redpack campaign help' for usage.\n", args[0])
+	fmt.Fprintf(e.stderr, "redpack campaign: unknown command %q%s\nRun 'redpack campaign help' for usage.\n", args[0], didYouMean(args[0], commandNames(campaignCommands())))
 	return exitUsage
 }
 
@@ -210,10 +210,11 @@ func runCampaignCreate(ctx context.Context, e *env, args []string) int {
 	dry := fs.Bool("dry-run", false, "check the file and print the number of rows, the total amount and the run time; import nothing")
 	rate := fs.Float64("rate", campaign.DefaultRate, "requests a second the run will make, for --dry-run's estimate")
 	mchID := fs.String("mch-id", "", "merchant id to tie the campaign to (default: the first run's) [$REDPACK_MCH_ID]")
+	merchant := fs.String("merchant", "", "JSON `file` of the credentials (fake-server's merchant.json): its mch_id ties the campaign [$REDPACK_MERCHANT]")
 	usage := campaignUsage(fs, "create NAME --file FILE --amount FEN --send-name … --wishing … --act-name … --remark … [flags]",
 		"Checks every row (openid, amount, the template's fields, duplicates) and lists bad rows\nby line; imports all rows or none. Each row gets its bill number now, before anything\nis sent. The same NAME twice is refused, and so is a file another campaign of the\ndatabase was imported from (by SHA-256) unless --allow-same-file.",
 		[]flagGroup{{"Flags", []string{"file", "amount", "send-name", "wishing", "act-name", "remark", "client-ip", "scene-id",
-			"allow-duplicates", "allow-same-file", "dry-run", "rate", "mch-id", "db"}}})
+			"allow-duplicates", "allow-same-file", "dry-run", "rate", "mch-id", "merchant", "db"}}})
 	name, code, ok := campaignArgs(e, fs, "create", args, usage)
 	if !ok {
 		return code
@@ -228,6 +229,16 @@ func runCampaignCreate(ctx context.Context, e *env, args []string) int {
 	}
 	if *mchID == "" && !givenFlags(fs)["mch-id"] {
 		*mchID = e.getenv("REDPACK_MCH_ID")
+	}
+	if *merchant == "" && !givenFlags(fs)["merchant"] {
+		*merchant = e.getenv("REDPACK_MERCHANT")
+	}
+	if *mchID == "" && *merchant != "" {
+		mf, err := readMerchantFile(*merchant)
+		if err != nil {
+			return campaignFail(e, "create", err)
+		}
+		*mchID = mf.MchID
 	}
 	data, err := os.ReadFile(*file)
 	if err != nil {

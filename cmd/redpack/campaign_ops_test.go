@@ -216,3 +216,23 @@ func TestCampaignCreateOpenIDShape(t *testing.T) {
 	assert.Contains(t, r.stderr, "line 1: the file is separated by semicolons, not commas: save it as CSV with commas")
 	require.Empty(t, f.srv.Requests())
 }
+
+// A mistyped command suggests the closest one.
+func TestDidYouMeanCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sned"}, `redpack: unknown command "sned"; did you mean "send"?`},
+		{[]string{"help", "setle"}, `redpack help: unknown command "setle"; did you mean "settle"?`},
+		{[]string{"campaign", "stauts", "spring"}, `redpack campaign: unknown command "stauts"; did you mean "status"?`},
+		{[]string{"campaign", "reisue"}, `did you mean "reissue"?`},
+	} {
+		r := runCLI(t, nil, "", tc.args...)
+		require.Equal(t, exitUsage, r.code, r)
+		assert.Contains(t, r.stderr, tc.want)
+	}
+	r := runCLI(t, nil, "", "frobnicate")
+	require.Equal(t, exitUsage, r.code, r)
+	assert.NotContains(t, r.stderr, "did you mean", "no suggestion when nothing is close")
+}

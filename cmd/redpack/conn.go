@@ -220,17 +220,9 @@ func (c *conn) applyMerchantFile() error {
 	if path == "" {
 		return nil
 	}
-	if err := checkPrivate("merchant", path); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(path)
+	mf, err := readMerchantFile(path)
 	if err != nil {
-		return configErr("--merchant: %v", err)
-	}
-	var mf merchantFile
-	if err := json.Unmarshal(data, &mf); err != nil {
-		// json's errors name a position or a field, never a value.
-		return configErr("--merchant: %s is not a merchant JSON file: %v", path, err)
+		return err
 	}
 	rel := func(p string) string {
 		if p == "" || filepath.IsAbs(p) {
@@ -258,6 +250,23 @@ func (c *conn) applyMerchantFile() error {
 		}
 	}
 	return nil
+}
+
+// readMerchantFile reads a --merchant file, refusing one others may read.
+func readMerchantFile(path string) (*merchantFile, error) {
+	if err := checkPrivate("merchant", path); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, configErr("--merchant: %v", err)
+	}
+	var mf merchantFile
+	if err := json.Unmarshal(data, &mf); err != nil {
+		// json's errors name a position or a field, never a value.
+		return nil, configErr("--merchant: %s is not a merchant JSON file: %v", path, err)
+	}
+	return &mf, nil
 }
 
 // checkPrivate refuses a file holding a secret (the --merchant file, a

@@ -104,6 +104,8 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+
+	"github.com/redpack-go/redpack/internal/suggest"
 )
 
 // Exit codes. They are part of the command's interface: scripts branch on
@@ -169,6 +171,22 @@ func commands() []command {
 	}
 }
 
+func commandNames(cs []command) []string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.name
+	}
+	return names
+}
+
+// didYouMean is "; did you mean \"send\"?" for a mistyped name, or "".
+func didYouMean(name string, names []string) string {
+	if s := suggest.Closest(name, names); s != "" {
+		return fmt.Sprintf("; did you mean %q?", s)
+	}
+	return ""
+}
+
 func lookup(name string) (command, bool) {
 	for _, c := range commands() {
 		if c.name == name {
@@ -194,7 +212,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	c, ok := lookup(name)
 	if !ok {
-		fmt.Fprintf(stderr, "redpack: unknown command %q\nRun 'redpack help' for usage.\n", name)
+		fmt.Fprintf(stderr, "redpack: unknown command %q%s\nRun 'redpack help' for usage.\n", name, didYouMean(name, commandNames(commands())))
 		return exitUsage
 	}
 	return c.run(ctx, e, args[1:])
@@ -209,7 +227,7 @@ func runHelp(ctx context.Context, e *env, args []string) int {
 		if c, ok := lookup(args[0]); ok {
 			return c.run(ctx, e, []string{"-h"})
 		}
-		fmt.Fprintf(e.stderr, "redpack help: unknown command %q\nRun 'redpack help' for usage.\n", args[0])
+		fmt.Fprintf(e.stderr, "redpack help: unknown command %q%s\nRun 'redpack help' for usage.\n", args[0], didYouMean(args[0], commandNames(commands())))
 		return exitUsage
 	case len(args) == 1:
 		writeUsage(e.stdout)

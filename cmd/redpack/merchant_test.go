@@ -24,8 +24,13 @@ func TestMerchantFileFromFakeServer(t *testing.T) {
 	require.Equal(t, exitOK, r.code, "$REDPACK_MERCHANT works as --merchant: %s", r)
 
 	env := map[string]string{campaignDBEnv: filepath.Join(t.TempDir(), "c.db")}
-	r = runLong(t, env, createArgs("spring", writeLines(t, t.TempDir(), "a.txt", campaignOpenIDs(2)...), "--amount", "100")...)
+	r = runLong(t, env, createArgs("spring", writeLines(t, t.TempDir(), "a.txt", campaignOpenIDs(2)...), "--amount", "100", "--merchant", mj)...)
 	require.Equal(t, exitOK, r.code, r)
+	r = runLong(t, env, "campaign", "status", "spring", "--json")
+	require.Equal(t, exitOK, r.code, r)
+	var st campaignStatus
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st))
+	require.Equal(t, testMchID, st.MchID, "create ties the campaign to the file's merchant")
 	r = runLong(t, env, append([]string{"campaign", "run", "spring", "--merchant", mj}, fastRun...)...)
 	require.Equal(t, exitOK, r.code, r)
 	assert.Contains(t, flat(r.stdout), "paid 2")
