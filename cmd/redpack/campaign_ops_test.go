@@ -63,6 +63,7 @@ func TestCampaignReadOnlyCommandsCreateNothing(t *testing.T) {
 		{"campaign", "status", "spring"},
 		{"campaign", "report", "spring"},
 		{"campaign", "list"},
+		append([]string{"campaign", "run", "spring"}, fastRun...), // nor does run: a mistyped --db pays nothing
 	} {
 		r := runLong(t, env, args...)
 		require.Equal(t, exitUsage, r.code, "%v: %s", args, r)

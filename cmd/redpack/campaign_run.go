@@ -101,7 +101,7 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return campaignFail(e, "run", err)
 	}
-	s, err := openCampaignDB(ctx, e, fs, *db)
+	s, err := openExistingCampaignDB(ctx, e, fs, *db)
 	if err != nil {
 		return campaignFail(e, "run", err)
 	}
