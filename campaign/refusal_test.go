@@ -236,6 +236,7 @@ func TestDailyAmountRefusalHoldsTheDay(t *testing.T) {
 	}
 	assert.Equal(t, refused.BillNo, rows[k-1].BillNo, "row k paid under the bill number it was given")
 }
+
 // TestClassify sorts every refusal the issue names.
 func TestClassify(t *testing.T) {
 	for _, c := range []struct {
