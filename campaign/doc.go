@@ -17,31 +17,55 @@
 // every row's bill number (redpack.NewBillNo) and job in one transaction,
 // before anything can be sent.
 //
-// A worker reads the journal first. A row never sent is marked as sent
-// (outcome unknown, first-send time recorded once) in the transaction that
-// also counts it towards the daily caps, and only then is its request
-// made; so after a crash at any instant a row is either known never sent
-// or known possibly sent. A possibly sent row is settled with
-// redpack.Client.Settle: a query first, and a re-send of the same request
-// under the same bill number only when WeChat has no record, and only
-// within redpack.ResendWindow of the row's first send; after that, by query
-// alone. Outcomes only ever move up (pending → unknown → paid or not paid).
-// No transaction is held across a network call: a worker sends, then opens
-// the transaction that records the outcome and completes its job, after
-// checking that the job is still its attempt's.
+// A worker reads the journal first. Each time a row's bill number may be
+// sent (its first send, or a settle that may re-send it) the worker takes a
+// new send generation for the row, a fencing token, in the transaction
+// that also records when the attempt began and by when it is surely over
+// (from that run's own AttemptTimeout and MaxAttempts) and, for a first
+// send, counts it towards the daily caps; only then is the request made.
+// So after a crash at any instant a row is either known never sent or
+// known possibly sent. A possibly sent row is settled, once the deadline
+// its sender stored has passed, with redpack.Client.Settle: a query first,
+// and a re-send of the same request under the same bill number only when
+// WeChat has no record, and only within redpack.ResendWindow of the first
+// send that may have left; after that, by query alone. An attempt writes
+// its result under its own generation: a refusal counts as "not paid"
+// only while that generation is the newest (else it proves nothing about
+// the bill number, and the row settles by query); what is about the bill
+// number itself (paid, SEND_FAILED, a query's FAILED) is always written;
+// a request that never left (redpack.RequestError) returns the row to
+// pending. No write depends on timing, so runs with different flags and
+// clocks can share a database. No transaction is held across a network
+// call. A row's River job has one attempt: a job River rescues is
+// discarded and the row gets a new one, so an attempt that was replaced
+// can never complete its successor's job.
 //
 // # The money rules
 //
-// FREQ_LIMIT is never a failure: the row waits and goes again under the
-// same bill number. A definite refusal (NOTENOUGH, SENDNUM_LIMIT, …) is
-// reported and never re-issued by itself; Reissue gives the rows a
-// Selection chooses (by number, every not-paid row, or by err_code) a new
-// bill number only when the journal holds a definite not-paid outcome for
-// the old one, and ReissueDryRun says which it would. Create refuses a
-// file another campaign of the database came from (Spec.FileSHA256),
-// which would pay every row twice. WeChat's daily caps (Limits) are counted in the journal: a
-// row that would exceed one is held for the next day or reported, never
-// sent to collect a refusal.
+// Refusals are sorted by what they say about the rest of the file.
+// FREQ_LIMIT: the row goes again under the same bill number. NOTENOUGH:
+// the row keeps its bill number and the run stops (a *StoppedError
+// matching ErrBalanceLow) or, with WaitForBalance, pauses until a probe is
+// paid. SENDAMOUNT_LIMIT: the day's rows wait for the next day. A
+// configuration refusal (SIGN_ERROR, CA_ERROR, NO_AUTH, ILLEGAL_APPID …):
+// the run stops at the first (ErrMerchantConfig) with advice. Any other
+// refusal (OPENID_ERROR, SENDNUM_LIMIT, …) is reported for that row and
+// never re-issued by itself; Reissue gives the rows a Selection chooses
+// (by number, every not-paid row, or by err_code) a new bill number only
+// when the journal holds a definite not-paid outcome for the old one, and
+// ReissueDryRun says which it would. A refused bill number that waited
+// past the resend window goes on under a new one, the old kept as not
+// paid. Create refuses a file another campaign of the database came from
+// (Spec.FileSHA256), which would pay every row twice. WeChat's daily caps
+// (Limits) are counted in the journal: a row that would exceed one is
+// held for the next day or reported, never sent to collect a refusal.
+//
+// # Outages
+//
+// A few requests in a row that cannot reach WeChat pause the run: no new
+// row is claimed, one probe at a time goes with backoff, and the first
+// answer resumes the run. An outage longer than RunConfig.OutageLimit
+// stops it with ErrOutage. Rows whose requests never left stay pending.
 //
 // # Rate
 //
@@ -65,7 +89,8 @@
 // shortly after it and its journal write, so that a restarted run
 // resumes a killed run's rows within a minute or two with the defaults.
 // A row claimed by an attempt that may still be sending it is not settled
-// until that attempt's time is surely up.
+// until the deadline that attempt stored; fencing keeps even a later
+// write of that attempt harmless.
 //
 // # Operating
 //
