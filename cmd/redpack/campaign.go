@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/redpack-go/redpack"
 	"github.com/redpack-go/redpack/campaign"
 )
@@ -25,70 +27,47 @@ import (
 // campaignDBEnv is the environment variable of --db.
 const campaignDBEnv = "REDPACK_CAMPAIGN_DB"
 
-// campaignCommands are the subcommands of "redpack campaign".
-func campaignCommands() []command {
-	return []command{
-		{"create", "import a file of openids as a campaign: every row gets its bill number before anything is sent", runCampaignCreate},
-		{"run", "pay a campaign's rows at the merchant's rate; stop it at any time and run it again", runCampaignRun},
-		{"status", "a campaign's totals, with refusals by err_code", runCampaignStatus},
-		{"list", "the database's campaigns: rows paid, not paid, unknown and pending, amount paid, last run", runCampaignList},
-		{"report", "one line per row: outcome, amount, bill number, send_listid (CSV or JSON)", runCampaignReport},
-		{"reissue", "give rows that were definitely not paid new bill numbers, for the next run", runCampaignReissue},
-		{"rate", "show or set the merchant's rate, which every run on PostgreSQL keeps to together", runCampaignRate},
-	}
-}
-
-func runCampaign(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		w := e.stdout
-		code := exitOK
-		if len(args) == 0 {
-			w, code = e.stderr, exitUsage
-		}
-		if len(args) == 2 && args[0] == "help" {
-			for _, c := range campaignCommands() {
-				if c.name == args[1] {
-					return c.run(ctx, e, []string{"-h"})
-				}
-			}
-		}
-		writeCampaignUsage(w)
-		return code
-	}
-	for _, c := range campaignCommands() {
-		if c.name == args[0] {
-			return c.run(ctx, e, args[1:])
-		}
-	}
-	fmt.Fprintf(e.stderr, "redpack campaign: unknown command %q%s\nRun 'redpack campaign help' for usage.\n", args[0], didYouMean(args[0], commandNames(campaignCommands())))
-	return exitUsage
-}
-
-func writeCampaignUsage(w io.Writer) {
-	fmt.Fprint(w, `redpack campaign pays a file of openids, one packet each, at WeChat's rate,
-and can be stopped at any instant (Ctrl-C, kill -9, a crash) and run again
-without paying any row twice.
-
-Usage:
-  redpack campaign <command> NAME [flags]
-
-Commands:
-`)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, c := range campaignCommands() {
-		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
-	}
-	tw.Flush()
-	fmt.Fprint(w, `
-Example:
-  redpack campaign create spring --file openids.csv --amount 888 \
+// newCampaignCmd is "redpack campaign" and its subcommands.
+func newCampaignCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "campaign <command> NAME [flags]",
+		Short: "pay a file of openids at WeChat's rate, resumable after a crash: create, run, status, report",
+		Long: `Campaign pays a file of openids, one packet each, at WeChat's rate, and can be
+stopped at any instant (Ctrl-C, kill -9, a crash) and run again without paying
+any row twice.`,
+		Example: `  redpack campaign create spring --file openids.csv --amount 888 \
       --send-name 天虹百货 --wishing 新春快乐 --act-name 新春红包 --remark 感谢关注
-  redpack campaign run spring        # Ctrl-C or kill it, then run it again
+  redpack campaign run spring --merchant redpack-fake/merchant.json   # Ctrl-C or kill it, then run it again
   redpack campaign status spring
   redpack campaign list
-  redpack campaign report spring --format csv --out spring.csv
-
-Every command takes --db DSN ($`+campaignDBEnv+`): a file path is SQLite (default
+  redpack campaign report spring --format csv --out spring.csv`,
+		// A mistyped subcommand is reported as the root's are, and
+		// "campaign help run" shows run's help.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && args[0] == "help" {
+				return nil
+			}
+			return unknownCommandArgs(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 0:
+				writeHelp(e.stderr, cmd)
+				return exitWith(exitUsage)
+			case len(args) == 1:
+				writeHelp(e.stdout, cmd)
+				return nil
+			}
+			sub, rest, err := cmd.Find(args[1:])
+			if err != nil || len(rest) > 0 || sub == cmd {
+				return unknownCommand("redpack campaign help", cmd, args[1], "redpack campaign help")
+			}
+			writeHelp(e.stdout, sub)
+			return nil
+		},
+		ValidArgsFunction: cobra.NoFileCompletions,
+	}
+	setEpilog(cmd, `Every command takes --db DSN ($`+campaignDBEnv+`): a file path is SQLite (default
 `+campaign.DefaultDB+` in the current directory), a postgres:// URL is PostgreSQL,
 where several "run" processes, on one machine or many, share one campaign
 and one rate limit. run takes the credentials as "redpack send" does:
@@ -98,51 +77,42 @@ status, report, list and reissue never create a database.
 After refusals are fixed (a top-up, say):
   redpack campaign reissue spring --err-code NOTENOUGH --dry-run
   redpack campaign reissue spring --err-code NOTENOUGH   # or --not-paid, --rows 3,5-7
-  redpack campaign run spring
-
-Run 'redpack campaign <command> -h' for a command's flags.
-`)
+  redpack campaign run spring`)
+	cmd.AddCommand(newCampaignCreateCmd(e), newCampaignRunCmd(e), newCampaignStatusCmd(e), newCampaignListCmd(e),
+		newCampaignReportCmd(e), newCampaignReissueCmd(e), newCampaignRateCmd(e))
+	return cmd
 }
 
 // dbFlag registers --db.
-func dbFlag(fs *flag.FlagSet) *string {
+func dbFlag(fs *pflag.FlagSet) *string {
 	return fs.String("db", "", "campaign database: a SQLite file path (default "+campaign.DefaultDB+") or a postgres:// URL [$"+campaignDBEnv+"]")
 }
 
-func openCampaignDB(ctx context.Context, e *env, fs *flag.FlagSet, dsn string) (*campaign.Store, error) {
-	if !givenFlags(fs)["db"] && dsn == "" {
+// campaignDSN is the database --db or $REDPACK_CAMPAIGN_DB names.
+func campaignDSN(e *env, fs *pflag.FlagSet, dsn string) string {
+	if !fs.Changed("db") && dsn == "" {
 		dsn = e.getenv(campaignDBEnv)
 	}
-	return campaign.Open(ctx, dsn)
+	return dsn
+}
+
+func openCampaignDB(ctx context.Context, e *env, fs *pflag.FlagSet, dsn string) (*campaign.Store, error) {
+	return campaign.Open(ctx, campaignDSN(e, fs, dsn))
 }
 
 // openExistingCampaignDB opens the database for a command that only reads
 // it: a database that does not exist is an error, never created.
-func openExistingCampaignDB(ctx context.Context, e *env, fs *flag.FlagSet, dsn string) (*campaign.Store, error) {
-	if !givenFlags(fs)["db"] && dsn == "" {
-		dsn = e.getenv(campaignDBEnv)
-	}
-	return campaign.OpenExisting(ctx, dsn)
+func openExistingCampaignDB(ctx context.Context, e *env, fs *pflag.FlagSet, dsn string) (*campaign.Store, error) {
+	return campaign.OpenExisting(ctx, campaignDSN(e, fs, dsn))
 }
 
-// campaignArgs parses a campaign command's flags and its one NAME.
-func campaignArgs(e *env, fs *flag.FlagSet, name string, args []string, usage func(io.Writer)) (string, int, bool) {
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return "", handleParseError(e, "campaign "+name, err, usage), false
-	}
-	if len(pos) != 1 {
+// campaignArg checks a campaign command's arguments: its one NAME.
+func campaignArg(e *env, name string, args []string) (string, int, bool) {
+	if len(args) != 1 {
 		fmt.Fprintf(e.stderr, "redpack campaign %s: give one campaign NAME\nRun 'redpack campaign %s -h' for usage.\n", name, name)
 		return "", exitUsage, false
 	}
-	return pos[0], 0, true
-}
-
-func campaignUsage(fs *flag.FlagSet, line, about string, groups []flagGroup) func(io.Writer) {
-	return func(w io.Writer) {
-		fmt.Fprintf(w, "usage: redpack campaign %s\n\n%s\n", line, about)
-		writeFlags(w, fs, groups)
-	}
+	return args[0], 0, true
 }
 
 // campaignFail prints err for a person and returns its exit code.
@@ -192,9 +162,18 @@ func campaignFail(e *env, cmd string, err error) int {
 	return exitFailure
 }
 
-func runCampaignCreate(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("campaign create")
-	db := dbFlag(fs)
+// newCampaignCreateCmd is "redpack campaign create".
+func newCampaignCreateCmd(e *env) *cobra.Command {
+	cmd := newLeafCmd("create NAME --file FILE --amount FEN [flags]", "import a file of openids as a campaign: every row gets its bill number before anything is sent")
+	cmd.Long = `Create checks every row (openid, amount, the template's fields, duplicates) and lists
+bad rows by line; imports all rows or none. Each row gets its bill number now, before
+anything is sent. The same NAME twice is refused, and so is a file another campaign of
+the database was imported from (by SHA-256) unless --allow-same-file.`
+	cmd.Example = `  redpack campaign create spring --file openids.csv --amount 888 --dry-run \
+      --send-name 天虹百货 --wishing 新春快乐 --act-name 新春红包 --remark 感谢关注
+  redpack campaign create spring --file openids.csv --amount 888 \
+      --send-name 天虹百货 --wishing 新春快乐 --act-name 新春红包 --remark 感谢关注`
+	fs := cmd.Flags()
 	file := fs.String("file", "", "the `file` of openids: one a line, or CSV with an openid column and optionally amount (fen)")
 	var t campaign.Template
 	var scene string
@@ -211,83 +190,87 @@ func runCampaignCreate(ctx context.Context, e *env, args []string) int {
 	rate := fs.Float64("rate", campaign.DefaultRate, "requests a second the run will make, for --dry-run's estimate")
 	mchID := fs.String("mch-id", "", "merchant id to tie the campaign to (default: the first run's) [$REDPACK_MCH_ID]")
 	merchant := fs.String("merchant", "", "JSON `file` of the credentials (fake-server's merchant.json): its mch_id ties the campaign [$REDPACK_MERCHANT]")
-	usage := campaignUsage(fs, "create NAME --file FILE --amount FEN --send-name … --wishing … --act-name … --remark … [flags]",
-		"Checks every row (openid, amount, the template's fields, duplicates) and lists bad rows\nby line; imports all rows or none. Each row gets its bill number now, before anything\nis sent. The same NAME twice is refused, and so is a file another campaign of the\ndatabase was imported from (by SHA-256) unless --allow-same-file.",
-		[]flagGroup{{"Flags", []string{"file", "amount", "send-name", "wishing", "act-name", "remark", "client-ip", "scene-id",
-			"allow-duplicates", "allow-same-file", "dry-run", "rate", "mch-id", "merchant", "db"}}})
-	name, code, ok := campaignArgs(e, fs, "create", args, usage)
-	if !ok {
-		return code
-	}
-	if *file == "" {
-		fmt.Fprintln(e.stderr, "redpack campaign create: --file is required\nRun 'redpack campaign create -h' for usage.")
-		return exitUsage
-	}
-	t.SceneID = redpack.SceneID(scene)
-	if t.ClientIP == "" {
-		t.ClientIP = localIPv4()
-	}
-	if *mchID == "" && !givenFlags(fs)["mch-id"] {
-		*mchID = e.getenv("REDPACK_MCH_ID")
-	}
-	if *merchant == "" && !givenFlags(fs)["merchant"] {
-		*merchant = e.getenv("REDPACK_MERCHANT")
-	}
-	if *mchID == "" && *merchant != "" {
-		mf, err := readMerchantFile(*merchant)
+	db := dbFlag(fs)
+	completeChoices(cmd, "scene-id", sceneIDs...)
+	_ = cmd.MarkFlagFilename("file", "csv", "txt")
+	cmd.ValidArgsFunction = cobra.NoFileCompletions // a new name
+	run := func(ctx context.Context, args []string) int {
+		name, code, ok := campaignArg(e, "create", args)
+		if !ok {
+			return code
+		}
+		if *file == "" {
+			fmt.Fprintln(e.stderr, "redpack campaign create: --file is required\nRun 'redpack campaign create -h' for usage.")
+			return exitUsage
+		}
+		t.SceneID = redpack.SceneID(scene)
+		if t.ClientIP == "" {
+			t.ClientIP = localIPv4()
+		}
+		if *mchID == "" && !givenFlags(fs)["mch-id"] {
+			*mchID = e.getenv("REDPACK_MCH_ID")
+		}
+		if *merchant == "" && !givenFlags(fs)["merchant"] {
+			*merchant = e.getenv("REDPACK_MERCHANT")
+		}
+		if *mchID == "" && *merchant != "" {
+			mf, err := readMerchantFile(*merchant)
+			if err != nil {
+				return campaignFail(e, "create", err)
+			}
+			*mchID = mf.MchID
+		}
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return campaignFail(e, "create", &inputError{msg: fmt.Sprintf("--file: %v", err)})
+		}
+		rows, err := campaign.ParseFile(strings.NewReader(string(data)), t, campaign.ParseOptions{AllowDuplicates: *dups})
 		if err != nil {
 			return campaignFail(e, "create", err)
 		}
-		*mchID = mf.MchID
-	}
-	data, err := os.ReadFile(*file)
-	if err != nil {
-		return campaignFail(e, "create", &inputError{msg: fmt.Sprintf("--file: %v", err)})
-	}
-	rows, err := campaign.ParseFile(strings.NewReader(string(data)), t, campaign.ParseOptions{AllowDuplicates: *dups})
-	if err != nil {
-		return campaignFail(e, "create", err)
-	}
-	var total int64
-	for _, r := range rows {
-		total += r.Amount
-	}
-	sum := sha256.Sum256(data)
-	source := filepath.Base(*file) + " sha256:" + hex.EncodeToString(sum[:])
-	if *dry {
-		fmt.Fprintf(e.stdout, "campaign %s (dry run: nothing imported, nothing sent)\n", name)
-		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  Rows\t%d\n", len(rows))
-		fmt.Fprintf(tw, "  Total amount\t%s\n", cny(total))
-		if *rate > 0 {
-			fmt.Fprintf(tw, "  Run time\tabout %s at %g requests a second (one request a row when nothing goes wrong)\n",
-				(time.Duration(float64(len(rows)) / *rate * float64(time.Second))).Round(time.Second), *rate)
+		var total int64
+		for _, r := range rows {
+			total += r.Amount
 		}
-		fmt.Fprintf(tw, "  Source\t%s\n", source)
-		tw.Flush()
+		sum := sha256.Sum256(data)
+		source := filepath.Base(*file) + " sha256:" + hex.EncodeToString(sum[:])
+		if *dry {
+			fmt.Fprintf(e.stdout, "campaign %s (dry run: nothing imported, nothing sent)\n", name)
+			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(tw, "  Rows\t%d\n", len(rows))
+			fmt.Fprintf(tw, "  Total amount\t%s\n", cny(total))
+			if *rate > 0 {
+				fmt.Fprintf(tw, "  Run time\tabout %s at %g requests a second (one request a row when nothing goes wrong)\n",
+					(time.Duration(float64(len(rows)) / *rate * float64(time.Second))).Round(time.Second), *rate)
+			}
+			fmt.Fprintf(tw, "  Source\t%s\n", source)
+			tw.Flush()
+			return exitOK
+		}
+		s, err := openCampaignDB(ctx, e, fs, *db)
+		if err != nil {
+			return campaignFail(e, "create", err)
+		}
+		defer s.Close()
+		info, err := s.Create(ctx, campaign.Spec{Name: name, Template: t, Source: source, MchID: *mchID,
+			FileSHA256: hex.EncodeToString(sum[:]), AllowSameFile: *sameFile}, rows)
+		var same *campaign.SameFileError
+		if errors.As(err, &same) {
+			fmt.Fprintf(e.stderr, "redpack campaign create: %s is the file campaign %s was imported from (sha256 %s):\n"+
+				"importing it again pays every openid in it a second time. Nothing was imported.\n"+
+				"Run %s instead, or, if a second payment is what you want, add --allow-same-file.\n",
+				*file, same.Campaign, same.SHA256[:12]+"…", "'redpack campaign run "+same.Campaign+"'")
+			return exitUsage
+		}
+		if err != nil {
+			return campaignFail(e, "create", err)
+		}
+		fmt.Fprintf(e.stdout, "campaign %s: %d rows, %s in all, imported into %s\nEvery row has its bill number. Pay them with:\n  redpack campaign run %s\n",
+			info.Name, info.Rows, cny(info.TotalAmount), s, name)
 		return exitOK
 	}
-	s, err := openCampaignDB(ctx, e, fs, *db)
-	if err != nil {
-		return campaignFail(e, "create", err)
-	}
-	defer s.Close()
-	info, err := s.Create(ctx, campaign.Spec{Name: name, Template: t, Source: source, MchID: *mchID,
-		FileSHA256: hex.EncodeToString(sum[:]), AllowSameFile: *sameFile}, rows)
-	var same *campaign.SameFileError
-	if errors.As(err, &same) {
-		fmt.Fprintf(e.stderr, "redpack campaign create: %s is the file campaign %s was imported from (sha256 %s):\n"+
-			"importing it again pays every openid in it a second time. Nothing was imported.\n"+
-			"Run %s instead, or, if a second payment is what you want, add --allow-same-file.\n",
-			*file, same.Campaign, same.SHA256[:12]+"…", "'redpack campaign run "+same.Campaign+"'")
-		return exitUsage
-	}
-	if err != nil {
-		return campaignFail(e, "create", err)
-	}
-	fmt.Fprintf(e.stdout, "campaign %s: %d rows, %s in all, imported into %s\nEvery row has its bill number. Pay them with:\n  redpack campaign run %s\n",
-		info.Name, info.Rows, cny(info.TotalAmount), s, name)
-	return exitOK
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return exitWith(run(cmd.Context(), args)) }
+	return cmd
 }
 
 // localIPv4 is this machine's first non-loopback IPv4 address, the
@@ -304,34 +287,43 @@ func localIPv4() string {
 	return "127.0.0.1"
 }
 
-func runCampaignStatus(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("campaign status")
-	db := dbFlag(fs)
+// newCampaignStatusCmd is "redpack campaign status".
+func newCampaignStatusCmd(e *env) *cobra.Command {
+	cmd := newLeafCmd("status NAME", "a campaign's totals, with refusals by err_code")
+	cmd.Long = `Status shows the campaign's totals by outcome, with refusals by err_code.`
+	cmd.Example = `  redpack campaign status spring
+  redpack campaign status spring --json`
+	fs := cmd.Flags()
 	asJSON := fs.Bool("json", false, "print JSON")
-	usage := campaignUsage(fs, "status NAME [--json]", "The campaign's totals by outcome, with refusals by err_code.", []flagGroup{{"Flags", []string{"json", "db"}}})
-	name, code, ok := campaignArgs(e, fs, "status", args, usage)
-	if !ok {
-		return code
-	}
-	s, err := openExistingCampaignDB(ctx, e, fs, *db)
-	if err != nil {
-		return campaignFail(e, "status", err)
-	}
-	defer s.Close()
-	info, err := s.Info(ctx, name)
-	if err != nil {
-		return campaignFail(e, "status", err)
-	}
-	t, err := s.Status(ctx, name)
-	if err != nil {
-		return campaignFail(e, "status", err)
-	}
-	if *asJSON {
-		writeJSON(e.stdout, statusJSON(info, t))
+	db := dbFlag(fs)
+	cmd.ValidArgsFunction = completeCampaignNames(e, fs, db)
+	run := func(ctx context.Context, args []string) int {
+		name, code, ok := campaignArg(e, "status", args)
+		if !ok {
+			return code
+		}
+		s, err := openExistingCampaignDB(ctx, e, fs, *db)
+		if err != nil {
+			return campaignFail(e, "status", err)
+		}
+		defer s.Close()
+		info, err := s.Info(ctx, name)
+		if err != nil {
+			return campaignFail(e, "status", err)
+		}
+		t, err := s.Status(ctx, name)
+		if err != nil {
+			return campaignFail(e, "status", err)
+		}
+		if *asJSON {
+			writeJSON(e.stdout, statusJSON(info, t))
+			return exitOK
+		}
+		writeTotals(e.stdout, info, t)
 		return exitOK
 	}
-	writeTotals(e.stdout, info, t)
-	return exitOK
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return exitWith(run(cmd.Context(), args)) }
+	return cmd
 }
 
 type campaignStatus struct {
@@ -388,103 +380,116 @@ func writeTotals(w io.Writer, info *campaign.Info, t *campaign.Totals) {
 	}
 }
 
-func runCampaignList(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("campaign list")
-	db := dbFlag(fs)
+// newCampaignListCmd is "redpack campaign list".
+func newCampaignListCmd(e *env) *cobra.Command {
+	cmd := newLeafCmd("list", "the database's campaigns: rows paid, not paid, unknown and pending, amount paid, last run")
+	cmd.Long = `List shows every campaign in the database: its rows by outcome, the amount paid, when
+it was created and when a run of it last started (China time).`
+	cmd.Example = `  redpack campaign list
+  redpack campaign list --json`
+	fs := cmd.Flags()
 	asJSON := fs.Bool("json", false, "print a JSON array")
-	usage := campaignUsage(fs, "list [--json]",
-		"Every campaign in the database: its rows by outcome, the amount paid, when it was\ncreated and when a run of it last started (China time).",
-		[]flagGroup{{"Flags", []string{"json", "db"}}})
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return handleParseError(e, "campaign list", err, usage)
-	}
-	if len(pos) > 0 {
-		fmt.Fprintln(e.stderr, "redpack campaign list: takes no arguments\nRun 'redpack campaign list -h' for usage.")
-		return exitUsage
-	}
-	s, err := openExistingCampaignDB(ctx, e, fs, *db)
-	if err != nil {
-		return campaignFail(e, "list", err)
-	}
-	defer s.Close()
-	list, err := s.List(ctx)
-	if err != nil {
-		return campaignFail(e, "list", err)
-	}
-	if *asJSON {
-		for i := range list {
-			list[i].CreatedAt = list[i].CreatedAt.In(chinaTime)
-			list[i].LastRunAt = list[i].LastRunAt.In(chinaTime)
+	db := dbFlag(fs)
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+	run := func(ctx context.Context, pos []string) int {
+		if len(pos) > 0 {
+			fmt.Fprintln(e.stderr, "redpack campaign list: takes no arguments\nRun 'redpack campaign list -h' for usage.")
+			return exitUsage
 		}
-		if list == nil {
-			list = []campaign.Summary{}
+		s, err := openExistingCampaignDB(ctx, e, fs, *db)
+		if err != nil {
+			return campaignFail(e, "list", err)
 		}
-		writeJSON(e.stdout, list)
+		defer s.Close()
+		list, err := s.List(ctx)
+		if err != nil {
+			return campaignFail(e, "list", err)
+		}
+		if *asJSON {
+			for i := range list {
+				list[i].CreatedAt = list[i].CreatedAt.In(chinaTime)
+				list[i].LastRunAt = list[i].LastRunAt.In(chinaTime)
+			}
+			if list == nil {
+				list = []campaign.Summary{}
+			}
+			writeJSON(e.stdout, list)
+			return exitOK
+		}
+		if len(list) == 0 {
+			fmt.Fprintf(e.stdout, "no campaigns in %s\n", s)
+			return exitOK
+		}
+		when := func(t time.Time) string {
+			if t.IsZero() {
+				return "-"
+			}
+			return t.In(chinaTime).Format("2006-01-02 15:04")
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROWS\tPAID\tNOT PAID\tUNKNOWN\tPENDING\tAMOUNT PAID\tCREATED\tLAST RUN")
+		for _, c := range list {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", c.Name, c.Rows, c.Paid, c.NotPaid, c.Unknown, c.Pending,
+				cny(c.AmountPaid), when(c.CreatedAt), when(c.LastRunAt))
+		}
+		tw.Flush()
 		return exitOK
 	}
-	if len(list) == 0 {
-		fmt.Fprintf(e.stdout, "no campaigns in %s\n", s)
-		return exitOK
-	}
-	when := func(t time.Time) string {
-		if t.IsZero() {
-			return "-"
-		}
-		return t.In(chinaTime).Format("2006-01-02 15:04")
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROWS\tPAID\tNOT PAID\tUNKNOWN\tPENDING\tAMOUNT PAID\tCREATED\tLAST RUN")
-	for _, c := range list {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", c.Name, c.Rows, c.Paid, c.NotPaid, c.Unknown, c.Pending,
-			cny(c.AmountPaid), when(c.CreatedAt), when(c.LastRunAt))
-	}
-	tw.Flush()
-	return exitOK
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return exitWith(run(cmd.Context(), args)) }
+	return cmd
 }
 
-func runCampaignReport(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("campaign report")
-	db := dbFlag(fs)
+// newCampaignReportCmd is "redpack campaign report".
+func newCampaignReportCmd(e *env) *cobra.Command {
+	cmd := newLeafCmd("report NAME", "one line per row: outcome, amount, bill number, send_listid (CSV or JSON)")
+	cmd.Long = `Report prints one line per row: row, openid, amount (fen), bill number, outcome (paid,
+not paid, unknown, pending), status, err_code, send_listid and times (China time).`
+	cmd.Example = `  redpack campaign report spring --format csv --out spring.csv
+  redpack campaign report spring --format json`
+	fs := cmd.Flags()
 	format := fs.String("format", "csv", "`csv` or json")
 	out := fs.String("out", "", "write to `file` instead of stdout")
-	usage := campaignUsage(fs, "report NAME [--format csv|json] [--out FILE]",
-		"One line per row: row, openid, amount (fen), bill number, outcome (paid, not paid,\nunknown, pending), status, err_code, send_listid and times (China time).",
-		[]flagGroup{{"Flags", []string{"format", "out", "db"}}})
-	name, code, ok := campaignArgs(e, fs, "report", args, usage)
-	if !ok {
-		return code
-	}
-	if *format != "csv" && *format != "json" {
-		fmt.Fprintf(e.stderr, "redpack campaign report: --format is csv or json, not %q\n", *format)
-		return exitUsage
-	}
-	s, err := openExistingCampaignDB(ctx, e, fs, *db)
-	if err != nil {
-		return campaignFail(e, "report", err)
-	}
-	defer s.Close()
-	if _, err := s.Info(ctx, name); err != nil {
-		return campaignFail(e, "report", err)
-	}
-	w := e.stdout
-	var f *os.File
-	if *out != "" {
-		if f, err = os.Create(*out); err != nil {
-			return campaignFail(e, "report", &inputError{msg: fmt.Sprintf("--out: %v", err)})
+	db := dbFlag(fs)
+	cmd.ValidArgsFunction = completeCampaignNames(e, fs, db)
+	completeChoices(cmd, "format", "csv", "json")
+	run := func(ctx context.Context, args []string) int {
+		name, code, ok := campaignArg(e, "report", args)
+		if !ok {
+			return code
 		}
-		w = f
-	}
-	err = writeReport(ctx, s, name, *format, w)
-	if f != nil {
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		if *format != "csv" && *format != "json" {
+			fmt.Fprintf(e.stderr, "redpack campaign report: --format is csv or json, not %q\n", *format)
+			return exitUsage
 		}
+		s, err := openExistingCampaignDB(ctx, e, fs, *db)
+		if err != nil {
+			return campaignFail(e, "report", err)
+		}
+		defer s.Close()
+		if _, err := s.Info(ctx, name); err != nil {
+			return campaignFail(e, "report", err)
+		}
+		w := e.stdout
+		var f *os.File
+		if *out != "" {
+			if f, err = os.Create(*out); err != nil {
+				return campaignFail(e, "report", &inputError{msg: fmt.Sprintf("--out: %v", err)})
+			}
+			w = f
+		}
+		err = writeReport(ctx, s, name, *format, w)
+		if f != nil {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return campaignFail(e, "report", err)
+		}
+		return exitOK
 	}
-	if err != nil {
-		return campaignFail(e, "report", err)
-	}
-	return exitOK
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return exitWith(run(cmd.Context(), args)) }
+	return cmd
 }
 
 // reportHeader is the CSV report's header.
@@ -542,6 +547,9 @@ type stringsFlag []string
 
 func (f *stringsFlag) String() string { return strings.Join(*f, ",") }
 
+// Type names the flag's value in help.
+func (f *stringsFlag) Type() string { return "err_code" }
+
 func (f *stringsFlag) Set(v string) error {
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -558,70 +566,82 @@ type reissueJSON struct {
 	Reissued []campaign.Reissued `json:"reissued"`
 }
 
-func runCampaignReissue(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("campaign reissue")
-	db := dbFlag(fs)
+// newCampaignReissueCmd is "redpack campaign reissue".
+func newCampaignReissueCmd(e *env) *cobra.Command {
+	cmd := newLeafCmd("reissue NAME (--rows 3,5-7 | --not-paid | --err-code CODE)", "give rows that were definitely not paid new bill numbers, for the next run")
+	cmd.Long = `Reissue gives rows a new bill number so that the next run sends them again. Only rows
+whose journal holds a definite not-paid outcome (a refusal such as NOTENOUGH, or a
+query that found the packet FAILED) can be: --not-paid and --err-code choose only such
+rows, and if any row --rows names is paid, unknown or pending, nothing changes.`
+	cmd.Example = `  # After a top-up:
+  redpack campaign reissue spring --err-code NOTENOUGH --dry-run
+  redpack campaign reissue spring --err-code NOTENOUGH
+  redpack campaign run spring --merchant redpack-fake/merchant.json`
+	fs := cmd.Flags()
 	rowsFlag := fs.String("rows", "", "the `rows` to reissue: 3,5-7 (row numbers as in the report); all must be not paid")
 	notPaid := fs.Bool("not-paid", false, "reissue every row that is definitely not paid")
 	var codes stringsFlag
 	fs.Var(&codes, "err-code", "reissue the not-paid rows refused with this `err_code` (e.g. NOTENOUGH; FAILED for a packet found failed); repeatable")
 	dry := fs.Bool("dry-run", false, "print the rows that would be reissued; change nothing")
 	asJSON := fs.Bool("json", false, "print JSON, with every row's old and new bill number")
-	usage := campaignUsage(fs, "reissue NAME (--rows 3,5-7 | --not-paid | --err-code CODE) [--dry-run] [--json]",
-		"Gives rows a new bill number so that the next run sends them again. Only rows whose\njournal holds a definite not-paid outcome (a refusal such as NOTENOUGH, or a query\nthat found the packet FAILED) can be: --not-paid and --err-code choose only such rows,\nand if any row --rows names is paid, unknown or pending, nothing changes.\n\nExample, after a top-up:\n  redpack campaign reissue spring --err-code NOTENOUGH --dry-run\n  redpack campaign reissue spring --err-code NOTENOUGH\n  redpack campaign run spring",
-		[]flagGroup{{"Flags", []string{"rows", "not-paid", "err-code", "dry-run", "json", "db"}}})
-	name, code, ok := campaignArgs(e, fs, "reissue", args, usage)
-	if !ok {
-		return code
-	}
-	sel := campaign.Selection{NotPaid: *notPaid, ErrCodes: codes}
-	if *rowsFlag != "" || (!*notPaid && len(codes) == 0) {
-		rows, err := parseRows(*rowsFlag)
+	db := dbFlag(fs)
+	cmd.ValidArgsFunction = completeCampaignNames(e, fs, db)
+	run := func(ctx context.Context, args []string) int {
+		name, code, ok := campaignArg(e, "reissue", args)
+		if !ok {
+			return code
+		}
+		sel := campaign.Selection{NotPaid: *notPaid, ErrCodes: codes}
+		if *rowsFlag != "" || (!*notPaid && len(codes) == 0) {
+			rows, err := parseRows(*rowsFlag)
+			if err != nil {
+				return campaignFail(e, "reissue", err)
+			}
+			sel.Rows = rows
+		}
+		s, err := openExistingCampaignDB(ctx, e, fs, *db)
 		if err != nil {
 			return campaignFail(e, "reissue", err)
 		}
-		sel.Rows = rows
-	}
-	s, err := openExistingCampaignDB(ctx, e, fs, *db)
-	if err != nil {
-		return campaignFail(e, "reissue", err)
-	}
-	defer s.Close()
-	var re []campaign.Reissued
-	if *dry {
-		re, err = s.ReissueDryRun(ctx, name, sel)
-	} else {
-		re, err = s.Reissue(ctx, name, sel)
-	}
-	var nr *campaign.NotReissuableError
-	if errors.As(err, &nr) {
-		fmt.Fprintf(e.stderr, "redpack campaign reissue: nothing reissued: %v\n", err)
-		return exitUsage
-	}
-	if err != nil {
-		return campaignFail(e, "reissue", err)
-	}
-	if *asJSON {
-		if re == nil {
-			re = []campaign.Reissued{}
+		defer s.Close()
+		var re []campaign.Reissued
+		if *dry {
+			re, err = s.ReissueDryRun(ctx, name, sel)
+		} else {
+			re, err = s.Reissue(ctx, name, sel)
 		}
-		writeJSON(e.stdout, reissueJSON{Campaign: name, DryRun: *dry, Reissued: re})
+		var nr *campaign.NotReissuableError
+		if errors.As(err, &nr) {
+			fmt.Fprintf(e.stderr, "redpack campaign reissue: nothing reissued: %v\n", err)
+			return exitUsage
+		}
+		if err != nil {
+			return campaignFail(e, "reissue", err)
+		}
+		if *asJSON {
+			if re == nil {
+				re = []campaign.Reissued{}
+			}
+			writeJSON(e.stdout, reissueJSON{Campaign: name, DryRun: *dry, Reissued: re})
+			return exitOK
+		}
+		rows := make([]int64, len(re))
+		for i, r := range re {
+			rows[i] = r.Row
+		}
+		switch {
+		case len(re) == 0:
+			fmt.Fprintf(e.stdout, "nothing to reissue: no row of %s is chosen and not paid\n", name)
+		case *dry:
+			fmt.Fprintf(e.stdout, "would reissue %s of %s (dry run: nothing changed)\n", rowsPhrase(rows), name)
+		default:
+			fmt.Fprintf(e.stdout, "reissued %d %s of %s under new bill numbers; send them with: redpack campaign run %s\n",
+				len(re), plural(len(re), "row", "rows"), name, name)
+		}
 		return exitOK
 	}
-	rows := make([]int64, len(re))
-	for i, r := range re {
-		rows[i] = r.Row
-	}
-	switch {
-	case len(re) == 0:
-		fmt.Fprintf(e.stdout, "nothing to reissue: no row of %s is chosen and not paid\n", name)
-	case *dry:
-		fmt.Fprintf(e.stdout, "would reissue %s of %s (dry run: nothing changed)\n", rowsPhrase(rows), name)
-	default:
-		fmt.Fprintf(e.stdout, "reissued %d %s of %s under new bill numbers; send them with: redpack campaign run %s\n",
-			len(re), plural(len(re), "row", "rows"), name, name)
-	}
-	return exitOK
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return exitWith(run(cmd.Context(), args)) }
+	return cmd
 }
 
 func plural(n int, one, many string) string {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/redpack-go/redpack/campaign"
@@ -29,17 +31,31 @@ func jsonLine(v any) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-func runCampaignRun(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("campaign run")
+// newCampaignRunCmd is "redpack campaign run NAME".
+func newCampaignRunCmd(e *env) *cobra.Command {
+	cmd := newLeafCmd("run NAME [flags]", "pay a campaign's rows at the merchant's rate; stop it at any time and run it again")
+	cmd.Long = `Run pays every row until each is paid or definitely not paid. Stop it at any
+instant (Ctrl-C finishes the rows in flight; kill -9 loses nothing) and run it
+again: a row that may have been sent is settled first, by query, under its own
+bill number. Several runs of one campaign on PostgreSQL share the work and the
+merchant's rate; on SQLite one run at a time may use the file.
+
+A refusal that holds for the whole file stops the run before it touches more
+rows: NOTENOUGH (top up, run again: the rows keep their bill numbers),
+SIGN_ERROR, CA_ERROR, NO_AUTH and other configuration refusals (fix the
+setting named). SENDAMOUNT_LIMIT holds the day's rows for the next day. If
+WeChat cannot be reached the run pauses, probes, and stops after
+--outage-limit; rows whose requests never left are sent normally later.`
+	cmd.Example = `  # Against 'redpack fake-server --dir redpack-fake':
+  redpack campaign run spring --merchant redpack-fake/merchant.json
+  redpack campaign run spring --db postgres://localhost/redpack --workers 16   # on several machines at once`
+	fs := cmd.Flags()
 	db := dbFlag(fs)
-	var c conn
-	c.register(fs)
 	// A campaign's own defaults: short attempts keep each job inside
 	// River's time limit, so that a killed run's rows are picked up again
 	// within about a minute (River rescues a stuck job after its time limit and
 	// checks every 30 s).
-	fs.Lookup("max-attempts").DefValue, c.maxAttempts = "2", 2
-	fs.Lookup("timeout").DefValue, c.timeout = "5s", 5*time.Second
+	var c conn
 	rate := fs.Float64("rate", campaign.DefaultRate, "requests a `second` this run makes at most (WeChat allows 30); on PostgreSQL every run also keeps to the merchant's stored rate (see 'redpack campaign rate')")
 	noRateLimit := fs.Bool("no-rate-limit", false, "no pacing at all: for a fake server only (WeChat refuses bursts with FREQ_LIMIT)")
 	workers := fs.Int("workers", 8, "rows this process sends at once")
@@ -52,56 +68,90 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 	outageLimit := fs.Duration("outage-limit", 5*time.Minute, "how long to wait for WeChat to be reachable again before stopping (exit 5)")
 	asJSON := fs.Bool("json", false, "print the final totals as JSON on stdout")
 	noProgress := fs.Bool("no-progress", false, "no progress bar or lines")
-	usage := campaignUsage(fs, "run NAME [flags]",
-		"Pays every row until each is paid or definitely not paid. Stop it at any instant\n(Ctrl-C finishes the rows in flight; kill -9 loses nothing) and run it again: a row\nthat may have been sent is settled first, by query, under its own bill number.\nSeveral runs of one campaign on PostgreSQL share the work and the merchant's\nrate; on SQLite one run at a time may use the file.\n\nA refusal that holds for the whole file stops the run before it touches more rows:\nNOTENOUGH (top up, run again: the rows keep their bill numbers), SIGN_ERROR, CA_ERROR,\nNO_AUTH and other configuration refusals (fix the setting named). SENDAMOUNT_LIMIT holds\nthe day's rows for the next day. If WeChat cannot be reached the run pauses, probes,\nand stops after --outage-limit; rows whose requests never left are sent normally later.\n\nExit codes: 0 every row settled; 4 some rows still unknown (run again later);\n5 WeChat unreachable for --outage-limit; 6 balance too low; 7 a setting to fix;\n2 bad input, or another run holds the SQLite file; 130 stopped by Ctrl-C or SIGTERM;\n1 anything else.",
-		[]flagGroup{
-			{"Campaign", []string{"db", "rate", "no-rate-limit", "workers", "settle-tries", "user-daily-count", "user-daily-amount", "daily-amount", "on-limit", "on-balance", "outage-limit", "json", "no-progress"}},
-			{"Credentials and connection", connFlagNames()},
-		})
-	name, code, ok := campaignArgs(e, fs, "run", args, usage)
-	if !ok {
-		return code
+	groupFlags(fs, "Campaign", "db", "rate", "no-rate-limit", "workers", "settle-tries", "user-daily-count", "user-daily-amount",
+		"daily-amount", "on-limit", "on-balance", "outage-limit", "json", "no-progress")
+	c.registerWith(fs, 2, 5*time.Second)
+	completeChoices(cmd, "on-limit", "hold", "report")
+	completeChoices(cmd, "on-balance", "stop", "wait")
+	cmd.ValidArgsFunction = completeCampaignNames(e, fs, db)
+	setEpilog(cmd, `Exit codes:
+  0    every row settled
+  1    anything else
+  2    bad input, or another run holds the SQLite file
+  4    some rows still unknown: run it again later
+  5    WeChat unreachable for --outage-limit
+  6    balance too low (NOTENOUGH): top up, run again
+  7    a setting to fix (SIGN_ERROR, CA_ERROR, NO_AUTH, …)
+  130  stopped by Ctrl-C or SIGTERM`)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		name, code, ok := campaignArg(e, "run", args)
+		if !ok {
+			return exitWith(code)
+		}
+		return exitWith(runCampaignRun(cmd.Context(), e, name, fs, &c, campaignRunFlags{
+			db: *db, rate: *rate, noRateLimit: *noRateLimit, workers: *workers, settleTries: *settleTries,
+			userCount: *userCount, userAmount: *userAmount, dailyAmount: *dailyAmount,
+			onLimit: *onLimit, onBalance: *onBalance, outageLimit: *outageLimit, asJSON: *asJSON, noProgress: *noProgress,
+		}))
 	}
+	return cmd
+}
+
+// campaignRunFlags are campaign run's own flags.
+type campaignRunFlags struct {
+	db, onLimit, onBalance string
+	rate                   float64
+	noRateLimit            bool
+	workers, settleTries   int
+	userCount              int
+	userAmount             int64
+	dailyAmount            int64
+	outageLimit            time.Duration
+	asJSON, noProgress     bool
+}
+
+// runCampaignRun runs campaign name and returns the exit code.
+func runCampaignRun(ctx context.Context, e *env, name string, fs *pflag.FlagSet, c *conn, f campaignRunFlags) int {
 	c.resolve(fs, e.getenv)
-	if !(*rate >= 1.0/3600) || math.IsInf(*rate, 0) {
-		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--rate must be a positive number of requests a second (at least one an hour), not %g (--no-rate-limit turns pacing off, for a fake server only)", *rate)})
+	if !(f.rate >= 1.0/3600) || math.IsInf(f.rate, 0) {
+		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--rate must be a positive number of requests a second (at least one an hour), not %g (--no-rate-limit turns pacing off, for a fake server only)", f.rate)})
 	}
-	if *noRateLimit && givenFlags(fs)["rate"] {
+	if f.noRateLimit && fs.Changed("rate") {
 		return campaignFail(e, "run", &inputError{msg: "give --rate or --no-rate-limit, not both"})
 	}
 	var action campaign.LimitAction
-	switch *onLimit {
+	switch f.onLimit {
 	case "hold":
 		action = campaign.HoldUntilNextDay
 	case "report":
 		action = campaign.ReportNotPaid
 	default:
-		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--on-limit is hold or report, not %q", *onLimit)})
+		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--on-limit is hold or report, not %q", f.onLimit)})
 	}
 	var balance campaign.BalanceAction
-	switch *onBalance {
+	switch f.onBalance {
 	case "stop":
 		balance = campaign.StopOnLowBalance
 	case "wait":
 		balance = campaign.WaitForBalance
 	default:
-		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--on-balance is stop or wait, not %q", *onBalance)})
+		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--on-balance is stop or wait, not %q", f.onBalance)})
 	}
-	if *outageLimit <= 0 {
+	if f.outageLimit <= 0 {
 		return campaignFail(e, "run", &inputError{msg: "--outage-limit must be positive"})
 	}
 	// Check the credentials as every command does before touching the
 	// database.
 	if _, err := c.client(e); err != nil {
-		f := explain(err, opContext{command: "campaign run"})
-		writeFailure(e.stderr, "campaign run", f)
-		return f.ExitCode
+		failed := explain(err, opContext{command: "campaign run"})
+		writeFailure(e.stderr, "campaign run", failed)
+		return failed.ExitCode
 	}
 	cfg, opts, err := c.merchant(e)
 	if err != nil {
 		return campaignFail(e, "run", err)
 	}
-	s, err := openExistingCampaignDB(ctx, e, fs, *db)
+	s, err := openExistingCampaignDB(ctx, e, fs, f.db)
 	if err != nil {
 		return campaignFail(e, "run", err)
 	}
@@ -110,21 +160,21 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return campaignFail(e, "run", err)
 	}
-	if s.Kind() == "postgres" && !*noRateLimit {
-		if stored, err := s.Rate(ctx, cfg.MchID()); err == nil && stored > 0 && stored < *rate {
+	if s.Kind() == "postgres" && !f.noRateLimit {
+		if stored, err := s.Rate(ctx, cfg.MchID()); err == nil && stored > 0 && stored < f.rate {
 			fmt.Fprintf(e.stderr, "Merchant %s's rate is %g requests a second, shared by every run (--rate %g only paces this run lower); 'redpack campaign rate --set N' changes it.\n",
-				cfg.MchID(), stored, *rate)
+				cfg.MchID(), stored, f.rate)
 		}
 	}
-	prog := newProgress(e, info, *noProgress)
+	prog := newProgress(e, info, f.noProgress)
 	if before, err := s.Status(ctx, name); err == nil {
 		prog.first, prog.started = before.Paid+before.NotPaid, true // rate and ETA count this run's rows
 	}
 	t, err := s.Run(ctx, name, campaign.RunConfig{
-		Merchant: cfg, ClientOptions: opts, Rate: *rate, Unlimited: *noRateLimit, Workers: *workers,
-		AttemptTimeout: c.timeout, MaxAttempts: c.maxAttempts, SettleTries: *settleTries,
-		Limits:  campaign.Limits{UserDailyCount: *userCount, UserDailyAmount: *userAmount, DailyAmount: *dailyAmount},
-		OnLimit: action, OnBalance: balance, OutageLimit: *outageLimit,
+		Merchant: cfg, ClientOptions: opts, Rate: f.rate, Unlimited: f.noRateLimit, Workers: f.workers,
+		AttemptTimeout: c.timeout, MaxAttempts: c.maxAttempts, SettleTries: f.settleTries,
+		Limits:  campaign.Limits{UserDailyCount: f.userCount, UserDailyAmount: f.userAmount, DailyAmount: f.dailyAmount},
+		OnLimit: action, OnBalance: balance, OutageLimit: f.outageLimit,
 		Progress: prog.update,
 	})
 	prog.finish()
@@ -146,7 +196,7 @@ func runCampaignRun(ctx context.Context, e *env, args []string) int {
 	if err != nil && !stopped && halted == nil {
 		fmt.Fprintf(e.stderr, "redpack campaign run: %v\n", err)
 	}
-	if *asJSON {
+	if f.asJSON {
 		writeJSON(e.stdout, statusJSON(info, t))
 	} else {
 		writeTotals(e.stdout, info, t)

@@ -26,7 +26,7 @@ func TestHelp(t *testing.T) {
 
 	r := runCLI(t, nil, "", "help", "send")
 	require.Equal(t, exitOK, r.code, r)
-	for _, want := range []string{"Usage: redpack send", "--bill", "--openid", "--amount", "--client-ip", "--scene",
+	for _, want := range []string{"Usage:\n  redpack send [flags]", "--bill", "--openid", "--amount", "--client-ip", "--scene",
 		"--risk-mobile", "--mch-id", "--ca-cert", "--max-attempts", "--json", "Exit codes:"} {
 		assert.Contains(t, r.stdout, want)
 	}
@@ -40,11 +40,11 @@ func TestHelp(t *testing.T) {
 
 	r = runCLI(t, nil, "", "help", "query")
 	require.Equal(t, exitOK, r.code, r)
-	assert.Contains(t, r.stdout, "Usage: redpack query [flags] <mch_billno>")
+	assert.Contains(t, r.stdout, "Usage:\n  redpack query <mch_billno> [flags]")
 
 	r = runCLI(t, nil, "", "demo", "-h")
 	require.Equal(t, exitOK, r.code, r)
-	assert.Contains(t, r.stdout, "Usage: redpack demo")
+	assert.Contains(t, r.stdout, "Usage:\n  redpack demo [flags]")
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -57,8 +57,8 @@ func TestUsageErrors(t *testing.T) {
 		{"no command", nil, "Usage:"},
 		{"unknown command", []string{"sned"}, `unknown command "sned"`},
 		{"help for unknown command", []string{"help", "sned"}, `unknown command "sned"`},
-		{"unknown flag", []string{"send", "--amout", "100"}, "flag provided but not defined: -amout"},
-		{"bad number", []string{"send", "--amount", "ten"}, `invalid value "ten" for flag -amount`},
+		{"unknown flag", []string{"send", "--amout", "100"}, "redpack send: unknown flag: --amout"},
+		{"bad number", []string{"send", "--amount", "ten"}, `invalid argument "ten" for "--amount" flag`},
 		{"stray argument", sendArgs("1000", "extra"), "send takes no arguments, got 1"},
 		{"missing packet flags", []string{"send", "--amount", "1000"},
 			"required flags not given: --openid, --client-ip, --send-name, --wishing, --act-name, --remark"},

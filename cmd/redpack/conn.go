@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/redpack-go/redpack"
 )
@@ -59,19 +60,27 @@ type conn struct {
 	verbose     bool
 }
 
-// register adds the connection flags to fs.
-func (c *conn) register(fs *flag.FlagSet) {
+// register adds the connection flags to fs, listed in help under
+// "Credentials and connection", with the library's retry defaults.
+func (c *conn) register(fs *pflag.FlagSet) {
+	c.registerWith(fs, redpack.DefaultRetryPolicy().MaxAttempts, redpack.DefaultTimeout)
+}
+
+// registerWith is register with a command's own defaults for
+// --max-attempts and --timeout.
+func (c *conn) registerWith(fs *pflag.FlagSet, maxAttempts int, timeout time.Duration) {
 	c.vals = make(map[string]*string, len(connVars))
 	for _, v := range connVars {
 		c.vals[v.flag] = fs.String(v.flag, "", v.usage+" [$"+v.env+"]")
 	}
-	fs.IntVar(&c.maxAttempts, "max-attempts", redpack.DefaultRetryPolicy().MaxAttempts,
+	fs.IntVar(&c.maxAttempts, "max-attempts", maxAttempts,
 		"attempts per request, the first included; 1 turns the client's own retries off")
-	fs.DurationVar(&c.timeout, "timeout", redpack.DefaultTimeout, "time limit of one attempt")
+	fs.DurationVar(&c.timeout, "timeout", timeout, "time limit of one attempt")
 	fs.BoolVar(&c.verbose, "verbose", false, "log every attempt to stderr (never a secret)")
+	groupFlags(fs, "Credentials and connection", connFlagNames()...)
 }
 
-// connFlagNames lists the connection flags for help, in order.
+// connFlagNames lists the connection flags, in order.
 func connFlagNames() []string {
 	names := make([]string, 0, len(connVars)+3)
 	for _, v := range connVars {
@@ -84,10 +93,9 @@ func (c *conn) get(name string) string { return *c.vals[name] }
 
 // resolve fills each connection flag that was not given from its
 // environment variable.
-func (c *conn) resolve(fs *flag.FlagSet, getenv func(string) string) {
-	set := givenFlags(fs)
+func (c *conn) resolve(fs *pflag.FlagSet, getenv func(string) string) {
 	for _, v := range connVars {
-		if set[v.flag] {
+		if fs.Changed(v.flag) {
 			continue
 		}
 		if ev := getenv(v.env); ev != "" {

@@ -10,38 +10,37 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/redpack-go/redpack"
 	"github.com/redpack-go/redpack/redpacktest"
 )
 
-func runDemo(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("demo")
-	usage := func(w io.Writer) {
-		fmt.Fprint(w, `Usage: redpack demo
-
-Tells the whole story of cash red packets against redpacktest, a fake WeChat
+// newDemoCmd is "redpack demo": the whole story on a fake server started
+// in the process.
+func newDemoCmd(e *env) *cobra.Command {
+	cmd := newLeafCmd("demo", "the whole flow on a built-in fake WeChat Pay server: no account needed")
+	cmd.Long = `Demo tells the whole story of cash red packets against redpacktest, a fake WeChat
 Pay server started inside this process: sending a packet and a group packet,
 users opening them, querying them back, a mini-program packet with the
 arguments its front end needs, refusals, an unknown outcome settled without
 paying twice, and the refund of unclaimed packets after 24 hours.
-No account, credentials or network are needed; it takes a few seconds.
-`)
+No account, credentials or network are needed; it takes a few seconds.`
+	cmd.Example = "  redpack demo"
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			fmt.Fprintf(e.stderr, "redpack demo: takes no arguments, got %d\n", len(args))
+			return exitWith(exitUsage)
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+		defer cancel()
+		if err := demo(ctx, e.stdout); err != nil {
+			fmt.Fprintf(e.stderr, "\nredpack demo: %v\n", err)
+			return exitWith(exitFailure)
+		}
+		return nil
 	}
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return handleParseError(e, "demo", err, usage)
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(e.stderr, "redpack demo: takes no arguments, got %d\n", len(pos))
-		return exitUsage
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := demo(ctx, e.stdout); err != nil {
-		fmt.Fprintf(e.stderr, "\nredpack demo: %v\n", err)
-		return exitFailure
-	}
-	return exitOK
+	return cmd
 }
 
 // The demo's users, with openids in WeChat's shape.

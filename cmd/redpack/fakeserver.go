@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/redpack-go/redpack/redpacktest"
 )
@@ -109,8 +110,15 @@ type fakeFlags struct {
 	hmac, quiet                  bool
 }
 
-func runFakeServer(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("fake-server")
+// newFakeServerCmd is "redpack fake-server": redpacktest's fake WeChat
+// Pay server as a program.
+func newFakeServerCmd(e *env) *cobra.Command {
+	cmd := newLeafCmd("fake-server [flags]", "serve the fake WeChat Pay server for tests in any language")
+	cmd.Long = fakeServerLong
+	cmd.Example = `  redpack fake-server --dir redpack-fake
+  redpack send --merchant redpack-fake/merchant.json …     # in another terminal
+  redpack fake-server --addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --group-offline --quiet`
+	fs := cmd.Flags()
 	var ff fakeFlags
 	fs.StringVar(&ff.addr, "addr", defaultFakeAddr, "address of the WeChat Pay API (HTTPS, mutual TLS); port 0 picks a free one")
 	fs.StringVar(&ff.adminAddr, "admin-addr", defaultFakeAdminAddr, "address of the control API (plain HTTP, loopback only); port 0 picks a free one")
@@ -131,11 +139,20 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	fs.Uint64Var(&ff.seed, "seed", 1, "seed of group-packet splits")
 	fs.BoolVar(&ff.hmac, "hmac-sha256", false, "also accept sign_type=HMAC-SHA256 (WeChat refuses it for red packets)")
 	fs.BoolVar(&ff.quiet, "quiet", false, "do not log requests")
-	usage := func(w io.Writer) { writeFakeServerUsage(w, fs) }
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return handleParseError(e, "fake-server", err, usage)
+	groupFlags(fs, "Listeners and files", "addr", "admin-addr", "dir", "hosts", "path-prefix")
+	groupFlags(fs, "The merchant (or several, with --config)", append([]string{"config"}, fakeMerchantFlags...)...)
+	groupFlags(fs, "Behaviour", "rate-limit", "clock", "seed", "hmac-sha256", "quiet")
+	_ = cmd.MarkFlagDirname("dir")
+	_ = cmd.MarkFlagFilename("config", "json")
+	setEpilog(cmd, fakeServerEpilog)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return exitWith(runFakeServer(cmd.Context(), e, &ff, givenFlags(fs), args))
 	}
+	return cmd
+}
+
+// runFakeServer serves until ctx ends and returns the exit code.
+func runFakeServer(ctx context.Context, e *env, ff *fakeFlags, given map[string]bool, pos []string) int {
 	fail := func(code int, err error) int {
 		fmt.Fprintf(e.stderr, "redpack fake-server: %v\n", err)
 		return code
@@ -143,7 +160,7 @@ func runFakeServer(ctx context.Context, e *env, args []string) int {
 	if len(pos) > 0 {
 		return fail(exitUsage, fmt.Errorf("takes no arguments, got %d", len(pos)))
 	}
-	opts, merchants, err := ff.options(givenFlags(fs))
+	opts, merchants, err := ff.options(given)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -420,11 +437,9 @@ func decodeStrict(data []byte, v any) error {
 	return nil
 }
 
-func writeFakeServerUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprint(w, `Usage: redpack fake-server [flags]
-
-Serves redpacktest, the fake WeChat Pay red-packet server, as a standalone
-program that code in any language can test against: sendredpack,
+// fakeServerLong is fake-server's help before its flags.
+const fakeServerLong = `Fake-server serves redpacktest, the fake WeChat Pay red-packet server, as a
+standalone program that code in any language can test against: sendredpack,
 sendgroupredpack, sendminiprogramhb and gethbinfo over mutual TLS, judged as
 WeChat judges them, with the same rules, err_codes and ledger as the Go
 package. No WeChat account is needed.
@@ -451,15 +466,10 @@ The merchant is redpacktest's default unless flags or --config say
 otherwise: mch_id 1900000109, appid wx8888888888888888 (and the mini-program
 appid wxd27ebc41b85ce36d), the public example key of WeChat's docs, 10,000
 CNY, every scene enabled, WeChat's default caps. fake-server reads no
-REDPACK_* environment variable: your real credentials stay out of it.
-`)
-	writeFlags(w, fs, []flagGroup{
-		{"Listeners and files", []string{"addr", "admin-addr", "dir", "hosts", "path-prefix"}},
-		{"The merchant (or several, with --config)", append([]string{"config"}, fakeMerchantFlags...)},
-		{"Behaviour", []string{"rate-limit", "clock", "seed", "hmac-sha256", "quiet"}},
-	})
-	fmt.Fprint(w, `
-The --config file (JSON; every key optional, a merchant starts as the default
+REDPACK_* environment variable: your real credentials stay out of it.`
+
+// fakeServerEpilog is fake-server's help after its flags.
+const fakeServerEpilog = `The --config file (JSON; every key optional, a merchant starts as the default
 one, and flags given override the server settings):
   {"merchants": [{"mch_id": "1900000109", "appid": "wx8888888888888888",
                   "appids": [], "mini_program_appids": ["wxd27ebc41b85ce36d"],
@@ -487,6 +497,4 @@ For example:
   curl -s http://127.0.0.1:8444/packets
   curl -s -X POST http://127.0.0.1:8444/clock/advance -d '{"duration":"25h"}'
 
-Exit codes: 0 stopped by a signal, 1 it could not serve, 2 bad flags or config.
-`)
-}
+Exit codes: 0 stopped by a signal, 1 it could not serve, 2 bad flags or config.`

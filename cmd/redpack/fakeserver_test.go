@@ -648,11 +648,11 @@ func TestFakeServerHelp(t *testing.T) {
 	for _, args := range [][]string{{"fake-server", "--help"}, {"help", "fake-server"}} {
 		r := runCLI(t, nil, "", args...)
 		require.Equal(t, exitOK, r.code, r)
-		for _, want := range []string{"Usage: redpack fake-server", "--addr", "--admin-addr", "--dir", "--config",
+		for _, want := range []string{"Usage:\n  redpack fake-server [flags]", "--addr", "--admin-addr", "--dir", "--config",
 			"--mch-id", "--api-key", "--balance", "ca.pem", "apiclient_cert.p12", "merchant.json", "SIGTERM",
 			"POST /clock/advance", "POST /faults", "POST /reset", "curl", "REDPACK_"} {
 			assert.Contains(t, r.stdout, want, "%v", args)
 		}
-		assert.Contains(t, r.stdout, "(default 127.0.0.1:8443)")
+		assert.Contains(t, r.stdout, `(default "127.0.0.1:8443")`)
 	}
 }

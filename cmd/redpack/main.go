@@ -7,13 +7,21 @@
 //
 // The commands are:
 //
-//	send        send a normal red packet to one user (sendredpack)
-//	send-group  send a group (fission) packet (sendgroupredpack; offline at WeChat since 2024-06-05)
-//	send-mini   send a mini-program packet (sendminiprogramhb) and print the wx.sendBizRedPacket arguments
-//	query       look a packet up by its bill number (gethbinfo)
-//	demo        the whole flow on a built-in fake WeChat Pay server: no account needed
-//	fake-server serve the fake WeChat Pay server for tests in any language
-//	help        show help, or a command's: redpack help send
+//	send          send a normal red packet to one user (sendredpack)
+//	send-group    send a group (fission) packet (sendgroupredpack; offline at WeChat since 2024-06-05)
+//	send-mini     send a mini-program packet (sendminiprogramhb) and print the wx.sendBizRedPacket arguments
+//	settle        settle an unknown outcome by bill number (settle-group, settle-mini for the others)
+//	query         look a packet up by its bill number (gethbinfo)
+//	campaign      pay a file of openids, resumable after a crash: create, run, status, list, report, reissue, rate
+//	demo          the whole flow on a built-in fake WeChat Pay server: no account needed
+//	fake-server   serve the fake WeChat Pay server for tests in any language
+//	completion    print a shell completion script: bash, zsh, fish or powershell
+//	help          show help, or a command's: redpack help send
+//
+// The commands are cobra commands (root.go builds the tree anew for every
+// run): every one has --help with an example, a mistyped command gets a
+// suggestion, and "redpack completion bash|zsh|fish" completes commands,
+// flags, their fixed values and campaign names.
 //
 // Try it without an account:
 //
@@ -104,8 +112,6 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
-
-	"github.com/redpack-go/redpack/internal/suggest"
 )
 
 // Exit codes. They are part of the command's interface: scripts branch on
@@ -146,136 +152,18 @@ type env struct {
 	getenv         func(string) string
 }
 
-// command is one subcommand; a new one is one more entry in commands.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, e *env, args []string) int
-}
-
-// commands is the subcommand table, in the order help lists them. It is a
-// function rather than a variable because help refers back to it.
-func commands() []command {
-	return []command{
-		{"send", "send a normal red packet to one user (sendredpack)", runSend},
-		{"send-group", "send a group (fission) packet; offline at WeChat since 2024-06-05", runSendGroup},
-		{"send-mini", "send a mini-program packet and print the wx.sendBizRedPacket arguments (sendminiprogramhb)", runSendMini},
-		{"settle", "settle an unknown outcome: query the bill number, re-send the same packet only if WeChat has no record", runSettle},
-		{"settle-group", "settle a group packet's bill number, as settle does", runSettleGroup},
-		{"settle-mini", "settle a mini-program packet's bill number, as settle does", runSettleMini},
-		{"query", "look a packet up by its bill number (gethbinfo)", runQuery},
-		{"demo", "the whole flow on a built-in fake WeChat Pay server: no account needed", runDemo},
-		{"fake-server", "serve the fake WeChat Pay server for tests in any language", runFakeServer},
-		{"campaign", "pay a file of openids at WeChat's rate, resumable after a crash: create, run, status, report", runCampaign},
-		{"help", "show this help, or a command's: redpack help send", runHelp},
-	}
-}
-
-func commandNames(cs []command) []string {
-	names := make([]string, len(cs))
-	for i, c := range cs {
-		names[i] = c.name
-	}
-	return names
-}
-
-// didYouMean is "; did you mean \"send\"?" for a mistyped name, or "".
-func didYouMean(name string, names []string) string {
-	if s := suggest.Closest(name, names); s != "" {
-		return fmt.Sprintf("; did you mean %q?", s)
-	}
-	return ""
-}
-
-func lookup(name string) (command, bool) {
-	for _, c := range commands() {
-		if c.name == name {
-			return c, true
-		}
-	}
-	return command{}, false
-}
-
 // run is the whole program, minus the process: it reads args and the
 // environment through getenv, writes to stdout and stderr, and returns the
-// exit code.
+// exit code. It builds its own command tree, so that calls share nothing.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
-	if len(args) == 0 {
-		writeUsage(stderr)
-		return exitUsage
+	root := newRootCmd(e)
+	if isCompletionRequest(args) {
+		registerChoiceCompletions(root)
 	}
-	name := args[0]
-	switch name {
-	case "-h", "-help", "--help":
-		name = "help"
-	}
-	c, ok := lookup(name)
-	if !ok {
-		fmt.Fprintf(stderr, "redpack: unknown command %q%s\nRun 'redpack help' for usage.\n", name, didYouMean(name, commandNames(commands())))
-		return exitUsage
-	}
-	return c.run(ctx, e, args[1:])
-}
-
-func runHelp(ctx context.Context, e *env, args []string) int {
-	switch {
-	case len(args) == 0:
-		writeUsage(e.stdout)
-		return exitOK
-	case len(args) == 1 && args[0] != "help":
-		if c, ok := lookup(args[0]); ok {
-			return c.run(ctx, e, []string{"-h"})
-		}
-		fmt.Fprintf(e.stderr, "redpack help: unknown command %q%s\nRun 'redpack help' for usage.\n", args[0], didYouMean(args[0], commandNames(commands())))
-		return exitUsage
-	case len(args) == 1:
-		writeUsage(e.stdout)
-		return exitOK
-	}
-	fmt.Fprintln(e.stderr, "usage: redpack help [command]")
-	return exitUsage
-}
-
-func writeUsage(w io.Writer) {
-	fmt.Fprint(w, `redpack sends WeChat Pay cash red packets (现金红包, APIv2) and looks them up.
-
-Usage:
-  redpack <command> [flags] [arguments]
-
-Commands:
-`)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, c := range commands() {
-		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
-	}
-	tw.Flush()
-	fmt.Fprint(w, `
-Try it without an account:
-  redpack demo
-
-Credentials (a flag overrides its environment variable; secrets are never printed):
-`)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, v := range connVars {
-		fmt.Fprintf(tw, "  --%s\t%s\t%s\n", v.flag, v.env, v.usage)
-	}
-	tw.Flush()
-	fmt.Fprint(w, `
-Prefer the environment for the API key: command-line flags are visible to
-other users of the machine. "--api-key -" reads it from stdin. send-mini's
---mini-appid (the mini-program's appid) has REDPACK_MINI_APPID.
-
-The bill number (--bill; a new one by default) is printed before anything is
-sent. Keep it: it is the packet's identity and the only safe way to retry.
-After an unknown outcome, 'redpack settle' with the same flags settles it.
-
-Exit codes:
-`)
-	writeExitCodes(w)
-	fmt.Fprint(w, `
-Run 'redpack help <command>' for a command's flags.
-`)
+	// Never nil: cobra reads os.Args for a nil slice.
+	root.SetArgs(append([]string{}, oneDashLongFlags(root, args)...))
+	return exitCode(stderr, root.ExecuteContext(ctx))
 }
 
 func writeExitCodes(w io.Writer) {

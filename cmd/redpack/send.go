@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/redpack-go/redpack"
 )
@@ -34,7 +35,7 @@ type packetFlags struct {
 	riskPostTime, riskMobile, riskDeviceID, riskClientVersion             string
 }
 
-func (p *packetFlags) register(fs *flag.FlagSet) {
+func (p *packetFlags) register(fs *pflag.FlagSet) {
 	group := func(s string) string {
 		if p.kind == kindGroup {
 			return s
@@ -150,7 +151,7 @@ func (p *packetFlags) request(billNo string, risk *redpack.RiskInfo) redpack.Pac
 // bill number: the safe retry after an unknown outcome. It repeats every
 // packet flag fs has with a value, so that none can be left out. Credentials
 // are left out: they come from the same flags or environment as before.
-func resendLine(fs *flag.FlagSet, command, billNo string) string {
+func resendLine(fs *pflag.FlagSet, command, billNo string) string {
 	parts := []string{"redpack", command}
 	for _, name := range packetFlagNames {
 		f := fs.Lookup(name)
@@ -185,30 +186,6 @@ type sendJSON struct {
 	BizRedPacket *redpack.BizRedPacketParams `json:"biz_red_packet,omitempty"`
 }
 
-func runSend(ctx context.Context, e *env, args []string) int {
-	return sendCommand(ctx, e, "send", kindNormal, args)
-}
-
-func runSendGroup(ctx context.Context, e *env, args []string) int {
-	return sendCommand(ctx, e, "send-group", kindGroup, args)
-}
-
-func runSendMini(ctx context.Context, e *env, args []string) int {
-	return sendCommand(ctx, e, "send-mini", kindMini, args)
-}
-
-func runSettle(ctx context.Context, e *env, args []string) int {
-	return sendCommand(ctx, e, "settle", kindNormal, args)
-}
-
-func runSettleGroup(ctx context.Context, e *env, args []string) int {
-	return sendCommand(ctx, e, "settle-group", kindGroup, args)
-}
-
-func runSettleMini(ctx context.Context, e *env, args []string) int {
-	return sendCommand(ctx, e, "settle-mini", kindMini, args)
-}
-
 // settleCommand names the command that settles what command sends.
 func settleCommand(command string) string {
 	if rest, ok := strings.CutPrefix(command, "send"); ok {
@@ -217,80 +194,88 @@ func settleCommand(command string) string {
 	return command
 }
 
-const (
-	sendHelp = `Usage: redpack send [flags]
+// packetCmd is what a send or settle command was given.
+type packetCmd struct {
+	name      string // "send", "settle-group", …
+	p         packetFlags
+	c         conn
+	queryOnly bool // settle only
+	asJSON    bool
+}
 
-Sends a normal red packet to one user (sendredpack). Without --scene a packet
+func (pc *packetCmd) settling() bool { return strings.HasPrefix(pc.name, "settle") }
+
+// newPacketCmd is a send or settle command of kind: the packet's flags,
+// the credentials and --json.
+func newPacketCmd(e *env, use string, kind packetKind, short, long, example string) *cobra.Command {
+	cmd := newLeafCmd(use, short)
+	cmd.Long, cmd.Example = long, example
+	pc := &packetCmd{name: cmd.Name(), p: packetFlags{kind: kind}}
+	fs := cmd.Flags()
+	pc.p.register(fs)
+	groupFlags(fs, "Packet", packetFlagNames...)
+	if pc.settling() {
+		fs.BoolVar(&pc.queryOnly, "query-only", false, "only query; never re-send (for a bill number first sent 23 h or more ago)")
+		groupFlags(fs, "Settling", "query-only")
+	}
+	pc.c.register(fs)
+	fs.BoolVar(&pc.asJSON, "json", false, "print one JSON object on stdout instead of text")
+	groupFlags(fs, "Output", "json")
+	completeChoices(cmd, "scene", sceneIDs...)
+	setEpilog(cmd, exitCodesEpilog())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return exitWith(pc.run(cmd.Context(), e, fs, args))
+	}
+	return cmd
+}
+
+// sendAfterwards is the end of every send command's help.
+const sendAfterwards = `
+
+The bill number is printed before anything is sent: keep it. If the outcome
+is unknown (exit 4), settle it: 'redpack %s' with the same --bill and the
+same fields; never send the payment under a new bill number.`
+
+// newSendCmds are send, send-group and send-mini.
+func newSendCmds(e *env) []*cobra.Command {
+	return []*cobra.Command{
+		newPacketCmd(e, "send [flags]", kindNormal, "send a normal red packet to one user (sendredpack)",
+			`Send sends a normal red packet to one user (sendredpack). Without --scene a packet
 holds 100 to 20000 fen (¥1.00 to ¥200.00). The openid is the user's under the
-Official Account (--appid); for a mini-program user, use send-mini.
-`
-	sendGroupHelp = `Usage: redpack send-group [flags]
-
-Sends a group (fission, 裂变) red packet: the first user shares it and --num
-users split --amount at random (sendgroupredpack). WeChat took group packets
-offline on 2024-06-05; the command remains for merchants whose accounts still
-accept them.
-`
-	sendMiniHelp = `Usage: redpack send-mini [flags]
-
-Sends a mini-program red packet (sendminiprogramhb) to a user of the
+Official Account (--appid); for a mini-program user, use send-mini.`+fmt.Sprintf(sendAfterwards, "settle"),
+			`  # Against 'redpack fake-server --dir redpack-fake' (no account needed):
+  redpack send --merchant redpack-fake/merchant.json \
+      --openid oUpF8uMuAJO_M2pxb1Q9zNjWeS6o --amount 1000 --send-name 天虹百货 \
+      --wishing 新年快乐 --act-name 新年红包 --remark 快来抢 --client-ip 192.168.0.1`),
+		newPacketCmd(e, "send-group [flags]", kindGroup, "send a group (fission) packet; offline at WeChat since 2024-06-05",
+			`Send-group sends a group (fission, 裂变) red packet: the first user shares it and
+--num users split --amount at random (sendgroupredpack). WeChat took group
+packets offline on 2024-06-05; the command remains for merchants whose
+accounts still accept them.`+fmt.Sprintf(sendAfterwards, "settle-group"),
+			`  # Against 'redpack fake-server --dir redpack-fake':
+  redpack send-group --merchant redpack-fake/merchant.json \
+      --openid oUpF8uMuAJO_M2pxb1Q9zNjWeS6o --amount 3000 --num 3 --send-name 天虹百货 \
+      --wishing 分享给好友 --act-name 裂变红包 --remark 三人同享`),
+		newPacketCmd(e, "send-mini [flags]", kindMini, "send a mini-program packet and print the wx.sendBizRedPacket arguments (sendminiprogramhb)",
+			`Send-mini sends a mini-program red packet (sendminiprogramhb) to a user of the
 mini-program --mini-appid, and prints the arguments the mini-program passes
 to wx.sendBizRedPacket so the user can open it: timeStamp, nonceStr, the
 URL-encoded package, signType and paySign (signed with the API key; the
 recipe is inferred from SDKs, as WeChat does not spell it out). Without
 --scene a packet holds 100 to 20000 fen. To query the packet later, give the
-mini-program's appid: redpack query --appid <mini-appid> <bill>.
-`
-	settleHelp = `Usage: redpack %s --bill <mch_billno> [the packet's flags]
-
-Settles a bill number that may have been sent before with an unknown outcome
-(exit 4): it queries the bill number first, and a definite status decides
-(SENT, RECEIVED, RFUND_ING, REFUND: paid; FAILED: not paid). Only when WeChat
-has no record of it (NOT_FOUND) does it re-send the same packet, unchanged,
-under the same bill number: success is paid, SEND_FAILED not paid. Any other
-refusal of that re-send (FREQ_LIMIT, SIGN_ERROR, NO_AUTH, an expired bill
-number, …) says nothing about the earlier send: the outcome stays unknown.
-Give exactly the fields of the first send; --query-only never re-sends (for a
-bill number first sent 23 hours or more ago: WeChat expires bill numbers after
-24 hours).
-
-Exit 0 paid, 3 not paid, 4 still unknown (run it again later; never send the
-payment under a new bill number).
-`
-)
-
-func sendCommand(ctx context.Context, e *env, name string, kind packetKind, args []string) int {
-	settling := strings.HasPrefix(name, "settle")
-	fs := newFlagSet(name)
-	p := &packetFlags{kind: kind}
-	p.register(fs)
-	var queryOnly *bool
-	if settling {
-		queryOnly = fs.Bool("query-only", false, "only query; never re-send (for a bill number first sent 23 h or more ago)")
+mini-program's appid: redpack query --appid <mini-appid> <bill>.`+fmt.Sprintf(sendAfterwards, "settle-mini"),
+			`  # Against 'redpack fake-server --dir redpack-fake':
+  redpack send-mini --merchant redpack-fake/merchant.json --mini-appid wxd27ebc41b85ce36d \
+      --openid oMiniAbCdEfGhIjKlMnOpQrStUvW --amount 1688 --send-name 天虹百货 \
+      --wishing 小程序专享红包 --act-name 小程序元宵活动 --remark 打开小程序领取`),
 	}
-	var c conn
-	c.register(fs)
-	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of text")
+}
 
-	usage := func(w io.Writer) {
-		if settling {
-			fmt.Fprintf(w, settleHelp, name)
-			writeCommandHelp(w, fs, flagGroup{"Packet", packetFlagNames}, flagGroup{"Settling", []string{"query-only"}})
-			return
-		}
-		fmt.Fprint(w, map[packetKind]string{kindNormal: sendHelp, kindGroup: sendGroupHelp, kindMini: sendMiniHelp}[kind])
-		fmt.Fprintf(w, `
-The bill number is printed before anything is sent: keep it. If the outcome
-is unknown (exit 4), settle it: 'redpack %s' with the same --bill and the
-same fields; never send the payment under a new bill number.
-`, settleCommand(name))
-		writeCommandHelp(w, fs, flagGroup{"Packet", packetFlagNames})
-	}
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return handleParseError(e, name, err, usage)
-	}
-	out := &reporter{e: e, command: name, json: *asJSON}
+// run sends or settles the packet the flags describe and returns the
+// exit code.
+func (pc *packetCmd) run(ctx context.Context, e *env, fs *pflag.FlagSet, pos []string) int {
+	name, kind, p, c, settling := pc.name, pc.p.kind, &pc.p, &pc.c, pc.settling()
+	out := &reporter{e: e, command: name, json: pc.asJSON}
 	oc := opContext{command: name, pays: true}
 	if len(pos) > 0 {
 		// The stray argument is not quoted back: it may be a secret whose
@@ -330,7 +315,7 @@ same fields; never send the payment under a new bill number.
 	oc.settle = resendLine(fs, settleCommand(name), oc.billNo)
 	if settling {
 		var opts []redpack.SettleOption
-		if *queryOnly {
+		if pc.queryOnly {
 			opts = append(opts, redpack.QueryOnly())
 			oc.settle += " --query-only"
 		}
@@ -443,147 +428,4 @@ func announce(w io.Writer, billNo string, p *packetFlags, quiet bool) {
 	default:
 		fmt.Fprintf(w, "\nSending %s to %s (sendredpack) …\n\n", cny(p.amount), p.openID)
 	}
-}
-
-// queryJSON is the result of a query in --json output.
-type queryJSON struct {
-	MchBillNo        string         `json:"mch_billno"`
-	MchID            string         `json:"mch_id"`
-	DetailID         string         `json:"detail_id"`
-	Status           string         `json:"status"`
-	Definite         bool           `json:"definite"`
-	Outcome          string         `json:"outcome"` // "paid", "not paid" or "unknown"
-	SendType         string         `json:"send_type"`
-	HBType           string         `json:"hb_type"`
-	TotalNum         int            `json:"total_num"`
-	TotalAmount      int64          `json:"total_amount"`
-	TotalAmountYuan  string         `json:"total_amount_yuan"`
-	RefundAmount     int64          `json:"refund_amount"`
-	RefundAmountYuan string         `json:"refund_amount_yuan"`
-	Reason           string         `json:"reason,omitempty"`
-	SendTime         string         `json:"send_time,omitempty"`
-	RefundTime       string         `json:"refund_time,omitempty"`
-	Wishing          string         `json:"wishing,omitempty"`
-	Remark           string         `json:"remark,omitempty"`
-	ActName          string         `json:"act_name,omitempty"`
-	Receivers        []receiverJSON `json:"hblist"`
-}
-
-type receiverJSON struct {
-	OpenID     string `json:"openid"`
-	Amount     int64  `json:"amount"`
-	AmountYuan string `json:"amount_yuan"`
-	RcvTime    string `json:"rcv_time,omitempty"`
-}
-
-func rfc3339(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Format(time.RFC3339)
-}
-
-func runQuery(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("query")
-	var c conn
-	c.register(fs)
-	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of text")
-	usage := func(w io.Writer) {
-		fmt.Fprint(w, `Usage: redpack query [flags] <mch_billno>
-
-Looks a packet up by its bill number (gethbinfo): its status, amount and
-receivers. Queries reach back 30 days. NOT_FOUND (exit 4) is not a failure: a
-send may still be in progress, or may never have reached WeChat; settle it
-with 'redpack settle'. A refused query (exit 1) says nothing about the packet.
-`)
-		writeCommandHelp(w, fs)
-	}
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return handleParseError(e, "query", err, usage)
-	}
-	out := &reporter{e: e, command: "query", json: *asJSON}
-	if len(pos) != 1 {
-		return out.fail(usageErr("", "query takes one bill number, got %d arguments", len(pos)), opContext{})
-	}
-	oc := opContext{billNo: pos[0]}
-	c.resolve(fs, e.getenv)
-	client, err := c.client(e)
-	if err != nil {
-		return out.fail(err, oc)
-	}
-	info, err := client.QueryRedPack(ctx, oc.billNo)
-	if err != nil {
-		return out.fail(err, oc)
-	}
-	if info.Status == redpack.StatusNotFound {
-		return out.report(notFound(oc.billNo))
-	}
-	return out.succeed(queryResult(info), func(w io.Writer) { writeInfo(w, info) })
-}
-
-func queryResult(info *redpack.RedPackInfo) queryJSON {
-	q := queryJSON{
-		MchBillNo: info.MchBillNo, MchID: info.MchID, DetailID: info.DetailID,
-		Status: string(info.Status), Definite: info.Status.Definite(), Outcome: info.Status.Outcome().String(),
-		SendType: string(info.SendType), HBType: string(info.HBType),
-		TotalNum: info.TotalNum, TotalAmount: info.TotalAmount, TotalAmountYuan: yuanString(info.TotalAmount),
-		RefundAmount: info.RefundAmount, RefundAmountYuan: yuanString(info.RefundAmount),
-		Reason: info.Reason, SendTime: rfc3339(info.SendTime), RefundTime: rfc3339(info.RefundTime),
-		Wishing: info.Wishing, Remark: info.Remark, ActName: info.ActName,
-		Receivers: []receiverJSON{},
-	}
-	for _, r := range info.Receivers {
-		q.Receivers = append(q.Receivers, receiverJSON{
-			OpenID: r.OpenID, Amount: r.Amount, AmountYuan: yuanString(r.Amount), RcvTime: rfc3339(r.ReceiveTime),
-		})
-	}
-	return q
-}
-
-// writeInfo prints a queried packet as a table.
-func writeInfo(w io.Writer, info *redpack.RedPackInfo) {
-	kind := string(info.HBType)
-	if info.SendType != "" {
-		kind += ", sent by " + string(info.SendType)
-	}
-	rows := [][2]string{
-		{"Bill number", info.MchBillNo},
-		{"Packet number", info.DetailID},
-		{"Status", fmt.Sprintf("%s: %s", info.Status, statusWords(info.Status))},
-		{"Kind", kind},
-		{"Amount", fmt.Sprintf("%s in %d share(s)", cny(info.TotalAmount), info.TotalNum)},
-		{"Sent", clockTime(info.SendTime)},
-	}
-	if !info.RefundTime.IsZero() || info.RefundAmount > 0 {
-		rows = append(rows, [2]string{"Refunded", fmt.Sprintf("%s at %s", cny(info.RefundAmount), clockTime(info.RefundTime))})
-	}
-	for _, kv := range [][2]string{{"Reason", info.Reason}, {"Activity", info.ActName}, {"Wishing", info.Wishing}, {"Remark", info.Remark}} {
-		if kv[1] != "" {
-			rows = append(rows, kv)
-		}
-	}
-	writeKV(w, "", rows)
-	fmt.Fprintln(w)
-	if len(info.Receivers) == 0 {
-		fmt.Fprintln(w, "Receivers: nobody has opened it yet.")
-		return
-	}
-	fmt.Fprintln(w, "Receivers:")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  OPENID\tAMOUNT\tOPENED AT")
-	for _, r := range info.Receivers {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.OpenID, cny(r.Amount), clockTime(r.ReceiveTime))
-	}
-	tw.Flush()
-}
-
-// writeCommandHelp ends a command's help: its flags in groups, then the
-// credential and output flags every command shares, then the exit codes.
-func writeCommandHelp(w io.Writer, fs *flag.FlagSet, groups ...flagGroup) {
-	writeFlags(w, fs, append(groups,
-		flagGroup{"Credentials and connection", connFlagNames()},
-		flagGroup{"Output", []string{"json"}}))
-	fmt.Fprint(w, "\nExit codes:\n")
-	writeExitCodes(w)
 }

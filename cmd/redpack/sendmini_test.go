@@ -71,7 +71,7 @@ func TestSendMiniUsage(t *testing.T) {
 	t.Parallel()
 	r := runCLI(t, nil, "", "help", "send-mini")
 	require.Equal(t, exitOK, r.code, r)
-	for _, want := range []string{"Usage: redpack send-mini", "--mini-appid", "REDPACK_MINI_APPID", "wx.sendBizRedPacket", "--scene"} {
+	for _, want := range []string{"Usage:\n  redpack send-mini [flags]", "--mini-appid", "REDPACK_MINI_APPID", "wx.sendBizRedPacket", "--scene"} {
 		assert.Contains(t, r.stdout, want)
 	}
 	for _, absent := range []string{"--client-ip", "--risk-mobile", "--consume-mch-id", "--num "} {
