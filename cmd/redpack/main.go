@@ -101,6 +101,14 @@
 //	4  outcome unknown: the packet may have been paid; settle it with the same --bill and fields
 //	   (a query's NOT_FOUND, and a refusal of a send with an explicit --bill, are unknown too)
 //	5  not sent: the request never reached WeChat (network); safe to run again
+//
+// "campaign run" adds three, for a run that stopped before its end (the
+// rows wait with their bill numbers; nothing is lost):
+//
+//	5  WeChat could not be reached for --outage-limit
+//	6  the balance is too low (NOTENOUGH): top up, then run again
+//	7  WeChat refused a setting every row shares (SIGN_ERROR, NO_AUTH …): fix it, then run again
+//	130 stopped by Ctrl-C or SIGTERM
 package main
 
 import (
