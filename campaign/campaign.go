@@ -318,6 +318,7 @@ type RunConfig struct {
 	now         func() time.Time // the clock; tests move it
 	balancePoll time.Duration    // WaitForBalance's pace; default a minute
 	sweepEvery  time.Duration    // how often rows without a live job get one; default 30 s
+	sole        bool             // this run holds the database's run lock: no other is alive
 }
 
 // Run pays the campaign's rows until every row is settled (paid or
@@ -385,6 +386,7 @@ func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, e
 			return nil, err
 		}
 		defer release()
+		cfg.sole = true
 	}
 	t, err := s.e.run(ctx, name, &cfg)
 	return t, s.notFound(ctx, name, err)

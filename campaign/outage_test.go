@@ -115,3 +115,40 @@ func TestServerRestartMidRun(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartAfterKillSettlesAtOnce: on SQLite a run holds the file's
+// lock, so a run that starts after one was killed knows the killed run's
+// open attempts and running jobs are dead. It settles those rows at once
+// rather than waiting for the deadlines the dead run stored (an hour here)
+// and River's rescue window.
+func TestRestartAfterKillSettlesAtOnce(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	srv := redpacktest.Start(t)
+	create(t, s, "killed", rowsOf(openids(3), 100))
+	e := s.e.(interface {
+		testEngine
+		claimAny(ctx context.Context, r *jrow, mchID string, now time.Time, l Limits) (bool, string, error)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The killed run had claimed row 1, with a deadline an hour away, and
+	// River still shows its job running.
+	r, err := e.loadRowAny(ctx, "killed", 1)
+	require.NoError(t, err)
+	require.NoError(t, e.execAny(ctx, `UPDATE redpack_campaign SET mch_id = $1`, redpacktest.DefaultMchID))
+	ok, _, err := e.claimAny(ctx, r, redpacktest.DefaultMchID, time.Now(), Limits{}.withDefaults())
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, e.execAny(ctx, `UPDATE redpack_campaign_row SET send_deadline = $1 WHERE campaign = 'killed' AND row_no = 1`,
+		time.Now().Add(time.Hour).UnixMilli()))
+	jobID := queryInt(t, s, `SELECT job_id FROM redpack_campaign_row WHERE campaign = 'killed' AND row_no = 1`)
+	require.NoError(t, e.execAny(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = $2`,
+		time.Now().Add(-time.Second).UTC().Format("2006-01-02 15:04:05.000"), jobID))
+
+	tot, err := s.Run(ctx, "killed", runConfig(t, srv))
+	require.NoError(t, err, "the dead run's row is settled without waiting an hour")
+	require.Equal(t, int64(3), tot.Paid)
+	assertMatchesLedger(t, srv, report(t, s, "killed"))
+	require.Equal(t, int64(1), queryInt(t, s, `SELECT COUNT(*) FROM river_job WHERE id = $1 AND state = 'discarded'`, jobID),
+		"the dead run's job was rescued, as River's rescuer would")
+}

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -486,6 +487,14 @@ func (e *eng[TD, TTx]) run(ctx context.Context, name string, cfg *RunConfig) (*T
 	if err != nil {
 		return nil, err
 	}
+	if cfg.sole {
+		// This process holds the SQLite file's run lock, so no other run
+		// is alive: attempts still open were a killed run's. Their time
+		// is up now, and River's jobs still running were that run's.
+		if err := e.reclaim(ctx, name); err != nil {
+			return nil, err
+		}
+	}
 	// Rows a previous run gave up on are settled again; rows without a
 	// live job (its job discarded, or cleaned away) get one.
 	if err := e.revive(ctx, name); err != nil {
@@ -517,6 +526,53 @@ func (e *eng[TD, TTx]) run(ctx context.Context, name string, cfg *RunConfig) (*T
 		return t, loopErr
 	}
 	return t, stopErr
+}
+
+// reclaim takes back what a dead run left, for a run that knows it is the
+// only one (the SQLite file's lock): the open send generations' deadlines
+// move to now, and the queue's running jobs are rescued as River's
+// rescuer would, discarded, so that the sweep gives their rows new jobs at
+// once instead of after River's rescue window. A dead process writes
+// nothing more, and settling queries first, so nothing is sent twice.
+func (e *eng[TD, TTx]) reclaim(ctx context.Context, name string) error {
+	now := time.Now()
+	var ids []int64
+	err := e.inTx(ctx, func(tx TTx) error {
+		if _, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET send_deadline = $1
+			WHERE campaign = $2 AND send_gen > done_gen AND send_deadline > $1`, now.UnixMilli(), name); err != nil {
+			return err
+		}
+		r, err := e.db.query(ctx, tx, `SELECT id FROM river_job WHERE queue = $1 AND state = 'running'`, queueOf(name))
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var id int64
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return r.Err()
+	})
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	msg, err := json.Marshal(rivertype.AttemptError{At: now, Attempt: 1, Error: "rescued at once: the run working it is dead (this run holds the database's run lock)"})
+	if err != nil {
+		return err
+	}
+	p := &riverdriver.JobRescueManyParams{StuckHorizon: now.Add(time.Second)}
+	for _, id := range ids {
+		p.ID = append(p.ID, id)
+		p.Error = append(p.Error, msg)
+		p.FinalizedAt = append(p.FinalizedAt, &now)
+		p.ScheduledAt = append(p.ScheduledAt, now)
+		p.State = append(p.State, string(rivertype.JobStateDiscarded))
+	}
+	_, err = e.driver.GetExecutor().JobRescueMany(ctx, p)
+	return err
 }
 
 // watch reports progress until no row is open, ctx ends, or the gate
