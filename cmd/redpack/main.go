@@ -146,10 +146,11 @@ var exitCodeHelp = [][2]string{
 func main() {
 	// SIGTERM too: fake-server is stopped that way by CI runners and
 	// container engines, and a send then ends as on Ctrl-C.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
-	stop()
-	os.Exit(code)
+	// The handler stays until the process exits: a signal that comes after
+	// the command finished must not kill it and hide its exit code (a
+	// campaign run that paid every row exits 0, not "killed by SIGTERM").
+	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 }
 
 // env is what a command may touch of the outside world; tests supply their
