@@ -63,6 +63,9 @@ type Client struct {
 	maxBody  int64
 	retry    RetryPolicy
 	limiter  Limiter // nil: no limit
+	// notifyAppIDs are the appids whose payment notifications the
+	// merchant accepts: its own and WithNotifyAppIDs'.
+	notifyAppIDs []string
 
 	// Seams for tests; set only inside this package.
 	nonce  func() string
@@ -85,6 +88,7 @@ type options struct {
 	retry    RetryPolicy
 	limiter  Limiter
 	now      func() time.Time
+	appIDs   []string // WithNotifyAppIDs
 }
 
 // WithBaseURL sends requests to baseURL instead of DefaultBaseURL, e.g. the
@@ -171,6 +175,21 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithNotifyAppIDs lists the appids, besides the Config's own, under which
+// the merchant's payments are made (a mini-program's, an app's): a payment
+// notification for any other appid is refused (ParsePaymentNotification).
+func WithNotifyAppIDs(appIDs ...string) Option {
+	return func(o *options) error {
+		for _, id := range appIDs {
+			if id == "" {
+				return errors.New("redpack: WithNotifyAppIDs: an empty appid")
+			}
+		}
+		o.appIDs = append(o.appIDs, appIDs...)
+		return nil
+	}
+}
+
 // MaxResponseBytesLimit is the most WithMaxResponseBytes accepts: WeChat's
 // largest answers (a group packet's query) are a few kilobytes.
 const MaxResponseBytesLimit = 1 << 30
@@ -215,21 +234,22 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		mchID:    mchID,
-		appID:    appID,
-		apiKey:   hide(apiKey),
-		signType: o.signType,
-		baseURL:  o.baseURL,
-		rt:       rt,
-		timeout:  timeout,
-		logger:   o.logger,
-		maxBody:  o.maxBody,
-		retry:    o.retry,
-		limiter:  o.limiter,
-		nonce:    newNonce,
-		now:      o.now,
-		sleep:    sleepCtx,
-		jitter:   randJitter,
+		mchID:        mchID,
+		appID:        appID,
+		apiKey:       hide(apiKey),
+		signType:     o.signType,
+		baseURL:      o.baseURL,
+		rt:           rt,
+		timeout:      timeout,
+		logger:       o.logger,
+		maxBody:      o.maxBody,
+		retry:        o.retry,
+		limiter:      o.limiter,
+		notifyAppIDs: append([]string{appID}, o.appIDs...),
+		nonce:        newNonce,
+		now:          o.now,
+		sleep:        sleepCtx,
+		jitter:       randJitter,
 	}, nil
 }
 

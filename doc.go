@@ -89,6 +89,17 @@
 // most 24 hours after its first use: past ResendWindow, settle with
 // QueryOnly.
 //
+// # Payment notifications
+//
+// For packets that follow payments (满额送), Client.PaymentNotifyHandler
+// serves the merchant's notify_url and Client.ParsePaymentNotification
+// reads one notification: the signature is checked in constant time (MD5
+// or HMAC-SHA256, by sign_type or the signature's length), and mch_id and
+// appid must be the merchant's (WithNotifyAppIDs lists a mini-program's or
+// an app's), before any field is trusted. A verified notification is
+// WeChat's word, not proof that it is new: key what it causes by
+// TransactionID, and confirm the order before paying on it.
+//
 // # Testing
 //
 // WeChat has no sandbox for red packets. The redpacktest package is a fake

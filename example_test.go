@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"time"
 
@@ -394,4 +396,70 @@ func ExampleQueryOnly() {
 	fmt.Println(s.Outcome, s.Status, s.Resent)
 	// Output:
 	// unknown NOT_FOUND false
+}
+
+// The merchant's notify_url: the handler verifies each payment
+// notification (signature, mch_id, appid) before fn sees it, and answers
+// WeChat's SUCCESS only when fn returns nil. Here a notification is made
+// and signed as WeChat would, and posted to the handler.
+func ExampleClient_PaymentNotifyHandler() {
+	srv, err := redpacktest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	client, err := srv.Client(redpacktest.DefaultMchID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /wechat/notify", client.PaymentNotifyHandler(func(ctx context.Context, n *redpack.PaymentNotification) error {
+		// Idempotent by n.TransactionID: WeChat delivers more than once.
+		fmt.Printf("%s paid %d fen (%d in cash) at %s\n", n.OpenID, n.TotalFee, n.CashFee, n.TimeEnd.Format(time.DateTime))
+		return nil
+	}))
+
+	fields := map[string]string{
+		"return_code": "SUCCESS", "appid": redpacktest.DefaultAppID, "mch_id": redpacktest.DefaultMchID,
+		"nonce_str": "5d2b6c2a8db53831f7eda20af46e531c", "result_code": "SUCCESS", "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+		"trade_type": "JSAPI", "bank_type": "CMC", "total_fee": "12000", "cash_fee": "12000",
+		"transaction_id": "4200001234202612061234567890", "out_trade_no": "ORDER20261206001", "time_end": "20261206101112",
+	}
+	fields["sign"] = redpack.Sign(fields, redpacktest.DefaultAPIKey, redpack.SignMD5)
+	var body strings.Builder
+	body.WriteString("<xml>")
+	for k, v := range fields {
+		body.WriteString("<" + k + "><![CDATA[" + v + "]]></" + k + ">")
+	}
+	body.WriteString("</xml>")
+
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/wechat/notify", strings.NewReader(body.String())))
+	fmt.Println(w.Body.String())
+	// Output:
+	// oUpF8uMuAJO_M2pxb1Q9zNjWeS6o paid 12000 fen (12000 in cash) at 2026-12-06 10:11:12
+	// <xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>
+}
+
+// ParsePaymentNotification refuses a notification whose signature does not
+// verify, before any field is trusted.
+func ExampleClient_ParsePaymentNotification() {
+	srv, err := redpacktest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	client, err := srv.Client(redpacktest.DefaultMchID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	forged := `<xml><return_code>SUCCESS</return_code><appid>` + redpacktest.DefaultAppID + `</appid><mch_id>` +
+		redpacktest.DefaultMchID + `</mch_id><result_code>SUCCESS</result_code><total_fee>1000000</total_fee>` +
+		`<sign>9A0A8659F005D6984697E2CA0A9CF3B7</sign></xml>`
+	_, err = client.ParsePaymentNotification(context.Background(), []byte(forged))
+	fmt.Println(errors.Is(err, redpack.ErrNotificationSignature))
+	fmt.Println(err)
+	// Output:
+	// true
+	// redpack: notification signature does not verify: sign: checked as MD5
 }

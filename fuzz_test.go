@@ -129,3 +129,35 @@ func addResponseSeeds(f *testing.F) {
 		f.Add(b)
 	}
 }
+
+// FuzzParsePaymentNotification: no input panics, and none is accepted
+// unless it is the merchant's and signed with its key.
+func FuzzParsePaymentNotification(f *testing.F) {
+	f.Add(signedMD5(paidNotification()))
+	g := paidNotification()
+	g["sign"] = notifySignHMAC(g, testAPIKey)
+	f.Add(notificationXML(g))
+	f.Add(notificationXML(paidNotification()))
+	f.Add([]byte("<html>502</html>"))
+	f.Add([]byte("<xml><sign>x</sign></xml>"))
+	c, err := NewClient(NewConfig(testMchID, testAppID, testAPIKey, testPKI().client.TLSCertificate()))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		n, err := c.ParsePaymentNotification(context.Background(), body)
+		if err != nil {
+			var ne *NotificationError
+			if !errors.As(err, &ne) {
+				t.Fatalf("not a *NotificationError: %v", err)
+			}
+			return
+		}
+		if n.MchID != testMchID || n.AppID != testAppID {
+			t.Fatalf("accepted another merchant's notification: %+v", n)
+		}
+		if n.Paid() && (n.TransactionID == "" || n.CashFee > n.TotalFee) {
+			t.Fatalf("accepted a paid notification without its fields: %+v", n)
+		}
+	})
+}
