@@ -99,6 +99,8 @@
 // an app's), before any field is trusted. A verified notification is
 // WeChat's word, not proof that it is new: key what it causes by
 // TransactionID, and confirm the order before paying on it.
+// Client.ParseRefundNotification decrypts a refund notification's req_info
+// (the outer message is not signed; only the key holder can encrypt it).
 //
 // # Testing
 //

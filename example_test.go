@@ -463,3 +463,27 @@ func ExampleClient_ParsePaymentNotification() {
 	// true
 	// redpack: notification signature does not verify: sign: checked as MD5
 }
+
+// A refund notification is not signed: only WeChat, which holds the API
+// key, can encrypt its req_info, so one that does not decrypt is refused.
+func ExampleClient_ParseRefundNotification() {
+	srv, err := redpacktest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	client, err := srv.Client(redpacktest.DefaultMchID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	forged := `<xml><return_code>SUCCESS</return_code><appid>` + redpacktest.DefaultAppID + `</appid><mch_id>` +
+		redpacktest.DefaultMchID + `</mch_id><req_info>bm90IFdlQ2hhdCBjaXBoZXJ0ZXh0LCAzMiBieXRlcy4=</req_info></xml>`
+	n, err := client.ParseRefundNotification(context.Background(), []byte(forged))
+	if errors.Is(err, redpack.ErrNotificationSignature) {
+		fmt.Println("refused:", err)
+		return
+	}
+	fmt.Println(n.RefundStatus, n.RefundFee)
+	// Output:
+	// refused: redpack: notification signature does not verify: req_info: does not decrypt with the API key
+}

@@ -161,3 +161,28 @@ func FuzzParsePaymentNotification(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRefundNotification: no input panics, and none is accepted
+// unless its req_info decrypts with the merchant's key.
+func FuzzParseRefundNotification(f *testing.F) {
+	f.Add(refundBody(testAppID, testMchID, "bm90IFdlQ2hhdCBjaXBoZXJ0ZXh0LCAzMiBieXRlcy4="))
+	f.Add(refundBody(testAppID, testMchID, ""))
+	f.Add([]byte("<xml><req_info>AAAA</req_info></xml>"))
+	c, err := NewClient(NewConfig(testMchID, testAppID, testAPIKey, testPKI().client.TLSCertificate()))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		n, err := c.ParseRefundNotification(context.Background(), body)
+		if err != nil {
+			var ne *NotificationError
+			if !errors.As(err, &ne) {
+				t.Fatalf("not a *NotificationError: %v", err)
+			}
+			return
+		}
+		if n.MchID != testMchID || n.RefundFee > n.TotalFee || n.TransactionID == "" {
+			t.Fatalf("accepted: %+v", n)
+		}
+	})
+}

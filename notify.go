@@ -2,6 +2,10 @@ package redpack
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -128,24 +132,15 @@ func (c *Client) ParsePaymentNotification(ctx context.Context, body []byte) (*Pa
 	if int64(len(body)) > c.maxBody {
 		return nil, notifyErr(ErrNotificationMalformed, "", fmt.Sprintf("larger than %d bytes", c.maxBody))
 	}
-	p := parsers.Get().(*answerParser)
-	defer p.release()
-	root, err := p.parse(ctx, body, 0)
+	fields, err := c.notificationFields(ctx, body, "xml")
 	if err != nil {
-		var de *DecodeError
-		if errors.As(err, &de) {
-			return nil, notifyErr(ErrNotificationMalformed, "", de.Reason)
-		}
 		return nil, err
 	}
-	fields := make(map[string]string, 32)
-	for e := range root.ChildElementsSeq() {
-		if hasChildElement(e) {
-			return nil, notifyErr(ErrNotificationMalformed, e.Tag, "has elements inside")
-		}
-		fields[e.Tag] = e.Text()
+	ps := make([]param, 0, len(fields))
+	for k, v := range fields {
+		ps = append(ps, param{k, v})
 	}
-	return c.verifyNotification(fields, leafParams(root))
+	return c.verifyNotification(fields, ps)
 }
 
 func (c *Client) verifyNotification(f map[string]string, ps []param) (*PaymentNotification, error) {
@@ -301,4 +296,155 @@ func failText(err error) string {
 		return strings.ReplaceAll(ne.Reason.Error(), "]]>", "")
 	}
 	return "not handled"
+}
+
+// RefundNotification is a WeChat Pay refund-result notification (退款结果通知,
+// https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_16) whose
+// req_info decrypted with the merchant's API key and whose mch_id and
+// appid are the merchant's. The outer message is not signed: decrypting
+// req_info is what shows WeChat wrote it. Amounts are in fen.
+type RefundNotification struct {
+	AppID string
+	MchID string
+	// TransactionID and OutTradeNo are the refunded payment's.
+	TransactionID string
+	OutTradeNo    string
+	RefundID      string // WeChat's refund number
+	OutRefundNo   string // the merchant's
+	TotalFee      int64  // the payment's amount
+	RefundFee     int64
+	// SettlementRefundFee is what the merchant's settlement gives back
+	// (0 when absent).
+	SettlementRefundFee int64
+	// RefundStatus is SUCCESS, CHANGE (refunded into an abnormal account)
+	// or REFUNDCLOSE.
+	RefundStatus        string
+	SuccessTime         time.Time // zero unless refunded; China time
+	RefundRecvAccount   string    // refund_recv_accout, as WeChat spells it
+	RefundAccount       string
+	RefundRequestSource string
+	// Fields holds every decrypted field.
+	Fields map[string]string
+}
+
+// Refunded reports whether the money went back to the payer.
+func (n *RefundNotification) Refunded() bool { return n.RefundStatus == "SUCCESS" }
+
+// ParseRefundNotification decrypts and decodes a refund notification WeChat
+// posted to the refund's notify_url. It refuses, with a
+// *NotificationError, a body that is not WeChat's XML, an mch_id or appid
+// that is not the merchant's (ErrNotificationMerchant), and a req_info
+// that does not decrypt with the API key into WeChat's <root> document
+// (ErrNotificationSignature: whoever wrote it does not hold the key).
+func (c *Client) ParseRefundNotification(ctx context.Context, body []byte) (*RefundNotification, error) {
+	if int64(len(body)) > c.maxBody {
+		return nil, notifyErr(ErrNotificationMalformed, "", fmt.Sprintf("larger than %d bytes", c.maxBody))
+	}
+	outer, err := c.notificationFields(ctx, body, "xml")
+	if err != nil {
+		return nil, err
+	}
+	if outer["mch_id"] != c.mchID {
+		return nil, notifyErr(ErrNotificationMerchant, "mch_id", fmt.Sprintf("%q is not %s", outer["mch_id"], c.mchID))
+	}
+	if !slices.Contains(c.notifyAppIDs, outer["appid"]) {
+		return nil, notifyErr(ErrNotificationMerchant, "appid", fmt.Sprintf("%q is not listed (WithNotifyAppIDs)", outer["appid"]))
+	}
+	if outer["return_code"] != "SUCCESS" {
+		return nil, notifyErr(ErrNotificationMalformed, "return_code", fmt.Sprintf("%q: %s", outer["return_code"], outer["return_msg"]))
+	}
+	plain, err := decryptReqInfo(outer["req_info"], c.apiKey.get())
+	if err != nil {
+		return nil, notifyErr(ErrNotificationSignature, "req_info", err.Error())
+	}
+	f, err := c.notificationFields(ctx, plain, "root")
+	if err != nil {
+		return nil, notifyErr(ErrNotificationSignature, "req_info", "does not decrypt to WeChat's <root> document")
+	}
+	n := &RefundNotification{AppID: outer["appid"], MchID: outer["mch_id"],
+		TransactionID: f["transaction_id"], OutTradeNo: f["out_trade_no"], RefundID: f["refund_id"], OutRefundNo: f["out_refund_no"],
+		RefundStatus: f["refund_status"], RefundRecvAccount: f["refund_recv_accout"], RefundAccount: f["refund_account"],
+		RefundRequestSource: f["refund_request_source"], Fields: f}
+	for _, req := range []string{"transaction_id", "out_trade_no", "refund_id", "out_refund_no", "total_fee", "refund_fee", "refund_status"} {
+		if f[req] == "" {
+			return nil, notifyErr(ErrNotificationMalformed, req, "missing")
+		}
+	}
+	for tag, dst := range map[string]*int64{"total_fee": &n.TotalFee, "refund_fee": &n.RefundFee, "settlement_refund_fee": &n.SettlementRefundFee} {
+		if f[tag] == "" {
+			continue
+		}
+		if *dst, err = parseInt64(tag, f[tag]); err != nil {
+			return nil, notifyErr(ErrNotificationMalformed, tag, "is not a whole number of fen")
+		}
+	}
+	if n.RefundFee > n.TotalFee {
+		return nil, notifyErr(ErrNotificationMalformed, "refund_fee", "more than total_fee")
+	}
+	if s := f["success_time"]; s != "" {
+		if n.SuccessTime, err = parseTime("success_time", s); err != nil {
+			return nil, notifyErr(ErrNotificationMalformed, "success_time", "is not a time like 2006-01-02 15:04:05")
+		}
+	}
+	return n, nil
+}
+
+// notificationFields parses body, whose root is rootTag, with the answers'
+// bounded parser and returns its fields.
+func (c *Client) notificationFields(ctx context.Context, body []byte, rootTag string) (map[string]string, error) {
+	p := parsers.Get().(*answerParser)
+	defer p.release()
+	root, err := p.parseRoot(ctx, body, 0, rootTag)
+	if err != nil {
+		var de *DecodeError
+		if errors.As(err, &de) {
+			return nil, notifyErr(ErrNotificationMalformed, "", de.Reason)
+		}
+		return nil, err
+	}
+	fields := make(map[string]string, 32)
+	for e := range root.ChildElementsSeq() {
+		if hasChildElement(e) {
+			return nil, notifyErr(ErrNotificationMalformed, e.Tag, "has elements inside")
+		}
+		fields[e.Tag] = e.Text()
+	}
+	return fields, nil
+}
+
+// decryptReqInfo undoes WeChat's encryption of a refund notification's
+// req_info: base64, then AES-256-ECB (PKCS#7 padding) keyed with the
+// lower-case hex MD5 of the API key. The standard library has no ECB mode,
+// which is AES applied to each block alone.
+func decryptReqInfo(reqInfo, apiKey string) ([]byte, error) {
+	if reqInfo == "" {
+		return nil, errors.New("missing")
+	}
+	data, err := base64.StdEncoding.DecodeString(reqInfo)
+	if err != nil {
+		return nil, errors.New("is not base64")
+	}
+	sum := md5.Sum([]byte(apiKey))
+	block, err := aes.NewCipher([]byte(hex.EncodeToString(sum[:])))
+	if err != nil {
+		return nil, err
+	}
+	bs := block.BlockSize()
+	if len(data) == 0 || len(data)%bs != 0 {
+		return nil, errors.New("is not whole AES blocks")
+	}
+	plain := make([]byte, len(data))
+	for i := 0; i < len(data); i += bs {
+		block.Decrypt(plain[i:i+bs], data[i:i+bs])
+	}
+	pad := int(plain[len(plain)-1])
+	if pad < 1 || pad > bs {
+		return nil, errors.New("does not decrypt with the API key")
+	}
+	for _, b := range plain[len(plain)-pad:] {
+		if int(b) != pad {
+			return nil, errors.New("does not decrypt with the API key")
+		}
+	}
+	return plain[:len(plain)-pad], nil
 }

@@ -1,9 +1,13 @@
 package redpack
 
 import (
+	"bytes"
 	"context"
+	"crypto/aes"
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -263,4 +267,74 @@ func TestPaymentNotifyHandler(t *testing.T) {
 	w = post([]byte(big))
 	assert.Contains(t, w.Body.String(), "FAIL")
 	require.Len(t, got, 2)
+}
+
+// encryptReqInfo encrypts as WeChat does, apart from the client's code:
+// PKCS#7, AES-256-ECB keyed with the hex MD5 of the key, base64.
+func encryptReqInfo(t *testing.T, plain, key string) string {
+	t.Helper()
+	sum := md5.Sum([]byte(key))
+	block, err := aes.NewCipher([]byte(hex.EncodeToString(sum[:])))
+	require.NoError(t, err)
+	pad := aes.BlockSize - len(plain)%aes.BlockSize
+	data := append([]byte(plain), bytes.Repeat([]byte{byte(pad)}, pad)...)
+	out := make([]byte, len(data))
+	for i := 0; i < len(data); i += aes.BlockSize {
+		block.Encrypt(out[i:i+aes.BlockSize], data[i:i+aes.BlockSize])
+	}
+	return base64.StdEncoding.EncodeToString(out)
+}
+
+const refundRoot = `<root><out_refund_no><![CDATA[R20261206001]]></out_refund_no><out_trade_no><![CDATA[ORDER20261206001]]></out_trade_no>` +
+	`<refund_account><![CDATA[REFUND_SOURCE_RECHARGE_FUNDS]]></refund_account><refund_fee><![CDATA[5000]]></refund_fee>` +
+	`<refund_id><![CDATA[50000408942018112310187263]]></refund_id><refund_recv_accout><![CDATA[支付用户零钱]]></refund_recv_accout>` +
+	`<refund_request_source><![CDATA[API]]></refund_request_source><refund_status><![CDATA[SUCCESS]]></refund_status>` +
+	`<settlement_refund_fee><![CDATA[5000]]></settlement_refund_fee><settlement_total_fee><![CDATA[12000]]></settlement_total_fee>` +
+	`<success_time><![CDATA[2026-12-06 11:00:01]]></success_time><total_fee><![CDATA[12000]]></total_fee>` +
+	`<transaction_id><![CDATA[4200001234202612061234567890]]></transaction_id></root>`
+
+func refundBody(appID, mchID, reqInfo string) []byte {
+	return []byte(`<xml><return_code>SUCCESS</return_code><appid><![CDATA[` + appID + `]]></appid><mch_id><![CDATA[` + mchID +
+		`]]></mch_id><nonce_str><![CDATA[0b9f35f484df17a732e537c37708d1d0]]></nonce_str><req_info><![CDATA[` + reqInfo + `]]></req_info></xml>`)
+}
+
+func TestParseRefundNotification(t *testing.T) {
+	c := newStub(t, nil).client(t)
+	ctx := context.Background()
+	n, err := c.ParseRefundNotification(ctx, refundBody(testAppID, testMchID, encryptReqInfo(t, refundRoot, testAPIKey)))
+	require.NoError(t, err)
+	assert.True(t, n.Refunded())
+	assert.Equal(t, "4200001234202612061234567890", n.TransactionID)
+	assert.Equal(t, "R20261206001", n.OutRefundNo)
+	assert.Equal(t, int64(12000), n.TotalFee)
+	assert.Equal(t, int64(5000), n.RefundFee)
+	assert.Equal(t, "支付用户零钱", n.RefundRecvAccount)
+	assert.True(t, n.SuccessTime.Equal(time.Date(2026, 12, 6, 3, 0, 1, 0, time.UTC)), "China time: %v", n.SuccessTime)
+	assert.Equal(t, "12000", n.Fields["settlement_total_fee"])
+
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		reason error
+		field  string
+	}{
+		{"another key", refundBody(testAppID, testMchID, encryptReqInfo(t, refundRoot, "0123456789abcdef0123456789abcdef")), ErrNotificationSignature, "req_info"},
+		{"not base64", refundBody(testAppID, testMchID, "not base64!"), ErrNotificationSignature, "req_info"},
+		{"no req_info", refundBody(testAppID, testMchID, ""), ErrNotificationSignature, "req_info"},
+		{"not WeChat's root", refundBody(testAppID, testMchID, encryptReqInfo(t, "<xml><a>1</a></xml>", testAPIKey)), ErrNotificationSignature, "req_info"},
+		{"another merchant", refundBody(testAppID, "1900000999", encryptReqInfo(t, refundRoot, testAPIKey)), ErrNotificationMerchant, "mch_id"},
+		{"an appid not listed", refundBody("wx1111111111111111", testMchID, encryptReqInfo(t, refundRoot, testAPIKey)), ErrNotificationMerchant, "appid"},
+		{"more refunded than paid", refundBody(testAppID, testMchID, encryptReqInfo(t,
+			strings.Replace(refundRoot, "<refund_fee><![CDATA[5000]]>", "<refund_fee><![CDATA[50000]]>", 1), testAPIKey)), ErrNotificationMalformed, "refund_fee"},
+		{"HTML", []byte("<html>502</html>"), ErrNotificationMalformed, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := c.ParseRefundNotification(ctx, tc.body)
+			require.Nil(t, n)
+			require.ErrorIs(t, err, tc.reason)
+			var ne *NotificationError
+			require.ErrorAs(t, err, &ne)
+			assert.Equal(t, tc.field, ne.Field)
+		})
+	}
 }

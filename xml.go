@@ -108,6 +108,12 @@ func (p *answerParser) release() {
 // ctx that ended while parsing is an error too: the caller's deadline
 // holds over the whole attempt.
 func (p *answerParser) parse(ctx context.Context, body []byte, status int) (*etree.Element, error) {
+	return p.parseRoot(ctx, body, status, "xml")
+}
+
+// parseRoot is parse for a document whose root is rootTag (a refund
+// notification's decrypted req_info is a <root>).
+func (p *answerParser) parseRoot(ctx context.Context, body []byte, status int, rootTag string) (*etree.Element, error) {
 	if looksLikeHTML(body) {
 		return nil, &DecodeError{HTTPStatus: status, Reason: "an HTML page, not WeChat's XML", Excerpt: excerpt(body)}
 	}
@@ -128,8 +134,8 @@ func (p *answerParser) parse(ctx context.Context, body []byte, status int) (*etr
 		return nil, &DecodeError{HTTPStatus: status, Reason: "malformed XML: " + err.Error(), Excerpt: excerpt(body)}
 	}
 	root := p.doc.Root()
-	if root == nil || root.Tag != "xml" {
-		return nil, &DecodeError{HTTPStatus: status, Reason: "no <xml> root element", Excerpt: excerpt(body)}
+	if root == nil || root.Tag != rootTag {
+		return nil, &DecodeError{HTTPStatus: status, Reason: "no <" + rootTag + "> root element", Excerpt: excerpt(body)}
 	}
 	if err := checkShape(&p.doc.Element); err != nil {
 		return nil, &DecodeError{HTTPStatus: status, Reason: err.Error(), Excerpt: excerpt(body)}
