@@ -367,12 +367,16 @@ type operation struct {
 	name string // as in logs and errors, e.g. "sendredpack"
 	path string // relative to the base URL
 	pays bool   // a send: unclear outcomes are unknown outcomes
+	// signed: WeChat signs this endpoint's answers (orderquery does, red
+	// packets' do not), so a successful answer without a signature is
+	// refused rather than trusted.
+	signed bool
 }
 
 var (
-	opSendRedPack      = operation{"sendredpack", "mmpaymkttransfers/sendredpack", true}
-	opSendGroupRedPack = operation{"sendgroupredpack", "mmpaymkttransfers/sendgroupredpack", true}
-	opQueryRedPack     = operation{"gethbinfo", "mmpaymkttransfers/gethbinfo", false}
+	opSendRedPack      = operation{name: "sendredpack", path: "mmpaymkttransfers/sendredpack", pays: true}
+	opSendGroupRedPack = operation{name: "sendgroupredpack", path: "mmpaymkttransfers/sendgroupredpack", pays: true}
+	opQueryRedPack     = operation{name: "gethbinfo", path: "mmpaymkttransfers/gethbinfo"}
 )
 
 // verdict is what one attempt proves about the request.
@@ -635,6 +639,9 @@ func (c *Client) judge(op operation, billNo string, root *etree.Element, env *en
 		if !verifySign(leafParams(root), env.Sign, c.apiKey.get(), t) {
 			return unclear(&DecodeError{HTTPStatus: status, Reason: "the answer's signature does not verify", Excerpt: `"(withheld)"`})
 		}
+	}
+	if op.signed && env.Sign == "" && env.ReturnCode == "SUCCESS" {
+		return unclear(&DecodeError{HTTPStatus: status, Reason: "the answer is not signed, and " + op.name + "'s answers are", Excerpt: excerpt([]byte(env.ReturnMsg))})
 	}
 	if env.MchBillNo != "" && env.MchBillNo != billNo {
 		return unclear(fieldError("mch_billno", env.MchBillNo, "is not the bill number sent"))

@@ -98,7 +98,8 @@
 // appid must be the merchant's (WithNotifyAppIDs lists a mini-program's or
 // an app's), before any field is trusted. A verified notification is
 // WeChat's word, not proof that it is new: key what it causes by
-// TransactionID, and confirm the order before paying on it.
+// TransactionID, and confirm the order before paying on it with
+// Client.QueryOrder (pay/orderquery), whose answers are signed and verified.
 // Client.ParseRefundNotification decrypts a refund notification's req_info
 // (the outer message is not signed; only the key holder can encrypt it).
 //

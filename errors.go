@@ -102,6 +102,8 @@ const (
 	// failure: the send may still be in progress or may never have landed.
 	// QueryRedPack reports it as StatusNotFound, not as an error.
 	CodeNotFound Code = "NOT_FOUND"
+	// CodeOrderNotExist: orderquery knows no such order (ORDERNOTEXIST).
+	CodeOrderNotExist Code = "ORDERNOTEXIST"
 )
 
 // refuses reports whether a send's err_code is a refusal of the request:

@@ -105,7 +105,7 @@ func (s *wechatStub) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.reqs = append(s.reqs, req)
 	s.mu.Unlock()
-	if !strings.HasPrefix(r.URL.Path, testPrefix+"mmpaymkttransfers/") {
+	if !strings.HasPrefix(r.URL.Path, testPrefix+"mmpaymkttransfers/") && !strings.HasPrefix(r.URL.Path, testPrefix+"pay/") {
 		http.NotFound(w, r)
 		return
 	}

@@ -45,7 +45,7 @@ type MiniProgramResult struct {
 	Package string
 }
 
-var opSendMiniProgramRedPack = operation{"sendminiprogramhb", "mmpaymkttransfers/sendminiprogramhb", true}
+var opSendMiniProgramRedPack = operation{name: "sendminiprogramhb", path: "mmpaymkttransfers/sendminiprogramhb", pays: true}
 
 // SendMiniProgramRedPack sends a mini-program red packet. On success the
 // packet is paid; give BizRedPacketParams(res) to the mini-program so the
