@@ -133,10 +133,12 @@ func (e *eng[TD, TTx]) apply(ctx context.Context, tx TTx, r *jrow, u *update, no
 		return e.apply(ctx, tx, r, &update{kind: updUnknown, gen: gen, left: u.left, status: u.status, errCode: u.errCode,
 			errMsg: "refused after a newer send of the bill number: " + u.errMsg, settleTries: r.settleTries, resendClosed: r.resendClosed}, now)
 	case updNotSent:
-		// Back to pending only when this is the newest send and no send of
-		// the bill number may have left.
+		// Back to pending when this is the newest send: it came from a
+		// claim of a pending row, whose earlier sends were all refused or
+		// never left (a refused send's first_sent_at stays, for the resend
+		// window), and no settle has re-sent the bill number since.
 		n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET done_gen = $1, outcome = 'pending', err_code = $2, err_msg = $3, updated_at = $4
-			WHERE campaign = $5 AND row_no = $6 AND bill_no = $7 AND outcome = 'unknown' AND send_gen = $1 AND first_sent_at = 0`,
+			WHERE campaign = $5 AND row_no = $6 AND bill_no = $7 AND outcome = 'unknown' AND send_gen = $1`,
 			gen, u.errCode, clip(u.errMsg), ms, r.campaign, r.row, r.billNo)
 		if err != nil {
 			return err

@@ -188,11 +188,28 @@ func TestStaleWrites(t *testing.T) {
 			assert.Zero(t, got.firstSent())
 			assert.Equal(t, int64(0), queryInt(t, s, `SELECT COALESCE(SUM(packets), 0) FROM redpack_campaign_daily WHERE openid = $1`, got.openid),
 				"what it had put towards the caps is released")
-			// Claimed again, left and unclear: then a later "never left" of
-			// a stale generation cannot return it to pending.
+			// Refused (FREQ_LIMIT: sent again later under the same bill
+			// number), then claimed again and never left: pending again,
+			// the refused send's time kept for the resend window.
 			r3 = claim(3)
-			require.NoError(t, e.applyAny(ctx, r3, &update{kind: updUnknown, gen: r3.sendGen, left: true, errMsg: "timeout"}))
+			require.NoError(t, e.applyAny(ctx, r3, &update{kind: updRefused, retry: true, gen: r3.sendGen, left: true, errCode: "FREQ_LIMIT"}))
+			refusedAt := load(3).firstSentAt
+			require.NotZero(t, refusedAt)
+			r3 = claim(3)
 			require.NoError(t, e.applyAny(ctx, r3, &update{kind: updNotSent, gen: r3.sendGen, errCode: "NOT_SENT"}))
+			got = load(3)
+			assert.Equal(t, dbPending, got.outcome, "a refused row whose next request never left is pending, not unknown")
+			assert.Equal(t, refusedAt, got.firstSentAt)
+			// Claimed again and unclear (may have left), then settled under
+			// a newer generation: the stale "never left" changes nothing.
+			r3 = claim(3)
+			stale := *r3
+			require.NoError(t, e.applyAny(ctx, r3, &update{kind: updUnknown, gen: r3.sendGen, left: true, errMsg: "timeout"}))
+			settling := load(3)
+			ok, err = e.beginSettleAny(ctx, settling, time.Now(), time.Now().Add(time.Minute))
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.NoError(t, e.applyAny(ctx, &stale, &update{kind: updNotSent, gen: stale.sendGen, errCode: "NOT_SENT"}))
 			assert.Equal(t, dbUnknown, load(3).outcome, "a send that may have left keeps the row unknown")
 		})
 	}

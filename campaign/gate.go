@@ -76,6 +76,8 @@ var configAdvice = map[redpack.Code]string{
 	redpack.CodeAPIMethodClosed:      "the red packet API is switched off for this merchant: turn it on in the merchant console (产品中心 → 现金红包)",
 	redpack.CodeAcceptModeError:      "check the service provider and sub-merchant relationship (受理关系) in the console",
 	redpack.CodeXMLError:             "WeChat could not read the request: check the base URL and any proxy in between",
+	redpack.CodePayerAccountAbnormal: "the merchant's paying account is abnormal: see the merchant console, or WeChat Pay's support",
+	redpack.CodeNoConsumeCompetence:  "the merchant named by consume_mch_id may not pay for this merchant: check the service provider's authorisation",
 	redpack.Code("return_code=FAIL"): "WeChat refused the request before reading it: check mch_id, appid, the API key and the base URL",
 }
 
@@ -189,7 +191,9 @@ func (g *gate) answered(now time.Time, probe, notEnough bool) {
 	switch {
 	case g.paused == ErrOutage:
 		g.paused = nil
-	case g.paused == ErrBalanceLow && !notEnough:
+	case g.paused == ErrBalanceLow && probe && !notEnough:
+		// Only a probe (a send) says the balance allows again; a settle's
+		// query says nothing about it.
 		g.paused = nil
 	case g.paused == ErrBalanceLow && probe:
 		g.probeAt = now.Add(g.balance)

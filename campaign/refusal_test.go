@@ -246,6 +246,7 @@ func TestClassify(t *testing.T) {
 		{"NOTENOUGH", classBalance}, {"SENDAMOUNT_LIMIT", classDaily}, {"FREQ_LIMIT", classRate},
 		{"SIGN_ERROR", classConfig}, {"CA_ERROR", classConfig}, {"NO_AUTH", classConfig}, {"ILLEGAL_APPID", classConfig},
 		{"MSGAPPID_ERROR", classConfig}, {"API_METHOD_CLOSED", classConfig}, {"ACCEPTMODE_ERROR", classConfig}, {"XML_ERROR", classConfig},
+		{"PAYER_ACCOUNT_ABNORMAL", classConfig}, {"NO_CONSUME_COMPETENCE", classConfig},
 		{"OPENID_ERROR", classRow}, {"SENDNUM_LIMIT", classRow}, {"RCVDAMOUNT_LIMIT", classRow}, {"MONEY_LIMIT", classRow},
 		{"PARAM_ERROR", classRow}, {"FATAL_ERROR", classRow},
 	} {
@@ -265,4 +266,37 @@ type redpackAPIError = redpack.APIError
 
 func apiErr(code string) *redpack.APIError {
 	return &redpack.APIError{ReturnCode: "SUCCESS", ResultCode: "FAIL", ErrCode: code}
+}
+
+// TestGateBalancePause: with WaitForBalance, only a probe (a send) lifts
+// the pause: a settle's query that WeChat answers says nothing about the
+// balance, and must not let every worker claim a row at once.
+func TestGateBalancePause(t *testing.T) {
+	g := newGate(time.Minute)
+	now := time.Now()
+	g.pauseBalance(now)
+	ok, _ := g.allow(now, true)
+	require.False(t, ok, "paused: no claim")
+	ok, probe := g.allow(now, false)
+	require.True(t, ok, "a settle of an unknown row goes")
+	require.False(t, probe)
+	g.answered(now, probe, false) // its query was answered
+	ok, _ = g.allow(now, true)
+	require.False(t, ok, "a query's answer did not lift the pause")
+
+	later := now.Add(time.Minute)
+	ok, probe = g.allow(later, true)
+	require.True(t, ok)
+	require.True(t, probe, "one probe a BalancePoll")
+	ok, _ = g.allow(later, true)
+	require.False(t, ok, "one probe at a time")
+	g.answered(later, probe, true) // NOTENOUGH again
+	ok, _ = g.allow(later, true)
+	require.False(t, ok)
+	ok, probe = g.allow(later.Add(time.Minute), true)
+	require.True(t, ok && probe)
+	g.answered(later.Add(time.Minute), probe, false) // paid: the top-up came
+	ok, probe = g.allow(later.Add(time.Minute), true)
+	require.True(t, ok)
+	require.False(t, probe, "resumed")
 }
