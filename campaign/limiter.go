@@ -95,8 +95,30 @@ type pacer struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	tol   time.Duration // slotTolerance; tests turn it off
 
+	// margin is kept free before the caller's deadline for the request
+	// itself (the run's AttemptTimeout): a slot later than that is not
+	// taken (see slotTooFarError).
+	margin time.Duration
+
 	mu     sync.Mutex
 	minRTT time.Duration // the fastest reservation of a shared slot seen
+}
+
+// slotTooFarError says the next slot comes too late for the caller's
+// deadline, so none was taken: a slot taken and then given up to a
+// deadline would push every later one back, and a slow rate would then
+// stall for good. The request is not sent; In says when a slot comes.
+type slotTooFarError struct{ In time.Duration }
+
+func (e *slotTooFarError) Error() string {
+	return fmt.Sprintf("campaign rate limit: the next slot is in %s, too late for this attempt; none taken", e.In.Round(time.Millisecond))
+}
+
+// latest is the last instant a slot may be taken for ctx, or ok false
+// when ctx has no deadline.
+func (p *pacer) latest(ctx context.Context) (time.Time, bool) {
+	dl, ok := ctx.Deadline()
+	return dl.Add(-p.margin), ok
 }
 
 func newPacer(perSecond float64, shared slotter) *pacer {
@@ -112,7 +134,11 @@ var _ redpack.Limiter = (*pacer)(nil)
 func (p *pacer) Wait(ctx context.Context) error {
 	for tries := 0; ; tries++ {
 		strict := tries < maxGiveUps
-		slot := p.own.reserve(p.now())
+		latest, bounded := p.latest(ctx)
+		slot, ok := p.own.reserveBy(p.now(), latest, bounded)
+		if !ok {
+			return &slotTooFarError{In: slot.Sub(p.now())}
+		}
 		if err := p.sleep(ctx, slot.Sub(p.now())); err != nil {
 			return err
 		}
@@ -184,14 +210,24 @@ type gcra struct {
 
 // reserve takes the next slot at or after now.
 func (g *gcra) reserve(now time.Time) time.Time {
+	slot, _ := g.reserveBy(now, time.Time{}, false)
+	return slot
+}
+
+// reserveBy takes the next slot at or after now, unless bounded and the
+// slot comes after latest: then it takes none and says when it would be.
+func (g *gcra) reserveBy(now, latest time.Time, bounded bool) (time.Time, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	slot := g.tat
 	if now.After(slot) {
 		slot = now
 	}
+	if bounded && slot.After(latest) {
+		return slot, false
+	}
 	g.tat = slot.Add(g.interval)
-	return slot
+	return slot, true
 }
 
 // window holds this process to n sends in any one second: it keeps the
@@ -242,6 +278,9 @@ type dbLimiter struct {
 	// rate is stored for the merchant if its row is missing (removed
 	// while the run ran).
 	rate float64
+	// margin: as pacer's; no slot later than the caller's deadline less
+	// margin is taken.
+	margin time.Duration
 }
 
 // intervalSQL is slotInterval in SQL, in microseconds, of the row r and
@@ -250,19 +289,32 @@ const intervalSQL = `CAST(CASE WHEN r.per_second >= 1 THEN CEIL((1000000 + $2) /
 	ELSE CEIL(1000000 / r.per_second) + $2 END AS BIGINT)`
 
 func (l *dbLimiter) reserve(ctx context.Context) (time.Duration, float64, error) {
-	slot, now, perSecond, err := l.take(ctx)
-	return time.Duration(slot-now) * time.Microsecond, perSecond, err
+	maxWait := int64(math.MaxInt64 / 4) // µs: no deadline
+	if dl, ok := ctx.Deadline(); ok {
+		maxWait = time.Until(dl.Add(-l.margin)).Microseconds()
+	}
+	slot, now, perSecond, reserved, err := l.take(ctx, maxWait)
+	wait := time.Duration(slot-now) * time.Microsecond
+	if err == nil && !reserved {
+		err = &slotTooFarError{In: wait}
+	}
+	return wait, perSecond, err
 }
 
-// take reserves the next slot: its time and the database's time, in
-// microseconds, and the stored rate.
-func (l *dbLimiter) take(ctx context.Context) (slot, now int64, perSecond float64, err error) {
+// take reserves the next slot, unless it comes more than maxWait (µs)
+// after the database's now: it returns the slot's time and the
+// database's time, in microseconds, the stored rate, and whether the slot
+// was taken. The row is locked first, so that the slot judged is the one
+// taken.
+func (l *dbLimiter) take(ctx context.Context, maxWait int64) (slot, now int64, perSecond float64, reserved bool, err error) {
 	for try := 0; ; try++ {
-		err = l.db.queryRow(ctx, `WITH c AS (SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS now)
-			UPDATE redpack_campaign_rate AS r SET tat = GREATEST(r.tat, c.now) + `+intervalSQL+`
-			FROM c WHERE r.mch_id = $1 AND r.per_second > 0
-			RETURNING r.tat - `+intervalSQL+`, c.now, r.per_second`,
-			[]any{l.mchID, slotTolerance.Microseconds()}, &slot, &now, &perSecond)
+		err = l.db.queryRow(ctx, `WITH c AS (SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS now),
+				o AS (SELECT tat FROM redpack_campaign_rate WHERE mch_id = $1 FOR UPDATE)
+			UPDATE redpack_campaign_rate AS r SET tat = CASE WHEN GREATEST(o.tat, c.now) - c.now <= $3
+					THEN GREATEST(o.tat, c.now) + `+intervalSQL+` ELSE o.tat END
+			FROM c, o WHERE r.mch_id = $1 AND r.per_second > 0
+			RETURNING GREATEST(o.tat, c.now), c.now, r.per_second, GREATEST(o.tat, c.now) - c.now <= $3`,
+			[]any{l.mchID, slotTolerance.Microseconds(), maxWait}, &slot, &now, &perSecond, &reserved)
 		if !errors.Is(err, pgx.ErrNoRows) || try > 0 {
 			break
 		}
@@ -271,9 +323,9 @@ func (l *dbLimiter) take(ctx context.Context) (slot, now int64, perSecond float6
 		}
 	}
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("campaign rate limit: %w", err)
+		return 0, 0, 0, false, fmt.Errorf("campaign rate limit: %w", err)
 	}
-	return slot, now, perSecond, nil
+	return slot, now, perSecond, reserved, nil
 }
 
 // storeRate stores perSecond as the merchant's rate, if none is stored
@@ -298,13 +350,16 @@ func (e *eng[TD, TTx]) limiter(ctx context.Context, mchID string, cfg *RunConfig
 		return unlimited{}, nil
 	}
 	if e.kind != "postgres" {
-		return newPacer(cfg.Rate, nil), nil
+		p := newPacer(cfg.Rate, nil)
+		p.margin = cfg.AttemptTimeout
+		return p, nil
 	}
 	stored, err := storeRate(ctx, e.db, mchID, cfg.Rate, false)
 	if err != nil {
 		return nil, fmt.Errorf("campaign rate limit: %w", err)
 	}
-	p := newPacer(cfg.Rate, &dbLimiter{db: e.db, mchID: mchID, rate: cfg.Rate})
+	p := newPacer(cfg.Rate, &dbLimiter{db: e.db, mchID: mchID, rate: cfg.Rate, margin: cfg.AttemptTimeout})
+	p.margin = cfg.AttemptTimeout
 	p.win.n = windowSize(min(cfg.Rate, stored))
 	return p, nil
 }

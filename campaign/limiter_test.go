@@ -222,7 +222,7 @@ type recordingSlotter struct {
 }
 
 func (r recordingSlotter) reserve(ctx context.Context) (time.Duration, float64, error) {
-	slot, now, perSecond, err := r.l.take(ctx)
+	slot, now, perSecond, _, err := r.l.take(ctx, math.MaxInt64/4)
 	if err == nil {
 		r.mu.Lock()
 		*r.slots = append(*r.slots, slot)
@@ -258,7 +258,7 @@ func TestStoredRateIsTheMerchants(t *testing.T) {
 
 	slow := &dbLimiter{db: e.db, mchID: mch, rate: 1}
 	fast := &dbLimiter{db: e.db, mchID: mch, rate: 50}
-	_, _, _, err = slow.take(ctx)
+	_, _, _, _, err = slow.take(ctx, math.MaxInt64/4)
 	require.NoError(t, err)
 	require.NoError(t, e.execAny(ctx, `UPDATE redpack_campaign_rate SET tat = tat + 3600000000`))
 	spacing := func(perSecond float64) int64 {
@@ -266,10 +266,10 @@ func TestStoredRateIsTheMerchants(t *testing.T) {
 	}
 	takeAll := func(ls ...*dbLimiter) []int64 {
 		var gaps []int64
-		prev, _, _, err := ls[0].take(ctx)
+		prev, _, _, _, err := ls[0].take(ctx, math.MaxInt64/4)
 		require.NoError(t, err)
 		for _, l := range ls[1:] {
-			slot, _, _, err := l.take(ctx)
+			slot, _, _, _, err := l.take(ctx, math.MaxInt64/4)
 			require.NoError(t, err)
 			gaps = append(gaps, slot-prev)
 			prev = slot

@@ -179,9 +179,12 @@ func (w *rowWorker[TD, TTx]) report(ctx context.Context, err error, probe bool) 
 	var reqErr *redpack.RequestError
 	var apiErr *redpack.APIError
 	var unk *redpack.UnknownOutcomeError
+	var tooFar *slotTooFarError
 	switch {
 	case err == nil:
 		w.rs.gate.answered(now, probe, false)
+	case errors.As(err, &tooFar):
+		w.rs.gate.unclear(now, probe) // paced, not unreachable
 	case errors.As(err, &reqErr) && ctx.Err() == nil:
 		w.rs.gate.unreachable(now, probe, err.Error())
 	case errors.As(err, &unk) && unk.Answer != nil, errors.As(err, &apiErr):
@@ -221,8 +224,14 @@ func (w *rowWorker[TD, TTx]) afterSend(ctx context.Context, job *river.Job[rowAr
 		switch {
 		case errors.As(err, &reqErr):
 			// The request never left: the row goes back to pending, its
-			// bill number never sent, unless an earlier send may have left.
-			return w.record(ctx, job, r, &update{kind: updNotSent, gen: gen, errCode: "NOT_SENT", errMsg: err.Error()}, jitter(2*time.Second)+time.Second)
+			// bill number never sent. At a slow rate the next slot may be
+			// past this job's time: the row waits for it, unclaimed.
+			wait := jitter(2*time.Second) + time.Second
+			var tooFar *slotTooFarError
+			if errors.As(err, &tooFar) {
+				wait = min(tooFar.In, time.Minute) + jitter(time.Second)
+			}
+			return w.record(ctx, job, r, &update{kind: updNotSent, gen: gen, errCode: "NOT_SENT", errMsg: err.Error()}, wait)
 		case errors.As(err, &apiErr) && errors.Is(err, redpack.CodeSendFailed):
 			// About the bill number itself.
 			return w.finish(ctx, job, r, &update{kind: updFinal, gen: gen, left: true, outcome: dbNotPaid, errCode: apiErr.ErrCode, errMsg: errText(apiErr)})
