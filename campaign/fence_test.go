@@ -2,13 +2,18 @@ package campaign
 
 import (
 	"context"
+	"database/sql"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/redpack-go/redpack"
 	"github.com/redpack-go/redpack/redpacktest"
 )
 
@@ -213,4 +218,41 @@ func TestStaleWrites(t *testing.T) {
 			assert.Equal(t, dbUnknown, load(3).outcome, "a send that may have left keeps the row unknown")
 		})
 	}
+}
+
+// TestStaleRetryRefusalDoesNotHoldTheRow: a SENDAMOUNT_LIMIT (held to the
+// next day) from an attempt that a newer send replaced is written as
+// unknown, and the row's job comes back soon to settle it, not tomorrow
+// (found by review).
+func TestStaleRetryRefusalDoesNotHoldTheRow(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	srv := redpacktest.Start(t)
+	create(t, s, "stale", rowsOf(openids(1), 100))
+	e := s.e.(*eng[*riversqlite.Driver, *sql.Tx])
+	ctx := context.Background()
+	require.NoError(t, e.execAny(ctx, `UPDATE redpack_campaign SET mch_id = $1`, redpacktest.DefaultMchID))
+	r, err := e.loadRow(ctx, "stale", 1)
+	require.NoError(t, err)
+	ok, _, err := e.claim(ctx, r, redpacktest.DefaultMchID, time.Now(), time.Now().Add(time.Minute), Limits{}.withDefaults())
+	require.NoError(t, err)
+	require.True(t, ok)
+	newer, err := e.loadRow(ctx, "stale", 1)
+	require.NoError(t, err)
+	ok, err = e.beginSettle(ctx, newer, time.Now(), time.Now().Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	cfg := runConfig(t, srv)
+	cfg.now = time.Now
+	cfg.SettleBackoff = time.Second
+	w := &rowWorker[*riversqlite.Driver, *sql.Tx]{e: e, rs: &runState{cfg: &cfg, mchID: redpacktest.DefaultMchID, gate: newGate(time.Minute), logger: quietLogger()}}
+	job := &river.Job[rowArgs]{JobRow: &rivertype.JobRow{Attempt: 1, State: rivertype.JobStateRunning}, Args: rowArgs{Campaign: "stale", Row: 1}}
+	err = w.afterSend(ctx, job, r, nil, &redpack.APIError{ReturnCode: "SUCCESS", ResultCode: "FAIL", ErrCode: "SENDAMOUNT_LIMIT"})
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	assert.Less(t, snooze.Duration, time.Minute, "settled soon, not held to the next day")
+	got, err := e.loadRow(ctx, "stale", 1)
+	require.NoError(t, err)
+	assert.Equal(t, dbUnknown, got.outcome)
+	assert.Equal(t, r.billNo, got.billNo, "a stale refusal renews no bill number")
 }

@@ -383,6 +383,14 @@ func (w *rowWorker[TD, TTx]) record(ctx context.Context, job *river.Job[rowArgs]
 	if err := w.e.inTx(ctx, func(tx TTx) error { return w.e.apply(ctx, tx, r, u, w.rs.cfg.now()) }); err != nil {
 		return err
 	}
+	if u.kind == updRefused && u.retry {
+		// A refusal from an attempt a newer send replaced is written as
+		// unknown: then the row is settled soon, not held for the refusal's
+		// wait (the next day, for SENDAMOUNT_LIMIT).
+		if now, err := w.e.loadRow(ctx, r.campaign, r.row); err == nil && now.outcome == dbUnknown {
+			wait = w.backoff(0)
+		}
+	}
 	return river.JobSnooze(wait)
 }
 
