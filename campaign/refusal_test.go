@@ -300,3 +300,55 @@ func TestGateBalancePause(t *testing.T) {
 	require.True(t, ok)
 	require.False(t, probe, "resumed")
 }
+
+// TestRefusedRowPastWindowGetsANewBill: a row NOTENOUGH refused keeps its
+// bill number for the next run; if that run comes more than
+// redpack.ResendWindow later, WeChat would answer the old bill number as
+// expired, so the row goes on under a new one and the journal keeps the
+// old as not paid, as Reissue would. A row never sent keeps its own.
+func TestRefusedRowPastWindowGetsANewBill(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, newDSN(t, kind))
+			srv := redpacktest.Start(t)
+			create(t, s, "later", rowsOf(openids(2), 100))
+			bills := billsOf(report(t, s, "later"))
+			require.NoError(t, srv.SetBalance(redpacktest.DefaultMchID, 0))
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cfg := runConfig(t, srv)
+			cfg.Workers = 1
+			_, err := s.Run(ctx, "later", cfg)
+			require.ErrorIs(t, err, ErrBalanceLow)
+			rows := report(t, s, "later")
+			refused := rows[0]
+			if rows[1].ErrCode == "NOTENOUGH" {
+				refused = rows[1]
+			}
+			require.Equal(t, OutcomePending, refused.Outcome)
+			require.False(t, refused.FirstSentAt.IsZero(), "the refused send is counted for the window")
+
+			require.NoError(t, srv.SetBalance(redpacktest.DefaultMchID, 100_000))
+			cfg.now = func() time.Time { return time.Now().Add(24 * time.Hour) }
+			srv.Advance(24 * time.Hour)
+			tot, err := s.Run(ctx, "later", cfg)
+			require.NoError(t, err)
+			require.Equal(t, int64(2), tot.Paid)
+			rows = report(t, s, "later")
+			assertMatchesLedger(t, srv, rows)
+			for _, r := range rows {
+				if r.Row == refused.Row {
+					assert.NotEqual(t, bills[r.Row], r.BillNo, "past the window: a new bill number")
+					assert.Equal(t, int64(1), r.Reissues)
+					var n int64
+					require.NoError(t, s.e.(testEngine).queryIntAny(ctx, &n,
+						`SELECT COUNT(*) FROM redpack_campaign_old_bill WHERE bill_no = $1 AND outcome = 'not_paid'`, bills[r.Row]))
+					assert.Equal(t, int64(1), n, "the old bill number is kept as not paid")
+					continue
+				}
+				assert.Equal(t, bills[r.Row], r.BillNo, "a row never sent keeps its bill number")
+			}
+		})
+	}
+}

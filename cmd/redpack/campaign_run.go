@@ -208,12 +208,14 @@ func runCampaignRun(ctx context.Context, e *env, name string, fs *pflag.FlagSet,
 	if halted != nil {
 		return haltedExit(e, name, halted)
 	}
-	switch {
-	case t.Unknown > 0:
+	if t.Unknown > 0 {
 		fmt.Fprintf(e.stderr, "%d rows are still unknown: they may or may not have been paid. Nothing is lost: run\n  redpack campaign run %s\nagain later (WeChat can take about 20 minutes); it settles them by query, under\ntheir own bill numbers, and never pays a row twice. 'redpack campaign report %s'\nlists them.\n", t.Unknown, name, name)
-		return exitUnknown
+	}
+	switch {
 	case stopped:
-		return exitInterrupted
+		return exitInterrupted // Ctrl-C or SIGTERM: 130, as shells expect, whatever is left
+	case t.Unknown > 0:
+		return exitUnknown
 	case err != nil:
 		return exitFailure
 	}

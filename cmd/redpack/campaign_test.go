@@ -387,16 +387,18 @@ func TestCampaignSurvivesSIGKILL(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r)
 	faultsFor(t, f.srv, reportRows(t, env, "kill"))
 
-	// SIGTERM: the run stops taking rows, journals what is in flight and
-	// exits 1 (4 when a row in flight was left unknown), saying how to go
+	// Ctrl-C (SIGINT), then SIGTERM: the run stops taking rows, journals
+	// what is in flight and exits 130, as shells expect, saying how to go
 	// on.
-	p := startRun(t, env, "kill")
-	time.Sleep(1500 * time.Millisecond)
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	code := p.wait(t, time.Minute)
-	if code != exitOK { // it may have finished first
-		require.Contains(t, []int{exitInterrupted, exitUnknown}, code, "%s", p.out)
-		require.Contains(t, p.out.String(), "Stopped with")
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		p := startRun(t, env, "kill")
+		time.Sleep(1500 * time.Millisecond)
+		require.NoError(t, p.cmd.Process.Signal(sig))
+		code := p.wait(t, time.Minute)
+		if code != exitOK { // it may have finished first
+			require.Equal(t, exitInterrupted, code, "%v: %s", sig, p.out)
+			require.Contains(t, p.out.String(), "Stopped with")
+		}
 	}
 
 	killed := 0
@@ -411,8 +413,8 @@ func TestCampaignSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	require.Positive(t, killed, "some runs were killed mid-way")
-	p = startRun(t, env, "kill")
-	code = p.wait(t, 3*time.Minute)
+	p := startRun(t, env, "kill")
+	code := p.wait(t, 3*time.Minute)
 	require.Equal(t, exitOK, code, "%s", p.out)
 
 	rows := reportRows(t, env, "kill")
@@ -531,8 +533,12 @@ func TestCampaignRunStopsWithReason(t *testing.T) {
 	file := writeLines(t, f.dir, "ids.txt", campaignOpenIDs(6)...)
 	require.Equal(t, exitOK, runLong(t, env, createArgs("lean", file, "--amount", "1000")...).code)
 
+	r := runLong(t, env, append([]string{"campaign", "run", "lean", "--on-balance", "later"}, fastRun...)...)
+	require.Equal(t, exitUsage, r.code, r)
+	assert.Contains(t, r.stderr, "--on-balance is stop or wait")
+
 	require.NoError(t, f.srv.SetBalance(redpacktest.DefaultMchID, 2000))
-	r := runLong(t, env, append([]string{"campaign", "run", "lean", "--workers", "1"}, fastRun...)...)
+	r = runLong(t, env, append([]string{"campaign", "run", "lean", "--workers", "1"}, fastRun...)...)
 	require.Equal(t, exitBalanceLow, r.code, r)
 	assert.Contains(t, r.stderr, "balance too low: top up the operating account")
 	assert.Contains(t, r.stderr, "4 rows wait with their bill numbers")
