@@ -129,9 +129,6 @@ func notifyErr(reason error, field, detail string) error {
 // client's, and an appid the client does not list (its own, and those of
 // WithNotifyAppIDs). Only then are the fields read.
 func (c *Client) ParsePaymentNotification(ctx context.Context, body []byte) (*PaymentNotification, error) {
-	if int64(len(body)) > c.maxBody {
-		return nil, notifyErr(ErrNotificationMalformed, "", fmt.Sprintf("larger than %d bytes", c.maxBody))
-	}
 	fields, err := c.notificationFields(ctx, body, "xml")
 	if err != nil {
 		return nil, err
@@ -167,14 +164,8 @@ func (c *Client) verifyNotification(f map[string]string, ps []param) (*PaymentNo
 		return nil, notifyErr(ErrNotificationSignature, "sign", "checked as "+t.String())
 	}
 	delete(f, "sign")
-	if f["mch_id"] != c.mchID {
-		return nil, notifyErr(ErrNotificationMerchant, "mch_id", fmt.Sprintf("%q is not %s", f["mch_id"], c.mchID))
-	}
-	if !slices.Contains(c.notifyAppIDs, f["appid"]) {
-		return nil, notifyErr(ErrNotificationMerchant, "appid", fmt.Sprintf("%q is not listed (WithNotifyAppIDs)", f["appid"]))
-	}
-	if f["return_code"] != "SUCCESS" {
-		return nil, notifyErr(ErrNotificationMalformed, "return_code", fmt.Sprintf("%q: %s", f["return_code"], f["return_msg"]))
+	if err := c.checkNotifiedMerchant(f); err != nil {
+		return nil, err
 	}
 	n := &PaymentNotification{
 		AppID: f["appid"], MchID: f["mch_id"], DeviceInfo: f["device_info"],
@@ -214,7 +205,7 @@ func (c *Client) verifyNotification(f map[string]string, ps []param) (*PaymentNo
 	if n.CashFee > n.TotalFee {
 		return nil, notifyErr(ErrNotificationMalformed, "cash_fee", "more than total_fee")
 	}
-	if n.TimeEnd, err = time.ParseInLocation("20060102150405", f["time_end"], chinaTime); err != nil {
+	if n.TimeEnd, err = parseCompactTime("time_end", f["time_end"]); err != nil {
 		return nil, notifyErr(ErrNotificationMalformed, "time_end", "is not yyyyMMddHHmmss")
 	}
 	if n.Coupons, err = coupons(f); err != nil {
@@ -266,10 +257,9 @@ func (c *Client) PaymentNotifyHandler(fn func(ctx context.Context, n *PaymentNot
 			fmt.Fprintf(w, notifyFail, "POST only")
 			return
 		}
+		// At most maxBody+1 bytes are read; the parser refuses a body over
+		// the limit.
 		body, err := readLimited(r.Body, r.ContentLength, c.maxBody, nil)
-		if err == nil && int64(len(body)) > c.maxBody {
-			err = notifyErr(ErrNotificationMalformed, "", fmt.Sprintf("larger than %d bytes", c.maxBody))
-		}
 		var n *PaymentNotification
 		if err == nil {
 			n, err = c.ParsePaymentNotification(r.Context(), body)
@@ -337,21 +327,12 @@ func (n *RefundNotification) Refunded() bool { return n.RefundStatus == "SUCCESS
 // that does not decrypt with the API key into WeChat's <root> document
 // (ErrNotificationSignature: whoever wrote it does not hold the key).
 func (c *Client) ParseRefundNotification(ctx context.Context, body []byte) (*RefundNotification, error) {
-	if int64(len(body)) > c.maxBody {
-		return nil, notifyErr(ErrNotificationMalformed, "", fmt.Sprintf("larger than %d bytes", c.maxBody))
-	}
 	outer, err := c.notificationFields(ctx, body, "xml")
 	if err != nil {
 		return nil, err
 	}
-	if outer["mch_id"] != c.mchID {
-		return nil, notifyErr(ErrNotificationMerchant, "mch_id", fmt.Sprintf("%q is not %s", outer["mch_id"], c.mchID))
-	}
-	if !slices.Contains(c.notifyAppIDs, outer["appid"]) {
-		return nil, notifyErr(ErrNotificationMerchant, "appid", fmt.Sprintf("%q is not listed (WithNotifyAppIDs)", outer["appid"]))
-	}
-	if outer["return_code"] != "SUCCESS" {
-		return nil, notifyErr(ErrNotificationMalformed, "return_code", fmt.Sprintf("%q: %s", outer["return_code"], outer["return_msg"]))
+	if err := c.checkNotifiedMerchant(outer); err != nil {
+		return nil, err
 	}
 	plain, err := decryptReqInfo(outer["req_info"], c.apiKey.get())
 	if err != nil {
@@ -389,9 +370,27 @@ func (c *Client) ParseRefundNotification(ctx context.Context, body []byte) (*Ref
 	return n, nil
 }
 
+// checkNotifiedMerchant refuses a notification's fields f unless they name
+// the client's mch_id and a listed appid, and return_code is SUCCESS.
+func (c *Client) checkNotifiedMerchant(f map[string]string) error {
+	if f["mch_id"] != c.mchID {
+		return notifyErr(ErrNotificationMerchant, "mch_id", fmt.Sprintf("%q is not %s", f["mch_id"], c.mchID))
+	}
+	if !slices.Contains(c.notifyAppIDs, f["appid"]) {
+		return notifyErr(ErrNotificationMerchant, "appid", fmt.Sprintf("%q is not listed (WithNotifyAppIDs)", f["appid"]))
+	}
+	if f["return_code"] != "SUCCESS" {
+		return notifyErr(ErrNotificationMalformed, "return_code", fmt.Sprintf("%q: %s", f["return_code"], f["return_msg"]))
+	}
+	return nil
+}
+
 // notificationFields parses body, whose root is rootTag, with the answers'
-// bounded parser and returns its fields.
+// bounded parser, within the client's answer limit, and returns its fields.
 func (c *Client) notificationFields(ctx context.Context, body []byte, rootTag string) (map[string]string, error) {
+	if int64(len(body)) > c.maxBody {
+		return nil, notifyErr(ErrNotificationMalformed, "", fmt.Sprintf("larger than %d bytes", c.maxBody))
+	}
 	p := parsers.Get().(*answerParser)
 	defer p.release()
 	root, err := p.parseRoot(ctx, body, 0, rootTag)

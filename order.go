@@ -142,9 +142,7 @@ func decodeOrder(root *etree.Element) (*Order, error) {
 			o.Attach = v
 		case "time_end":
 			if v != "" {
-				if o.TimeEnd, err = time.ParseInLocation("20060102150405", v, chinaTime); err != nil {
-					err = fieldError(e.Tag, v, "is not yyyyMMddHHmmss")
-				}
+				o.TimeEnd, err = parseCompactTime(e.Tag, v)
 			}
 		}
 		if err != nil {

@@ -491,6 +491,16 @@ func parseInt64(tag, s string) (int64, error) {
 // with no daylight saving. A fixed zone needs no tzdata on the machine.
 var chinaTime = time.FixedZone("CST", 8*60*60)
 
+// parseCompactTime reads WeChat Pay's "20060102150405" (time_end) in China
+// Standard Time.
+func parseCompactTime(tag, s string) (time.Time, error) {
+	t, err := time.ParseInLocation("20060102150405", s, chinaTime)
+	if err != nil {
+		return time.Time{}, fieldError(tag, s, "is not yyyyMMddHHmmss")
+	}
+	return t, nil
+}
+
 // parseTime reads WeChat's "2006-01-02 15:04:05" in China Standard Time.
 func parseTime(tag, s string) (time.Time, error) {
 	t, err := time.ParseInLocation(time.DateTime, s, chinaTime)
