@@ -75,6 +75,12 @@ type update struct {
 	resendClosed bool
 }
 
+// firstSentSQL is when a row's bill number may first have reached WeChat:
+// its first_sent_at, or an open attempt's start if earlier (that attempt
+// may have sent before it died). jrow.firstSent is its twin in Go.
+const firstSentSQL = `CASE WHEN send_gen > done_gen AND send_at > 0 AND (first_sent_at = 0 OR send_at < first_sent_at)
+	THEN send_at ELSE first_sent_at END`
+
 // genSet is the SET clause that closes an attempt's generation: done_gen
 // moves to it while it is the newest, and a send that may have left
 // counts towards first_sent_at. $1 is the generation, $2 is 1 when the
@@ -121,7 +127,11 @@ func (e *eng[TD, TTx]) apply(ctx context.Context, tx TTx, r *jrow, u *update, no
 			return err
 		}
 		if n == 1 && u.renew {
-			if err := e.renew(ctx, tx, r, u.errCode, now); err != nil {
+			_, ok, err := e.renew(ctx, tx, r, gen, "FAILED", u.errCode, now)
+			if err == nil && !ok {
+				err = errors.New("renew: the row changed under us")
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -204,17 +214,11 @@ func (e *eng[TD, TTx]) claim(ctx context.Context, r *jrow, mchID string, now tim
 			// Every send of the old bill number was refused (the row is
 			// pending with a first send): the journal keeps it as not paid
 			// and the row goes on under a new one, as Reissue would.
-			if _, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign_old_bill (bill_no, campaign, row_no, outcome, status, err_code, first_sent_at, replaced_at)
-				VALUES ($1, $2, $3, 'not_paid', '', $4, $5, $6)`, bill, r.campaign, r.row, r.errCode, first, now.UnixMilli()); err != nil {
-				return err
-			}
-			nb := newBillNo()
-			n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET bill_no = $1, first_sent_at = 0, reissues = reissues + 1, resend_closed = 0
-				WHERE campaign = $2 AND row_no = $3 AND bill_no = $4 AND outcome = 'pending' AND send_gen = $5`, nb, r.campaign, r.row, bill, r.sendGen)
+			nb, ok, err := e.renew(ctx, tx, r, r.sendGen, "", r.errCode, now)
 			if err != nil {
 				return err
 			}
-			if n == 0 {
+			if !ok {
 				return errNotClaimed
 			}
 			bill, first = nb, 0
@@ -282,8 +286,7 @@ func (e *eng[TD, TTx]) beginSettle(ctx context.Context, r *jrow, now, deadline t
 	err := e.inTx(ctx, func(tx TTx) error {
 		var err error
 		n, err = e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET
-				first_sent_at = CASE WHEN send_gen > done_gen AND send_at > 0 AND (first_sent_at = 0 OR send_at < first_sent_at)
-					THEN send_at ELSE first_sent_at END,
+				first_sent_at = `+firstSentSQL+`,
 				send_gen = send_gen + 1, send_at = $1, send_deadline = $2, updated_at = $1
 			WHERE campaign = $3 AND row_no = $4 AND bill_no = $5 AND outcome = 'unknown' AND send_gen = $6`,
 			now.UnixMilli(), deadline.UnixMilli(), r.campaign, r.row, r.billNo, r.sendGen)
@@ -297,21 +300,20 @@ func (e *eng[TD, TTx]) beginSettle(ctx context.Context, r *jrow, now, deadline t
 	return true, nil
 }
 
-// renew retires a pending row's bill number, which WeChat holds as a
-// failed packet, into the journal's old bills as not paid, and gives the
-// row a new one, in tx.
-func (e *eng[TD, TTx]) renew(ctx context.Context, tx TTx, r *jrow, code string, now time.Time) error {
+// renew retires a pending row's bill number into the journal's old bills
+// as not paid (with status and code) and gives the row a new one, in tx,
+// unless the row is no longer pending under that bill number and send
+// generation gen: then it reports false and tx must be rolled back.
+func (e *eng[TD, TTx]) renew(ctx context.Context, tx TTx, r *jrow, gen int64, status, code string, now time.Time) (string, bool, error) {
 	if _, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign_old_bill (bill_no, campaign, row_no, outcome, status, err_code, first_sent_at, replaced_at)
-		SELECT bill_no, campaign, row_no, 'not_paid', 'FAILED', $1, first_sent_at, $2 FROM redpack_campaign_row
-		WHERE campaign = $3 AND row_no = $4 AND bill_no = $5`, code, now.UnixMilli(), r.campaign, r.row, r.billNo); err != nil {
-		return err
+		SELECT bill_no, campaign, row_no, 'not_paid', $1, $2, first_sent_at, $3 FROM redpack_campaign_row
+		WHERE campaign = $4 AND row_no = $5 AND bill_no = $6`, status, code, now.UnixMilli(), r.campaign, r.row, r.billNo); err != nil {
+		return "", false, err
 	}
+	nb := newBillNo()
 	n, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign_row SET bill_no = $1, first_sent_at = 0, resend_closed = 0, reissues = reissues + 1
-		WHERE campaign = $2 AND row_no = $3 AND bill_no = $4 AND outcome = 'pending'`, newBillNo(), r.campaign, r.row, r.billNo)
-	if err == nil && n != 1 {
-		err = errors.New("renew: the row changed under us")
-	}
-	return err
+		WHERE campaign = $2 AND row_no = $3 AND bill_no = $4 AND outcome = 'pending' AND send_gen = $5`, nb, r.campaign, r.row, r.billNo, gen)
+	return nb, n == 1, err
 }
 
 // reserve adds one packet of amount to the day's counter for openid (""

@@ -282,7 +282,7 @@ func (e *eng[TD, TTx]) report(ctx context.Context, name string, fn func(ReportRo
 		var page []ReportRow
 		err := e.inTx(ctx, func(tx TTx) error {
 			r, err := e.db.query(ctx, tx, `SELECT row_no, line, openid, amount, bill_no, outcome, status, err_code, err_msg,
-					send_listid, CASE WHEN send_gen > done_gen AND send_at > 0 AND (first_sent_at = 0 OR send_at < first_sent_at) THEN send_at ELSE first_sent_at END,
+					send_listid, `+firstSentSQL+`,
 					settled_at, held_until, reissues
 				FROM redpack_campaign_row WHERE campaign = $1 AND row_no > $2 ORDER BY row_no LIMIT $3`, name, after, int64(reportPage))
 			if err != nil {
@@ -584,7 +584,8 @@ func (r *jrow) open() bool { return r.sendGen > r.doneGen }
 
 // firstSent is when the row's bill number may first have reached WeChat:
 // the earliest send that may have left, an open attempt's included (it
-// may have left before it died); 0 if none may have.
+// may have left before it died); 0 if none may have. firstSentSQL is its
+// twin in SQL.
 func (r *jrow) firstSent() int64 {
 	if r.open() && r.sendAt > 0 && (r.firstSentAt == 0 || r.sendAt < r.firstSentAt) {
 		return r.sendAt
