@@ -109,27 +109,15 @@ func (e *eng[TD, TTx]) list(ctx context.Context) ([]Summary, error) {
 // Names returns the names of the database's campaigns, sorted: for a
 // "did you mean" or a shell's completion. It reads no row.
 func (s *Store) Names(ctx context.Context) ([]string, error) {
-	var names []string
-	err := s.e.eachName(ctx, func(n string) { names = append(names, n) })
-	return names, err
+	return s.e.names(ctx)
 }
 
-func (e *eng[TD, TTx]) eachName(ctx context.Context, fn func(string)) error {
-	return e.inTx(ctx, func(tx TTx) error {
-		r, err := e.db.query(ctx, tx, `SELECT name FROM redpack_campaign ORDER BY name`)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
-			var n string
-			if err := r.Scan(&n); err != nil {
-				return err
-			}
-			fn(n)
-		}
-		return r.Err()
+func (e *eng[TD, TTx]) names(ctx context.Context) (names []string, err error) {
+	err = e.inTx(ctx, func(tx TTx) error {
+		names, err = column[string](ctx, e.db, tx, `SELECT name FROM redpack_campaign ORDER BY name`)
+		return err
 	})
+	return names, err
 }
 
 // touchRun records that a run of the campaign starts now, for List's

@@ -337,6 +337,24 @@ type eng[TD riverdriver.Driver[TTx], TTx any] struct {
 
 func (e *eng[TD, TTx]) close() error { return e.db.close() }
 
+// column runs q in tx and returns its one column, row by row.
+func column[T, TTx any](ctx context.Context, db database[TTx], tx TTx, q string, args ...any) ([]T, error) {
+	r, err := db.query(ctx, tx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []T
+	for r.Next() {
+		var v T
+		if err := r.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, r.Err()
+}
+
 // inTx runs fn in a transaction and commits it, or rolls it back when fn
 // fails. fn must not make a network call.
 func (e *eng[TD, TTx]) inTx(ctx context.Context, fn func(tx TTx) error) error {
@@ -375,22 +393,13 @@ func (e *eng[TD, TTx]) migrate(ctx context.Context) error {
 		if _, err := e.db.exec(ctx, tx, `CREATE TABLE IF NOT EXISTS redpack_campaign_migration (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 			return err
 		}
-		have := map[int64]bool{}
-		r, err := e.db.query(ctx, tx, `SELECT version FROM redpack_campaign_migration`)
+		versions, err := column[int64](ctx, e.db, tx, `SELECT version FROM redpack_campaign_migration`)
 		if err != nil {
 			return err
 		}
-		for r.Next() {
-			var v int64
-			if err := r.Scan(&v); err != nil {
-				r.Close()
-				return err
-			}
+		have := map[int64]bool{}
+		for _, v := range versions {
 			have[v] = true
-		}
-		r.Close()
-		if err := r.Err(); err != nil {
-			return err
 		}
 		for i, stmts := range migrations(e.kind) {
 			v := int64(i + 1)
@@ -526,7 +535,7 @@ type engine interface {
 	info(ctx context.Context, name string) (*Info, error)
 	list(ctx context.Context) ([]Summary, error)
 	touchRun(ctx context.Context, name string, now time.Time) error
-	eachName(ctx context.Context, fn func(string)) error
+	names(ctx context.Context) ([]string, error)
 	hasJournal(ctx context.Context) (bool, error)
 	totals(ctx context.Context, name string, now time.Time) (*Totals, error)
 	report(ctx context.Context, name string, fn func(ReportRow) error) error

@@ -559,19 +559,9 @@ func (e *eng[TD, TTx]) reclaim(ctx context.Context, name string) error {
 			WHERE campaign = $2 AND send_gen > done_gen AND send_deadline > $1`, now.UnixMilli(), name); err != nil {
 			return err
 		}
-		r, err := e.db.query(ctx, tx, `SELECT id FROM river_job WHERE queue = $1 AND state = 'running'`, queueOf(name))
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
-			var id int64
-			if err := r.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return r.Err()
+		var err error
+		ids, err = column[int64](ctx, e.db, tx, `SELECT id FROM river_job WHERE queue = $1 AND state = 'running'`, queueOf(name))
+		return err
 	})
 	if err != nil || len(ids) == 0 {
 		return err
@@ -678,23 +668,13 @@ func (e *eng[TD, TTx]) sweep(ctx context.Context, rc *river.Client[TTx], name st
 	for {
 		var missing []int64
 		err := e.inTx(ctx, func(tx TTx) error {
-			r, err := e.db.query(ctx, tx, `SELECT w.row_no FROM redpack_campaign_row w
+			var err error
+			missing, err = column[int64](ctx, e.db, tx, `SELECT w.row_no FROM redpack_campaign_row w
 				WHERE w.campaign = $1 AND (w.outcome = 'pending' OR (w.outcome = 'unknown' AND w.gave_up = 0))
 				AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = w.job_id
 					AND j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled'))
 				ORDER BY w.row_no LIMIT $2`, name, int64(importBatch))
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			for r.Next() {
-				var n int64
-				if err := r.Scan(&n); err != nil {
-					return err
-				}
-				missing = append(missing, n)
-			}
-			return r.Err()
+			return err
 		})
 		if err != nil || len(missing) == 0 {
 			return err
