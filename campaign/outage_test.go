@@ -2,7 +2,6 @@ package campaign
 
 import (
 	"context"
-	"net"
 	"net/url"
 	"sync"
 	"testing"
@@ -19,11 +18,9 @@ import (
 // closedURL is an https base URL on a local port nothing listens on.
 func closedURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	u, err := tcpswitch.ClosedURL()
 	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return "https://" + addr + "/"
+	return u
 }
 
 // TestOutageStrandsNothing: with WeChat unreachable a run claims only a

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redpack-go/redpack"
+	"github.com/redpack-go/redpack/internal/tcpswitch"
 	"github.com/redpack-go/redpack/redpacktest"
 	"github.com/stretchr/testify/require"
 )
@@ -130,11 +130,9 @@ func decodeOne(t *testing.T, stdout string) report {
 // closedURL is an https URL on a loopback port nothing listens on.
 func closedURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	u, err := tcpswitch.ClosedURL()
 	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return "https://" + addr + "/"
+	return u
 }
 
 // billFrom returns the bill number the command announced on out.

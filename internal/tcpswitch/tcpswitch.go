@@ -100,3 +100,17 @@ func (p *Proxy) On() error {
 	}
 	return err
 }
+
+// ClosedURL is an https base URL on a loopback port nothing listens on: a
+// server that cannot be reached.
+func ClosedURL() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		return "", err
+	}
+	return "https://" + addr + "/", nil
+}
