@@ -266,7 +266,7 @@ func (e *eng[TD, TTx]) claim(ctx context.Context, r *jrow, mchID string, now tim
 		return false, "", err
 	}
 	if claimed {
-		r.billNo, r.firstSentAt, r.outcome, r.limitDay = bill, first, dbUnknown, d
+		r.billNo, r.firstSentAt, r.outcome = bill, first, dbUnknown
 		r.sendGen, r.sendAt, r.sendDeadline = r.sendGen+1, now.UnixMilli(), deadline.UnixMilli()
 	}
 	return claimed, code, nil

@@ -540,8 +540,6 @@ type jrow struct {
 	billNo       string
 	outcome      string
 	firstSentAt  int64
-	updatedAt    int64
-	limitDay     string
 	settleTries  int64
 	gaveUp       bool
 	heldUntil    int64
@@ -560,10 +558,10 @@ func (e *eng[TD, TTx]) loadRow(ctx context.Context, campaign string, rowNo int64
 	var gaveUp, closed int64
 	// One statement, outside a transaction: the worker's first read costs a
 	// single round trip.
-	err := e.db.queryRow(ctx, `SELECT openid, amount, bill_no, outcome, first_sent_at, updated_at, limit_day, settle_tries, gave_up, held_until, resend_closed,
+	err := e.db.queryRow(ctx, `SELECT openid, amount, bill_no, outcome, first_sent_at, settle_tries, gave_up, held_until, resend_closed,
 			err_code, send_gen, send_at, send_deadline, done_gen
 		FROM redpack_campaign_row WHERE campaign = $1 AND row_no = $2`, []any{campaign, rowNo},
-		&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.updatedAt, &jr.limitDay, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed,
+		&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed,
 		&jr.errCode, &jr.sendGen, &jr.sendAt, &jr.sendDeadline, &jr.doneGen)
 	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("campaign %s row %d: %w", campaign, rowNo, ErrNotFound)
