@@ -89,8 +89,10 @@
 // shortly after it and its journal write, so that a restarted run
 // resumes a killed run's rows within a minute or two with the defaults.
 // A row claimed by an attempt that may still be sending it is not settled
-// until the deadline that attempt stored; fencing keeps even a later
-// write of that attempt harmless.
+// until the deadline that attempt stored, read on the settler's clock: a
+// clock minutes ahead, or an attempt stalled past its deadline, only makes
+// the settle start early, a second send of the same bill number, which
+// the fencing keeps harmless.
 //
 // # Operating
 //
