@@ -114,8 +114,12 @@ type Totals struct {
 	AmountTotal int64 // fen
 	AmountPaid  int64 // fen
 
-	// Open counts the rows a run still works on: pending and not held,
-	// or unknown and not given up. A run ends when it is 0.
+	// Awaiting counts a rule set's awards not yet made rows: waiting for
+	// their hold or WeChat's confirmation of the payment.
+	Awaiting int64
+	// Open counts what a run still works on: rows pending and not held,
+	// or unknown and not given up, and awaiting awards. A run ends when
+	// it is 0.
 	Open int64
 	// HeldUntil is when the first held row may be sent.
 	HeldUntil time.Time
@@ -308,6 +312,9 @@ type RunConfig struct {
 	// reached, sending nothing new and probing, before it stops with
 	// ErrOutage; default 5 minutes.
 	OutageLimit time.Duration
+	// Follow keeps the run going when no row is open, until ctx ends: for
+	// a rule set, whose rows arrive with payments (Store.Award).
+	Follow bool
 	// Progress, if set, is called about every ProgressEvery (default
 	// 500 ms) with the campaign's totals, and once at the end.
 	Progress      func(Totals)

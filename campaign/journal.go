@@ -245,6 +245,12 @@ func (e *eng[TD, TTx]) totals(ctx context.Context, name string, now time.Time) (
 		if err := r.Err(); err != nil {
 			return err
 		}
+		aw, err := column[int64](ctx, e.db, tx, `SELECT COUNT(*) FROM redpack_rule_award WHERE campaign = $1 AND state = 'waiting'`, name)
+		if err != nil {
+			return err
+		}
+		t.Awaiting = aw[0]
+		t.Open += t.Awaiting
 		r, err = e.db.query(ctx, tx, `SELECT CASE WHEN err_code = '' THEN status ELSE err_code END, COUNT(*)
 			FROM redpack_campaign_row WHERE campaign = $1 AND outcome = 'not_paid' GROUP BY 1`, name)
 		if err != nil {
@@ -551,6 +557,10 @@ type jrow struct {
 	sendAt       int64
 	sendDeadline int64
 	doneGen      int64
+	// template is a rule set's row's packet template (JSON), fixed when
+	// the award was queued; "" for a file's row, which uses the
+	// campaign's.
+	template string
 }
 
 func (e *eng[TD, TTx]) loadRow(ctx context.Context, campaign string, rowNo int64) (*jrow, error) {
@@ -559,10 +569,10 @@ func (e *eng[TD, TTx]) loadRow(ctx context.Context, campaign string, rowNo int64
 	// One statement, outside a transaction: the worker's first read costs a
 	// single round trip.
 	err := e.db.queryRow(ctx, `SELECT openid, amount, bill_no, outcome, first_sent_at, settle_tries, gave_up, held_until, resend_closed,
-			err_code, send_gen, send_at, send_deadline, done_gen
+			err_code, send_gen, send_at, send_deadline, done_gen, template
 		FROM redpack_campaign_row WHERE campaign = $1 AND row_no = $2`, []any{campaign, rowNo},
 		&jr.openid, &jr.amount, &jr.billNo, &jr.outcome, &jr.firstSentAt, &jr.settleTries, &gaveUp, &jr.heldUntil, &closed,
-		&jr.errCode, &jr.sendGen, &jr.sendAt, &jr.sendDeadline, &jr.doneGen)
+		&jr.errCode, &jr.sendGen, &jr.sendAt, &jr.sendDeadline, &jr.doneGen, &jr.template)
 	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("campaign %s row %d: %w", campaign, rowNo, ErrNotFound)
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/redpack-go/redpack"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 )
 
@@ -524,6 +526,80 @@ func migrations(kind string) [][]string {
 		// mistake under another name.
 		`ALTER TABLE redpack_campaign ADD COLUMN file_sha256 TEXT NOT NULL DEFAULT ''`,
 		`CREATE INDEX redpack_campaign_file_sha256 ON redpack_campaign (file_sha256)`,
+	}, {
+		// Rule sets (rules.go, award.go): a campaign whose rows are made
+		// from payments. kind is 'file' or 'rules'.
+		`ALTER TABLE redpack_campaign ADD COLUMN kind TEXT NOT NULL DEFAULT 'file'`,
+		// A rule set's row names its rule, and carries the packet template
+		// it was queued with, so that every send of its bill number is the
+		// same request however the rules change later. '' for a file's.
+		`ALTER TABLE redpack_campaign_row ADD COLUMN rule TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE redpack_campaign_row ADD COLUMN template TEXT NOT NULL DEFAULT ''`,
+		// The rules, as last defined (spec: the rule's JSON), with their
+		// budget and what awards have taken from it. active is 0 for a rule
+		// the last definition left out: it makes no new award.
+		`CREATE TABLE redpack_rule (
+			campaign TEXT NOT NULL REFERENCES redpack_campaign(name),
+			name TEXT NOT NULL,
+			spec TEXT NOT NULL,
+			budget BIGINT NOT NULL,
+			spent BIGINT NOT NULL DEFAULT 0,
+			active BIGINT NOT NULL DEFAULT 1,
+			defined_at BIGINT NOT NULL,
+			PRIMARY KEY (campaign, name)
+		)`,
+		// One award per rule and transaction, ever: what a payment was
+		// judged to get (state waiting, queued to be paid as row_no,
+		// skipped, refused at confirmation, cancelled by a refund), written
+		// before the notification is answered.
+		`CREATE TABLE redpack_rule_award (
+			campaign TEXT NOT NULL,
+			rule TEXT NOT NULL,
+			transaction_id TEXT NOT NULL,
+			out_trade_no TEXT NOT NULL,
+			appid TEXT NOT NULL,
+			openid TEXT NOT NULL,
+			total_fee BIGINT NOT NULL,
+			cash_fee BIGINT NOT NULL,
+			time_end BIGINT NOT NULL,
+			day TEXT NOT NULL,
+			amount BIGINT NOT NULL,
+			state TEXT NOT NULL,
+			why TEXT NOT NULL DEFAULT '',
+			reason TEXT NOT NULL DEFAULT '',
+			confirm BIGINT NOT NULL,
+			hold_until BIGINT NOT NULL,
+			job_id BIGINT NOT NULL DEFAULT 0,
+			row_no BIGINT NOT NULL DEFAULT 0,
+			created_at BIGINT NOT NULL,
+			decided_at BIGINT NOT NULL DEFAULT 0,
+			refund_fee BIGINT NOT NULL DEFAULT 0,
+			refunded_at BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (campaign, rule, transaction_id)
+		)`,
+		`CREATE INDEX redpack_rule_award_state ON redpack_rule_award (campaign, state)`,
+		`CREATE INDEX redpack_rule_award_tx ON redpack_rule_award (campaign, transaction_id)`,
+		// Refund notifications applied, once each (WeChat re-delivers them
+		// as it does payments).
+		`CREATE TABLE redpack_rule_refund (
+			campaign TEXT NOT NULL,
+			refund_id TEXT NOT NULL,
+			transaction_id TEXT NOT NULL,
+			refund_fee BIGINT NOT NULL,
+			received_at BIGINT NOT NULL,
+			PRIMARY KEY (campaign, refund_id)
+		)`,
+		// What each user has been awarded under a rule: per China day of
+		// the payments, and in all (day '').
+		`CREATE TABLE redpack_rule_user (
+			campaign TEXT NOT NULL,
+			rule TEXT NOT NULL,
+			openid TEXT NOT NULL,
+			day TEXT NOT NULL,
+			packets BIGINT NOT NULL,
+			amount BIGINT NOT NULL,
+			PRIMARY KEY (campaign, rule, openid, day)
+		)`,
 	}}
 }
 
@@ -532,6 +608,11 @@ type engine interface {
 	close() error
 	migrate(ctx context.Context) error
 	create(ctx context.Context, c *Spec, rows []Row) (*Info, error)
+	defineRules(ctx context.Context, name string, set *RuleSet, mchID string) error
+	award(ctx context.Context, name string, n *redpack.PaymentNotification, opts *AwardOptions) ([]Award, error)
+	refund(ctx context.Context, name string, n *redpack.RefundNotification, now time.Time) ([]Award, error)
+	ruleStatus(ctx context.Context, name string, now time.Time) (*RuleSetStatus, error)
+	awards(ctx context.Context, name string, fn func(AwardRow) error) error
 	info(ctx context.Context, name string) (*Info, error)
 	list(ctx context.Context) ([]Summary, error)
 	touchRun(ctx context.Context, name string, now time.Time) error

@@ -27,6 +27,9 @@ type runState struct {
 	mchID  string
 	tmpl   Template
 	gate   *gate
+	// orders queries WeChat Pay orders to confirm awards: its own client,
+	// since the red-packet rate does not apply to pay/orderquery.
+	orders *redpack.Client
 	logger *slog.Logger
 }
 
@@ -102,7 +105,10 @@ func (w *rowWorker[TD, TTx]) work(ctx context.Context, job *river.Job[rowArgs]) 
 		if claimed {
 			// The row is journalled as being sent (unknown, a new send
 			// generation with its deadline) before the request leaves.
-			req := rs.tmpl.request(r.billNo, r.openid, r.amount)
+			req, err := rs.request(r)
+			if err != nil {
+				return err
+			}
 			res, err := rs.client.SendRedPack(ctx, req)
 			w.report(ctx, err, probe)
 			return w.afterSend(ctx, job, r, res, err)
@@ -140,7 +146,10 @@ func (w *rowWorker[TD, TTx]) work(ctx context.Context, job *river.Job[rowArgs]) 
 			return river.JobSnooze(time.Second + jitter(time.Second)) // another attempt took it
 		}
 	}
-	req := rs.tmpl.request(r.billNo, r.openid, r.amount)
+	req, err := rs.request(r)
+	if err != nil {
+		return err
+	}
 	st, err := rs.client.Settle(ctx, req, opts...)
 	if err != nil {
 		rs.gate.unclear(now, probe)
@@ -151,6 +160,19 @@ func (w *rowWorker[TD, TTx]) work(ctx context.Context, job *river.Job[rowArgs]) 
 	}
 	w.report(ctx, st.Err, probe)
 	return w.afterSettle(ctx, job, r, st)
+}
+
+// request is the packet of row r: a rule set's row carries its own
+// template, a file's row uses the campaign's.
+func (rs *runState) request(r *jrow) (*redpack.SendRedPackRequest, error) {
+	if r.template == "" {
+		return rs.tmpl.request(r.billNo, r.openid, r.amount), nil
+	}
+	var t Template
+	if err := json.Unmarshal([]byte(r.template), &t); err != nil {
+		return nil, fmt.Errorf("campaign %s row %d: template: %w", r.campaign, r.row, err)
+	}
+	return t.request(r.billNo, r.openid, r.amount), nil
 }
 
 // inFlight says how long to wait before settling r while the attempt that
@@ -478,10 +500,18 @@ func (e *eng[TD, TTx]) run(ctx context.Context, name string, cfg *RunConfig) (*T
 	if logger == nil {
 		logger = quietLogger()
 	}
-	rs := &runState{cfg: cfg, client: client, mchID: mchID, tmpl: info.Template, gate: newGate(cfg.balancePoll), logger: logger}
+	orders, err := redpack.NewClient(cfg.Merchant, append(append([]redpack.Option{}, cfg.ClientOptions...),
+		redpack.WithHTTPClient(&http.Client{Timeout: cfg.AttemptTimeout}))...)
+	if err != nil {
+		return nil, fmt.Errorf("campaign %s: %w", name, err)
+	}
+	rs := &runState{cfg: cfg, client: client, orders: orders, mchID: mchID, tmpl: info.Template, gate: newGate(cfg.balancePoll), logger: logger}
 
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely[rowArgs](workers, &rowWorker[TD, TTx]{e: e, rs: rs}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely[awardArgs](workers, &awardWorker[TD, TTx]{e: e, rs: rs}); err != nil {
 		return nil, err
 	}
 	timeout := cfg.jobTimeout()
@@ -613,7 +643,7 @@ func (e *eng[TD, TTx]) watch(ctx context.Context, rc *river.Client[TTx], name st
 		if cfg.Progress != nil {
 			cfg.Progress(*t)
 		}
-		if t.Open == 0 {
+		if t.Open == 0 && !cfg.Follow {
 			return t, nil
 		}
 		if time.Since(lastSweep) > cfg.sweepEvery {
@@ -699,7 +729,45 @@ func (e *eng[TD, TTx]) sweep(ctx context.Context, rc *river.Client[TTx], name st
 			return err
 		}
 		if len(missing) < importBatch {
-			return nil
+			return e.sweepAwards(ctx, rc, name)
 		}
 	}
+}
+
+// sweepAwards gives every waiting award without a live job a new one.
+func (e *eng[TD, TTx]) sweepAwards(ctx context.Context, rc *river.Client[TTx], name string) error {
+	type key struct {
+		rule, tx string
+		hold     int64
+	}
+	var missing []key
+	err := e.inTx(ctx, func(tx TTx) error {
+		r, err := e.db.query(ctx, tx, `SELECT a.rule, a.transaction_id, a.hold_until FROM redpack_rule_award a
+			WHERE a.campaign = $1 AND a.state = 'waiting'
+			AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = a.job_id
+				AND j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled'))`, name)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var k key
+			if err := r.Scan(&k.rule, &k.tx, &k.hold); err != nil {
+				return err
+			}
+			missing = append(missing, k)
+		}
+		return r.Err()
+	})
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	return e.inTx(ctx, func(tx TTx) error {
+		for _, k := range missing {
+			if err := e.insertAwardJob(ctx, tx, rc, name, k.rule, k.tx, time.UnixMilli(k.hold)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -1,0 +1,370 @@
+package campaign
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/redpack-go/redpack"
+	"github.com/redpack-go/redpack/redpacktest"
+)
+
+// The rules file of the issue, as a merchant writes it.
+const issueRules = `{"rules": [{"name": "spend100", "appid": "wx8888888888888888",
+  "from": "2026-12-01T00:00:00+08:00", "to": "2027-01-01T00:00:00+08:00",
+  "min_fee": 10000, "amount": 500, "budget": 75000, "user_daily_count": 1,
+  "send_name": "天虹百货", "wishing": "满100送5元", "act_name": "满额送", "remark": "感谢惠顾"}]}`
+
+func parseRules(tb testing.TB, s string) *RuleSet {
+	tb.Helper()
+	set, err := ParseRules(strings.NewReader(s))
+	require.NoError(tb, err)
+	return set
+}
+
+// testRule is a fixed award of amount, budget budget, for every payment of
+// at least 100 CNY in December 2026 (China time).
+func testRule(name string, amount, budget int64) Rule {
+	return Rule{Name: name, AppID: redpacktest.DefaultAppID,
+		From: time.Date(2026, 12, 1, 0, 0, 0, 0, chinaTime), To: time.Date(2027, 1, 1, 0, 0, 0, 0, chinaTime),
+		MinFee: 10000, Amount: amount, Budget: budget,
+		SendName: "天虹百货", Wishing: "满100送5元", ActName: "满额送", Remark: "感谢惠顾"}
+}
+
+// payment is a paid notification of fee fen by openid at t.
+func payment(txID, openid string, fee int64, t time.Time) *redpack.PaymentNotification {
+	return &redpack.PaymentNotification{AppID: redpacktest.DefaultAppID, MchID: redpacktest.DefaultMchID, ResultCode: "SUCCESS",
+		OpenID: openid, TradeType: "JSAPI", TotalFee: fee, CashFee: fee, TransactionID: txID, OutTradeNo: "o" + txID, TimeEnd: t}
+}
+
+var dec15 = time.Date(2026, 12, 15, 12, 0, 0, 0, chinaTime)
+
+func defineRules(tb testing.TB, s *Store, name string, rules ...Rule) {
+	tb.Helper()
+	require.NoError(tb, s.DefineRules(context.Background(), name, &RuleSet{Rules: rules}, redpacktest.DefaultMchID))
+}
+
+func TestParseRulesOfTheIssue(t *testing.T) {
+	set := parseRules(t, issueRules)
+	require.Len(t, set.Rules, 1)
+	r := set.Rules[0]
+	assert.Equal(t, "spend100", r.Name)
+	assert.Equal(t, int64(10000), r.MinFee)
+	assert.Equal(t, int64(500), r.Amount)
+	assert.Equal(t, int64(75000), r.Budget)
+	assert.Equal(t, int64(1), r.UserDailyCount)
+	assert.True(t, r.From.Equal(time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC)))
+}
+
+// Each bad rule is refused with the rule and the field named.
+func TestParseRulesRefusals(t *testing.T) {
+	for _, tc := range []struct{ edit, want string }{
+		{`"amount": 500`, ""},
+		{`"amount": 50`, "award 50 fen"},
+		{`"amount": 500, "tiers": [{"min_fee": 10000, "amount": 500}]`, "exactly one of amount, tiers and random"},
+		{`"appid": "wx8888888888888888", "fee": "paid_fee"`, `fee "paid_fee"`},
+		{`"user_daily_count": 11`, "user_daily_count 11"},
+		{`"budget": 75000, "user_daily_amount": 100001`, "user_daily_amount 100001"},
+		{`"budget": 75000, "mystery": 1`, `unknown field "mystery"`},
+		{`"send_name": "天虹百货"`, ""},
+		{`"send_name": ""`, "send_name"},
+		{`"budget": 75000`, ""},
+		{`"budget": 0`, "budget: required"},
+		{`"to": "2027-01-01T00:00:00+08:00"`, ""},
+		{`"to": "2026-11-01T00:00:00+08:00"`, "to: must be after from"},
+	} {
+		t.Run(tc.edit, func(t *testing.T) {
+			src := issueRules
+			switch {
+			case strings.HasPrefix(tc.edit, `"amount"`):
+				src = strings.Replace(src, `"amount": 500`, tc.edit, 1)
+			case strings.HasPrefix(tc.edit, `"appid"`):
+				src = strings.Replace(src, `"appid": "wx8888888888888888"`, tc.edit, 1)
+			case strings.HasPrefix(tc.edit, `"user_daily_count"`):
+				src = strings.Replace(src, `"user_daily_count": 1`, tc.edit, 1)
+			case strings.HasPrefix(tc.edit, `"budget"`):
+				src = strings.Replace(src, `"budget": 75000`, tc.edit, 1)
+			case strings.HasPrefix(tc.edit, `"send_name"`):
+				src = strings.Replace(src, `"send_name": "天虹百货"`, tc.edit, 1)
+			case strings.HasPrefix(tc.edit, `"to"`):
+				src = strings.Replace(src, `"to": "2027-01-01T00:00:00+08:00"`, tc.edit, 1)
+			}
+			_, err := ParseRules(strings.NewReader(src))
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			var in *InputError
+			require.ErrorAs(t, err, &in)
+			assert.Contains(t, err.Error(), tc.want)
+			if !strings.Contains(tc.want, "unknown field") {
+				assert.Contains(t, err.Error(), "rule spend100")
+			}
+		})
+	}
+}
+
+// awardOf is the one award Award made.
+func awardOf(tb testing.TB, s *Store, set string, n *redpack.PaymentNotification, opts AwardOptions) Award {
+	tb.Helper()
+	a, err := s.Award(context.Background(), set, n, opts)
+	require.NoError(tb, err)
+	require.Len(tb, a, 1)
+	return a[0]
+}
+
+// TestRuleJudges: the active period's edges in China time, the fee the
+// rule compares, tiers, a mini-program's payment and the per-user caps.
+func TestRuleJudges(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	tiered := testRule("tiers", 0, 1_000_000)
+	tiered.Tiers = []Tier{{MinFee: 10000, Amount: 500}, {MinFee: 30000, Amount: 2000}}
+	tiered.UserDailyCount = 2
+	tiered.UserCount = 3
+	defineRules(t, s, "judge", tiered)
+	opts := AwardOptions{NoConfirm: true}
+	u := openids(10)
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, chinaTime)
+	end := time.Date(2027, 1, 1, 0, 0, 0, 0, chinaTime)
+	cases := []struct {
+		n      *redpack.PaymentNotification
+		state  string
+		amount int64
+		why    string
+	}{
+		{payment("t01", u[0], 30000, start.Add(-time.Second)), AwardSkipped, 0, "period"}, // 23:59:59 on 30 Nov, China time
+		{payment("t02", u[0], 30000, start), AwardWaiting, 2000, ""},                      // the first instant counts
+		{payment("t03", u[1], 29999, end.Add(-time.Second)), AwardWaiting, 500, ""},       // the last second, the lower tier
+		{payment("t04", u[1], 30000, end), AwardSkipped, 0, "period"},                     // To is excluded
+		{payment("t05", u[2], 9999, dec15), AwardSkipped, 0, "min_fee"},
+		{payment("t06", u[3], 10000, dec15), AwardWaiting, 500, ""},
+		{payment("t07", u[3], 10000, dec15), AwardWaiting, 500, ""},
+		{payment("t08", u[3], 10000, dec15), AwardSkipped, 0, "user_daily_count"},     // a third on the same day
+		{payment("t09", u[3], 10000, dec15.Add(24*time.Hour)), AwardWaiting, 500, ""}, // the next day
+		{payment("t10", u[3], 10000, dec15.Add(48*time.Hour)), AwardSkipped, 0, "user_count"},
+	}
+	mini := payment("t11", u[4], 50000, dec15)
+	mini.AppID = redpacktest.DefaultMiniProgramAppID
+	cases = append(cases, struct {
+		n      *redpack.PaymentNotification
+		state  string
+		amount int64
+		why    string
+	}{mini, AwardSkipped, 0, "appid"})
+	coupon := payment("t12", u[5], 12000, dec15)
+	coupon.CashFee = 9000 // a coupon paid 30 CNY: the user really paid 90
+	cases = append(cases, struct {
+		n      *redpack.PaymentNotification
+		state  string
+		amount int64
+		why    string
+	}{coupon, AwardSkipped, 0, "min_fee"})
+	for _, c := range cases {
+		a := awardOf(t, s, "judge", c.n, opts)
+		assert.Equal(t, c.state, a.State, "%s: %s", c.n.TransactionID, a.Reason)
+		assert.Equal(t, c.amount, a.Amount, c.n.TransactionID)
+		assert.Equal(t, c.why, a.Why, c.n.TransactionID)
+		if c.state == AwardSkipped {
+			assert.NotEmpty(t, a.Reason, c.n.TransactionID)
+		}
+	}
+	assert.Contains(t, awardOf(t, s, "judge", mini, opts).Reason, "cannot receive this packet")
+
+	// total_fee instead: the coupon's payment qualifies.
+	byTotal := testRule("by-total", 300, 10_000)
+	byTotal.Fee = FeeTotal
+	defineRules(t, s, "total", byTotal)
+	a := awardOf(t, s, "total", coupon, opts)
+	assert.Equal(t, AwardWaiting, a.State, a.Reason)
+
+	st, err := s.RuleStatus(context.Background(), "judge")
+	require.NoError(t, err)
+	r := st.Rules[0]
+	assert.Equal(t, int64(2000+500+500+500+500), r.Spent)
+	assert.Equal(t, r.Budget-r.Spent, r.Left)
+	assert.Equal(t, int64(2), r.CapHits)
+	assert.Equal(t, map[string]int64{"period": 2, "min_fee": 2, "user_daily_count": 1, "user_count": 1, "appid": 1}, r.Skipped)
+	assert.Equal(t, int64(12), st.Payments)
+}
+
+// TestRandomAwardIsDrawnOnce: a random award is drawn when it is made and
+// journalled; a second delivery does not draw again.
+func TestRandomAwardIsDrawnOnce(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	r := testRule("lucky", 0, 100_000)
+	r.Random = &RandomRange{Min: 100, Max: 888}
+	defineRules(t, s, "lucky", r)
+	draws := 0
+	opts := AwardOptions{NoConfirm: true, draw: func(lo, hi int64) int64 { draws++; return lo + int64(draws)*7 }}
+	n := payment("r1", openids(1)[0], 20000, dec15)
+	first := awardOf(t, s, "lucky", n, opts)
+	again := awardOf(t, s, "lucky", n, opts)
+	assert.Equal(t, int64(107), first.Amount)
+	assert.Equal(t, first.Amount, again.Amount)
+	assert.True(t, again.Duplicate)
+	assert.Equal(t, 1, draws)
+	for range 200 {
+		v := drawAmount(100, 888)
+		require.True(t, v >= 100 && v <= 888, v)
+	}
+}
+
+// TestAwardOncePerTransaction: the same notification delivered 8 times, 3
+// of them at once: one award, one packet in the ledger.
+func TestAwardOncePerTransaction(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, newDSN(t, kind))
+			srv := redpacktest.Start(t)
+			defineRules(t, s, "dup", testRule("spend100", 500, 75000))
+			n := payment("4200000001202612150000000001", openids(1)[0], 10000, dec15)
+			opts := AwardOptions{NoConfirm: true}
+			var wg sync.WaitGroup
+			results := make(chan Award, 8)
+			for range 3 {
+				wg.Go(func() { results <- awardOf(t, s, "dup", n, opts) })
+			}
+			wg.Wait()
+			for range 5 {
+				results <- awardOf(t, s, "dup", n, opts)
+			}
+			close(results)
+			fresh := 0
+			for a := range results {
+				require.Equal(t, AwardWaiting, a.State)
+				if !a.Duplicate {
+					fresh++
+				}
+			}
+			require.Equal(t, 1, fresh, "one delivery made the award; the others found it")
+
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			tot, err := s.Run(ctx, "dup", runConfig(t, srv))
+			require.NoError(t, err)
+			require.Equal(t, int64(1), tot.Paid)
+			require.Equal(t, 1, countPackets(srv, n.OpenID))
+			assertMatchesLedger(t, srv, report(t, s, "dup"))
+			st, err := s.RuleStatus(ctx, "dup")
+			require.NoError(t, err)
+			assert.Equal(t, int64(500), st.Rules[0].AmountPaid)
+			assert.Equal(t, int64(500), st.Rules[0].Spent)
+		})
+	}
+}
+
+// TestBudgetNeverOverspent: 200 notifications at once against a budget
+// that covers 150: exactly 150 awards, paid, the budget spent to the fen.
+func TestBudgetNeverOverspent(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, newDSN(t, kind))
+			srv := redpacktest.Start(t)
+			const amount, covered, sent = 500, 150, 200
+			defineRules(t, s, "budget", testRule("spend100", amount, amount*covered))
+			ids := openids(sent)
+			opts := AwardOptions{NoConfirm: true}
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 50) // 50 in flight at once
+			for i := range sent {
+				wg.Go(func() {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					awardOf(t, s, "budget", payment(fmt.Sprintf("42%026d", i), ids[i], 10000, dec15), opts)
+				})
+			}
+			wg.Wait()
+			st, err := s.RuleStatus(context.Background(), "budget")
+			require.NoError(t, err)
+			r := st.Rules[0]
+			require.Equal(t, int64(covered), r.Awards[AwardWaiting])
+			require.Equal(t, int64(sent-covered), r.Skipped["budget"])
+			require.Equal(t, int64(amount*covered), r.Spent)
+			require.Zero(t, r.Left)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			cfg := runConfig(t, srv)
+			cfg.Unlimited = true
+			tot, err := s.Run(ctx, "budget", cfg)
+			require.NoError(t, err)
+			require.Equal(t, int64(covered), tot.Paid)
+			require.Equal(t, int64(amount*covered), tot.AmountPaid)
+			require.Equal(t, int64(amount*covered), srv.Paid(redpacktest.DefaultMchID), "the ledger: the budget to the fen, none over")
+			assertMatchesLedger(t, srv, report(t, s, "budget"))
+		})
+	}
+}
+
+// TestRefundWithinHoldCancels: a refund within the hold cancels the award
+// and gives its amount back; a refund after it was paid is reported only.
+func TestRefundWithinHoldCancels(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, newDSN(t, kind))
+			srv := redpacktest.Start(t)
+			defineRules(t, s, "hold", testRule("spend100", 500, 1000))
+			ids := openids(2)
+			ctx := context.Background()
+			held := awardOf(t, s, "hold", payment("h1", ids[0], 10000, dec15), AwardOptions{NoConfirm: true, Hold: time.Hour})
+			require.Equal(t, AwardWaiting, held.State)
+			refund := &redpack.RefundNotification{TransactionID: "h1", RefundID: "r1", RefundFee: 10000, TotalFee: 10000, RefundStatus: "SUCCESS"}
+			for range 2 { // WeChat re-delivers refunds too
+				out, err := s.Refund(ctx, "hold", refund)
+				require.NoError(t, err)
+				require.Len(t, out, 1)
+				assert.Equal(t, AwardCancelled, out[0].State)
+			}
+			st, err := s.RuleStatus(ctx, "hold")
+			require.NoError(t, err)
+			assert.Zero(t, st.Rules[0].Spent, "the cancelled award's amount is back in the budget")
+
+			// The budget covers two awards again: one more now, paid at once.
+			paid := awardOf(t, s, "hold", payment("h2", ids[1], 10000, dec15), AwardOptions{NoConfirm: true})
+			require.Equal(t, AwardWaiting, paid.State)
+			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			tot, err := s.Run(rctx, "hold", runConfig(t, srv))
+			require.NoError(t, err)
+			require.Equal(t, int64(1), tot.Paid)
+			_, err = s.Refund(ctx, "hold", &redpack.RefundNotification{TransactionID: "h2", RefundID: "r2", RefundFee: 10000, RefundStatus: "SUCCESS"})
+			require.NoError(t, err)
+			st, err = s.RuleStatus(ctx, "hold")
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), st.Rules[0].RefundedAfterQueue)
+			assert.Equal(t, int64(500), st.Rules[0].Spent, "a paid award is never clawed back")
+			require.Equal(t, 0, countPackets(srv, ids[0]))
+			require.Equal(t, 1, countPackets(srv, ids[1]))
+			var rows []AwardRow
+			require.NoError(t, s.Awards(ctx, "hold", func(a AwardRow) error { rows = append(rows, a); return nil }))
+			require.Len(t, rows, 2)
+			assert.Equal(t, AwardCancelled, rows[0].State)
+			assert.Equal(t, OutcomePaid, rows[1].Outcome)
+			assert.Equal(t, int64(10000), rows[1].RefundFee)
+		})
+	}
+}
+
+// A rule set is not a file's campaign, and the other way round.
+func TestRuleSetKinds(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	create(t, s, "file", rowsOf(openids(1), 100))
+	err := s.DefineRules(context.Background(), "file", &RuleSet{Rules: []Rule{testRule("a", 500, 1000)}}, "")
+	require.ErrorIs(t, err, ErrNotRuleSet)
+	_, err = s.Award(context.Background(), "file", payment("x", openids(1)[0], 10000, dec15), AwardOptions{})
+	require.ErrorIs(t, err, ErrNotRuleSet)
+	_, err = s.Award(context.Background(), "nope", payment("x", openids(1)[0], 10000, dec15), AwardOptions{})
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = s.RuleStatus(context.Background(), "file")
+	require.ErrorIs(t, err, ErrNotRuleSet)
+}
