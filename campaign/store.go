@@ -11,10 +11,12 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -335,6 +337,11 @@ type eng[TD riverdriver.Driver[TTx], TTx any] struct {
 	db     database[TTx]
 	driver TD
 	kind   string
+
+	// ins is the insert-only River client, made once (see inserter).
+	insOnce sync.Once
+	ins     *river.Client[TTx]
+	insErr  error
 }
 
 func (e *eng[TD, TTx]) close() error { return e.db.close() }
