@@ -146,7 +146,15 @@ func maps(f map[string]string, kv ...string) map[string]string {
 // when that handler said it; while it fails WeChat is answered FAIL and
 // notifies again, and in the end there is one award.
 func TestNotifyForwardsToTheMerchant(t *testing.T) {
-	s := openStore(t, newDSN(t, "sqlite"))
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			testNotifyForwards(t, openStore(t, newDSN(t, kind)))
+		})
+	}
+}
+
+func testNotifyForwards(t *testing.T, s *Store) {
 	srv := redpacktest.Start(t)
 	defineRules(t, s, "fwd", testRule("spend100", 500, 75000))
 	var (

@@ -123,7 +123,15 @@ func awardOf(tb testing.TB, s *Store, set string, n *redpack.PaymentNotification
 // TestRuleJudges: the active period's edges in China time, the fee the
 // rule compares, tiers, a mini-program's payment and the per-user caps.
 func TestRuleJudges(t *testing.T) {
-	s := openStore(t, newDSN(t, "sqlite"))
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			testRuleJudges(t, openStore(t, newDSN(t, kind)))
+		})
+	}
+}
+
+func testRuleJudges(t *testing.T, s *Store) {
 	tiered := testRule("tiers", 0, 1_000_000)
 	tiered.Tiers = []Tier{{MinFee: 10000, Amount: 500}, {MinFee: 30000, Amount: 2000}}
 	tiered.UserDailyCount = 2
