@@ -298,6 +298,17 @@ func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TT
 	amount, reason := r.judge(n, opts.draw)
 	why := judgeWhy(r, n, reason)
 	if reason == "" {
+		// A refund notification that overtook the payment's: the payment
+		// no longer stands as notified.
+		refunds, err := column[int64](ctx, e.db, tx, `SELECT COUNT(*) FROM redpack_rule_refund WHERE campaign = $1 AND transaction_id = $2`, name, n.TransactionID)
+		if err != nil {
+			return nil, err
+		}
+		if refunds[0] > 0 {
+			why, reason = "refunded", "refunded: a refund notification for the payment came before its payment notification"
+		}
+	}
+	if reason == "" {
 		if left := rr.budget - rr.spent; amount > left {
 			why, reason = "budget", fmt.Sprintf("budget: %d fen left, the award is %d", left, amount)
 		}

@@ -363,6 +363,24 @@ func TestRefundWithinHoldCancels(t *testing.T) {
 	}
 }
 
+// A refund notification that overtakes the payment's: the payment is
+// skipped when its notification comes, even without confirmation.
+func TestRefundBeforePayment(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	defineRules(t, s, "early", testRule("spend100", 500, 1000))
+	out, err := s.Refund(context.Background(), "early", &redpack.RefundNotification{TransactionID: "e1", RefundID: "r1", RefundFee: 10000, RefundStatus: "SUCCESS"})
+	require.NoError(t, err)
+	require.Empty(t, out, "no award yet")
+	a := awardOf(t, s, "early", payment("e1", openids(1)[0], 10000, dec15), AwardOptions{NoConfirm: true})
+	assert.Equal(t, AwardSkipped, a.State)
+	assert.Equal(t, "refunded", a.Why)
+	// A refund that did not succeed changes nothing.
+	_, err = s.Refund(context.Background(), "early", &redpack.RefundNotification{TransactionID: "e2", RefundID: "r2", RefundFee: 10000, RefundStatus: "REFUNDCLOSE"})
+	require.NoError(t, err)
+	a = awardOf(t, s, "early", payment("e2", openids(2)[1], 10000, dec15), AwardOptions{NoConfirm: true})
+	assert.Equal(t, AwardWaiting, a.State)
+}
+
 // A rule set is not a file's campaign, and the other way round.
 func TestRuleSetKinds(t *testing.T) {
 	s := openStore(t, newDSN(t, "sqlite"))

@@ -596,6 +596,7 @@ func migrations(kind string) [][]string {
 			received_at BIGINT NOT NULL,
 			PRIMARY KEY (campaign, refund_id)
 		)`,
+		`CREATE INDEX redpack_rule_refund_tx ON redpack_rule_refund (campaign, transaction_id)`,
 		// What each user has been awarded under a rule: per China day of
 		// the payments, and in all (day '').
 		`CREATE TABLE redpack_rule_user (
