@@ -3,7 +3,6 @@ package redpacktest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -320,9 +319,6 @@ func (h *Handler) closeDeliveries() {
 		<-idle
 	}
 }
-
-// errNoPayment is the control API's 404.
-var errNoPayment = errors.New("no such payment")
 
 func defaultNotifyClient() *http.Client {
 	return &http.Client{Timeout: DefaultNotifyTimeout}

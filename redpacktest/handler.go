@@ -87,7 +87,7 @@ type account struct {
 
 // Request is one request the server received, as it arrived.
 type Request struct {
-	Op   string // "sendredpack" …, or "" for an unknown path
+	Op   string // "sendredpack" …, "orderquery", or "" for an unknown path
 	Path string
 	// Root is the name of the body's root element, if it could be read:
 	// "xml" as the spec writes it, or whatever the client sent instead.

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -533,5 +532,3 @@ func newNonce() string {
 	}
 	return string(b)
 }
-
-func fen(n int64) string { return strconv.FormatInt(n, 10) }
