@@ -167,10 +167,10 @@ func (h *Handler) run(n *notice, gen int) {
 		switch {
 		case n.delivered:
 			n.done = true
-		case n.attempts > len(RedeliverySchedule):
+		case n.attempts > len(redeliverySchedule):
 			n.done = true // WeChat gives up
 		default:
-			n.next = due.Add(RedeliverySchedule[n.attempts-1])
+			n.next = due.Add(redeliverySchedule[n.attempts-1])
 		}
 		if n.attempts == 1 && len(n.releases) > 0 {
 			h.releaseHeldLocked(n.releases)

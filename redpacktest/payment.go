@@ -196,11 +196,14 @@ type Delivery struct {
 	Success bool
 }
 
-// RedeliverySchedule is how long WeChat waits after a failed delivery
+// RedeliverySchedule returns how long WeChat waits after a failed delivery
 // before the next one (pay.weixin.qq.com/doc/v2/merchant/4011937248):
 // 15 re-deliveries, 24 h 4 m in all, measured on the server clock from
-// when the failed one was due. After the last, nothing more is sent.
-var RedeliverySchedule = []time.Duration{
+// when the failed one was due. After the last, nothing more is sent. The
+// slice is a copy.
+func RedeliverySchedule() []time.Duration { return slices.Clone(redeliverySchedule) }
+
+var redeliverySchedule = []time.Duration{
 	15 * time.Second, 15 * time.Second, 30 * time.Second,
 	3 * time.Minute, 10 * time.Minute, 20 * time.Minute,
 	30 * time.Minute, 30 * time.Minute, 30 * time.Minute,

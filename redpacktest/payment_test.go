@@ -189,7 +189,7 @@ func TestRedeliverySchedule(t *testing.T) {
 	p := mustPay(t, s, PaymentRequest{OpenID: openID, TotalFee: 100, NotifyURL: rc.URL})
 	waitDeliveries(t, s)
 	due := payStart
-	for i, gap := range RedeliverySchedule {
+	for i, gap := range RedeliverySchedule() {
 		if n := len(rc.got()); n != i+1 {
 			t.Fatalf("before re-delivery %d: %d deliveries", i+1, n)
 		}
@@ -240,7 +240,7 @@ func TestRedeliveryCatchesUpAfterJump(t *testing.T) {
 	}
 	due := payStart
 	for i, d := range pp.Deliveries[1:] {
-		due = due.Add(RedeliverySchedule[i])
+		due = due.Add(RedeliverySchedule()[i])
 		if !d.Due.Equal(due) || d.Attempt != i+2 {
 			t.Fatalf("delivery %d: %+v, want due %v", i+2, d, due)
 		}
@@ -444,5 +444,32 @@ func TestResetDropsPayments(t *testing.T) {
 	waitDeliveries(t, s)
 	if len(s.Payments()) != 0 || len(rc.got()) != 1 {
 		t.Fatalf("%d payments, %d deliveries after Reset", len(s.Payments()), len(rc.got()))
+	}
+}
+
+// An https notify_url is reached with the client WithNotifyClient gives;
+// the default client trusts only the system's roots, so a test
+// certificate fails the delivery.
+func TestDeliveryOverHTTPS(t *testing.T) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, answerSuccess)
+	}))
+	defer ts.Close()
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want bool
+	}{
+		{"WithNotifyClient", []Option{WithNotifyClient(ts.Client())}, true},
+		{"Default", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startPay(t, tc.opts...)
+			p := mustPay(t, s, PaymentRequest{OpenID: openID, TotalFee: 1, NotifyURL: ts.URL})
+			waitDeliveries(t, s)
+			if d := mustPayment(t, s, p.TransactionID).Deliveries[0]; d.Success != tc.want || (!tc.want && !strings.Contains(d.Error, "certificate")) {
+				t.Fatalf("delivery %+v", d)
+			}
+		})
 	}
 }
