@@ -159,6 +159,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// flagCompletions register dynamic flag completions; run calls them
+	// only for a completion request (see registerChoiceCompletions).
+	flagCompletions []func()
 }
 
 // run is the whole program, minus the process: it reads args and the
@@ -169,6 +172,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root := newRootCmd(e)
 	if isCompletionRequest(args) {
 		registerChoiceCompletions(root)
+		for _, f := range e.flagCompletions {
+			f()
+		}
 	}
 	// Never nil: cobra reads os.Args for a nil slice.
 	root.SetArgs(append([]string{}, oneDashLongFlags(root, args)...))
