@@ -234,11 +234,11 @@ func TestRulesServe(t *testing.T) {
 			ids := campaignOpenIDs(3)
 			key := f.apiKey
 			for _, n := range []map[string]string{
-				payment("4200000001", ids[0], testAppID, 10000),                            // awarded ¥5
-				payment("4200000002", ids[1], testAppID, 9999),                             // skipped: min_fee
+				payment("4200000001", ids[0], testAppID, 10000),                           // awarded ¥5
+				payment("4200000002", ids[1], testAppID, 9999),                            // skipped: min_fee
 				payment("4200000003", ids[2], redpacktest.DefaultMiniProgramAppID, 50000), // skipped: a mini-program's
-				payment("4200000001", ids[0], testAppID, 10000),                            // delivered again
-				payment("4200000004", ids[0], testAppID, 20000),                            // skipped: user_daily_count
+				payment("4200000001", ids[0], testAppID, 10000),                           // delivered again
+				payment("4200000004", ids[0], testAppID, 20000),                           // skipped: user_daily_count
 			} {
 				require.Equal(t, "SUCCESS", notify(t, nil, p.url, "notify", signed(n, key)), n["transaction_id"])
 			}
