@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -548,4 +549,37 @@ func TestRulesServeSignals(t *testing.T) {
 	assert.Contains(t, stderr.String(), "Stopped: no longer answering notifications")
 	_, err = http.Post(base+"notify", "text/xml", strings.NewReader("<xml/>"))
 	require.Error(t, err, "nothing listens after the stop")
+}
+
+// TestRulesReadme: the README's rules section shows a rules file that
+// check accepts, names every flag of serve's own, and proxies to serve's
+// default listener.
+func TestRulesReadme(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	readme := string(data)
+	start := strings.Index(readme, "## Rules (满额送)")
+	require.Positive(t, start, "the README has a rules section")
+	end := strings.Index(readme[start+1:], "\n## ")
+	require.Positive(t, end)
+	section := readme[start : start+1+end]
+	require.Less(t, strings.Index(readme, "## Campaigns"), start, "after Campaigns")
+
+	block := regexp.MustCompile("(?s)```json\n(.*?)```").FindStringSubmatch(section)
+	require.NotNil(t, block, "a rules file in the section")
+	r := runCLI(t, nil, "", "rules", "check", "--config", rulesFile(t, t.TempDir(), block[1]))
+	require.Equal(t, exitOK, r.code, r)
+	assert.Equal(t, strings.Join(strings.Fields(issueRules), ""), strings.Join(strings.Fields(block[1]), ""), "the issue's example")
+
+	serve := commandTree(t)["rules serve"]
+	serve.Flags().VisitAll(func(f *pflag.Flag) {
+		if len(f.Annotations[flagGroupKey]) == 0 && f.Name != "help" { // serve's own flags
+			assert.Contains(t, section, "--"+f.Name, "the README's rules section names --%s", f.Name)
+		}
+	})
+	assert.Contains(t, section, "proxy_pass http://"+serve.Flags().Lookup("listen").DefValue+"/notify")
+	for _, key := range []string{"cash_fee", "total_fee", "tiers", "random", "budget", "user_daily_count", "user_daily_amount", "user_count", "user_amount"} {
+		assert.Contains(t, section, "`"+key+"`")
+	}
 }
