@@ -487,3 +487,36 @@ func ExampleClient_ParseRefundNotification() {
 	// Output:
 	// refused: redpack: notification signature does not verify: req_info: does not decrypt with the API key
 }
+
+// Before money goes out on a payment notification, confirm the order from
+// WeChat's side: QueryOrder's answer is signed with the API key and
+// verified, and names the order asked about. Here redpacktest plays the
+// user's payment.
+func ExampleClient_QueryOrder() {
+	srv, err := redpacktest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	client, err := srv.Client(redpacktest.DefaultMchID, redpack.WithSignType(redpack.SignHMACSHA256))
+	if err != nil {
+		log.Fatal(err)
+	}
+	paid, err := srv.Pay(redpacktest.PaymentRequest{OpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", TotalFee: 12000, OutTradeNo: "ORDER20261206001"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ctx := context.Background()
+	o, err := client.QueryOrder(ctx, redpack.OrderQuery{TransactionID: paid.TransactionID})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(o.Paid(), o.OutTradeNo, o.TotalFee, o.OpenID)
+
+	_, err = client.QueryOrder(ctx, redpack.OrderQuery{OutTradeNo: "NO-SUCH-ORDER"})
+	fmt.Println(errors.Is(err, redpack.CodeOrderNotExist))
+	// Output:
+	// true ORDER20261206001 12000 oUpF8uMuAJO_M2pxb1Q9zNjWeS6o
+	// true
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -146,23 +147,25 @@ func (s *Store) Refund(ctx context.Context, name string, n *redpack.RefundNotifi
 }
 
 // lockSet locks the rule set's campaign row for the rest of tx, so that
-// award writes take turns, and says whether name is a rule set.
-func (e *eng[TD, TTx]) lockSet(ctx context.Context, tx TTx, name string) error {
-	q := `SELECT kind FROM redpack_campaign WHERE name = $1`
+// award writes take turns, checks that name is a rule set, and returns the
+// merchant it pays from ("" until tied).
+func (e *eng[TD, TTx]) lockSet(ctx context.Context, tx TTx, name string) (string, error) {
+	q := `SELECT kind || ' ' || mch_id FROM redpack_campaign WHERE name = $1`
 	if e.kind == "postgres" {
 		q += ` FOR UPDATE`
 	}
-	kinds, err := column[string](ctx, e.db, tx, q, name)
+	got, err := column[string](ctx, e.db, tx, q, name)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if len(kinds) == 0 {
-		return fmt.Errorf("rule set %s: %w", name, ErrNotFound)
+	if len(got) == 0 {
+		return "", fmt.Errorf("rule set %s: %w", name, ErrNotFound)
 	}
-	if kinds[0] != kindRules {
-		return fmt.Errorf("campaign %s: %w (it was imported from a file)", name, ErrNotRuleSet)
+	kind, mchID, _ := strings.Cut(got[0], " ")
+	if kind != kindRules {
+		return "", fmt.Errorf("campaign %s: %w (it was imported from a file)", name, ErrNotRuleSet)
 	}
-	return nil
+	return mchID, nil
 }
 
 // Campaign kinds, as stored.
@@ -178,16 +181,13 @@ func (e *eng[TD, TTx]) defineRules(ctx context.Context, name string, set *RuleSe
 			VALUES ($1, $2, '{}', 'rules', 0, 0, $3, 'rules') ON CONFLICT (name) DO NOTHING`, name, mchID, now); err != nil {
 			return err
 		}
-		if err := e.lockSet(ctx, tx, name); err != nil {
+		have, err := e.lockSet(ctx, tx, name)
+		if err != nil {
 			return err
 		}
 		if mchID != "" {
-			have, err := column[string](ctx, e.db, tx, `SELECT mch_id FROM redpack_campaign WHERE name = $1`, name)
-			if err != nil {
-				return err
-			}
-			if have[0] != "" && have[0] != mchID {
-				return fmt.Errorf("rule set %s pays from merchant %s, not %s", name, have[0], mchID)
+			if have != "" && have != mchID {
+				return fmt.Errorf("rule set %s pays from merchant %s, not %s", name, have, mchID)
 			}
 			if _, err := e.db.exec(ctx, tx, `UPDATE redpack_campaign SET mch_id = $1 WHERE name = $2 AND mch_id = ''`, mchID, name); err != nil {
 				return err
@@ -257,8 +257,12 @@ func (e *eng[TD, TTx]) award(ctx context.Context, name string, n *redpack.Paymen
 	var out []Award
 	err = e.inTx(ctx, func(tx TTx) error {
 		out = out[:0]
-		if err := e.lockSet(ctx, tx, name); err != nil {
+		mchID, err := e.lockSet(ctx, tx, name)
+		if err != nil {
 			return err
+		}
+		if mchID != "" && n.MchID != "" && n.MchID != mchID {
+			return &InputError{Msg: fmt.Sprintf("award: the notification is merchant %s's; rule set %s pays from %s", n.MchID, name, mchID)}
 		}
 		rules, err := e.loadRules(ctx, tx, name, true)
 		if err != nil {
@@ -293,6 +297,17 @@ func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TT
 	d := day(n.TimeEnd)
 	amount, reason := r.judge(n, opts.draw)
 	why := judgeWhy(r, n, reason)
+	if reason == "" {
+		// A refund notification that overtook the payment's: the payment
+		// no longer stands as notified.
+		refunds, err := column[int64](ctx, e.db, tx, `SELECT COUNT(*) FROM redpack_rule_refund WHERE campaign = $1 AND transaction_id = $2`, name, n.TransactionID)
+		if err != nil {
+			return nil, err
+		}
+		if refunds[0] > 0 {
+			why, reason = "refunded", "refunded: a refund notification for the payment came before its payment notification"
+		}
+	}
 	if reason == "" {
 		if left := rr.budget - rr.spent; amount > left {
 			why, reason = "budget", fmt.Sprintf("budget: %d fen left, the award is %d", left, amount)
@@ -474,7 +489,7 @@ func (e *eng[TD, TTx]) refund(ctx context.Context, name string, n *redpack.Refun
 	var out []Award
 	err := e.inTx(ctx, func(tx TTx) error {
 		out = out[:0]
-		if err := e.lockSet(ctx, tx, name); err != nil {
+		if _, err := e.lockSet(ctx, tx, name); err != nil {
 			return err
 		}
 		r, err := e.db.query(ctx, tx, `SELECT `+awardColumns+` FROM redpack_rule_award WHERE campaign = $1 AND transaction_id = $2 ORDER BY rule`, name, n.TransactionID)

@@ -150,7 +150,7 @@ func (w *awardWorker[TD, TTx]) settle(ctx context.Context, job *river.Job[awardA
 	defer cancel()
 	return e.inTx(ctx, func(tx TTx) error {
 		if v != nil {
-			if err := e.lockSet(ctx, tx, name); err != nil {
+			if _, err := e.lockSet(ctx, tx, name); err != nil {
 				return err
 			}
 			var err error

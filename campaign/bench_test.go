@@ -1,14 +1,18 @@
 package campaign
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -245,4 +249,90 @@ func watchHeap() func() uint64 {
 		<-done
 		return peak.Load()
 	}
+}
+
+// BenchmarkNotify measures how many payment notifications a rule set's
+// NotifyHandler (what "redpack rules serve" runs) verifies, judges and
+// journals a second, with the payer running behind it at DefaultRate
+// against a fake in a child process, and the latency of WeChat's answer:
+//
+//	go test -run '^$' -bench BenchmarkNotify -benchtime 2000x ./campaign/
+//
+// 16 notifications are in flight at once, as from WeChat's several
+// servers; each is a new transaction that qualifies.
+func BenchmarkNotify(b *testing.B) {
+	for _, kind := range dbKinds {
+		b.Run(kind, func(b *testing.B) { benchNotify(b, kind) })
+	}
+}
+
+func benchNotify(b *testing.B, kind string) {
+	fake := startBenchFake(b)
+	s := openStore(b, newDSN(b, kind))
+	rule := testRule("spend100", 100, 1<<40)
+	rule.To = time.Time{}
+	defineRules(b, s, "bench", rule)
+	client, err := redpack.NewClient(fake.cfg, fake.options()...)
+	require.NoError(b, err)
+	h, err := s.NotifyHandler("bench", NotifyConfig{Client: client})
+	require.NoError(b, err)
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() {
+		cfg := RunConfig{Merchant: fake.cfg, ClientOptions: fake.options(), Follow: true, Workers: benchWorkers,
+			Limits: Limits{UserDailyCount: -1, UserDailyAmount: -1, DailyAmount: -1}}
+		_, err := s.Run(ctx, "bench", cfg)
+		runDone <- err
+	}()
+
+	bodies := make([][]byte, b.N)
+	ids := openids(b.N)
+	for i := range bodies {
+		bodies[i] = signedBody(notification(fmt.Sprintf("4200%024d", i), ids[i], 10000, dec15), redpacktest.DefaultAPIKey)
+	}
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchWorkers}}
+	b.ResetTimer()
+	start := time.Now()
+	for range benchWorkers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				t0 := time.Now()
+				resp, err := hc.Post(ts.URL+"/notify", "text/xml", bytes.NewReader(bodies[i]))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				answer, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				lat[i] = time.Since(t0)
+				if returnCode(answer) != "SUCCESS" {
+					b.Errorf("notification %d answered %s", i, answer)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	cancel()
+	<-runDone
+	st, err := s.RuleStatus(context.Background(), "bench")
+	require.NoError(b, err)
+	require.Equal(b, int64(b.N), st.Rules[0].Awards[AwardWaiting]+st.Rules[0].Awards[AwardQueued], "every notification journalled one award")
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "notifications/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(st.Rules[0].Paid), "paid-meanwhile")
 }

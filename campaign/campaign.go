@@ -55,7 +55,10 @@ func (e *SameFileError) Error() string {
 
 // Info describes a campaign.
 type Info struct {
-	Name        string
+	Name string
+	// RuleSet: the campaign is a rule set, whose rows are made from
+	// payments (Store.Award), not imported from a file.
+	RuleSet     bool
 	MchID       string
 	Template    Template
 	Source      string

@@ -94,6 +94,35 @@
 // the settle start early, a second send of the same bill number, which
 // the fencing keeps harmless.
 //
+// # Rule sets (满额送)
+//
+// A rule set is a campaign whose rows are made from WeChat Pay payments:
+// a packet for each payment that meets a rule's condition ("spend ¥100,
+// get ¥5"). ParseRules reads the rules file; DefineRules stores it under
+// a name. Award judges a verified payment notification
+// (redpack.Client.ParsePaymentNotification) by each rule and journals the
+// outcome, the award and its River job, in one transaction that first
+// locks the rule set, checks the rule's budget and the user's caps and
+// takes the award's amount from them: call it before answering WeChat
+// SUCCESS. An award is keyed by rule and transaction_id, so a
+// notification delivered again, at once or a day later, by WeChat or to
+// another process, finds it and changes nothing, and concurrent
+// notifications never spend a fen past a budget.
+//
+// The award's job waits out AwardOptions.Hold, then (unless NoConfirm)
+// asks WeChat's order query whether the order is paid with the
+// notification's openid and amounts: a mismatch, an order WeChat does not
+// know, or one refunded meanwhile gives the amount back to the budget and
+// the caps, in the transaction that records why. A confirmed award becomes
+// a row of the rule set, with its bill number and the rule's packet
+// template, and is paid by Run like any row (Follow keeps a run going for
+// the payments to come). Refund applies a refund notification: an award
+// still waiting is cancelled and given back; one already queued is only
+// reported. NotifyHandler serves both kinds of notification over HTTP,
+// optionally forwarding each to the merchant's own handler. RuleStatus
+// and Awards report a rule set; Status, Report and Reissue work on its
+// rows as on any campaign's.
+//
 // # Operating
 //
 // List counts every campaign's rows by outcome; OpenExisting opens a

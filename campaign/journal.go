@@ -66,9 +66,14 @@ func insertParams(campaign string, rowNo int64) river.InsertManyParams {
 	}
 }
 
-// inserter returns an insert-only River client.
+// inserter returns the store's insert-only River client, made at its
+// first use: making one per award would cost more than the award's
+// transaction.
 func (e *eng[TD, TTx]) inserter() (*river.Client[TTx], error) {
-	return river.NewClient[TTx](e.driver, &river.Config{Logger: quietLogger()})
+	e.insOnce.Do(func() {
+		e.ins, e.insErr = river.NewClient[TTx](e.driver, &river.Config{Logger: quietLogger()})
+	})
+	return e.ins, e.insErr
 }
 
 // importBatch is how many rows one statement writes.
@@ -158,7 +163,7 @@ func (e *eng[TD, TTx]) info(ctx context.Context, name string) (*Info, error) {
 		created int64
 	)
 	err := e.inTx(ctx, func(tx TTx) error {
-		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, template, source, row_count, total_amount, created_at FROM redpack_campaign WHERE name = $1`, name)
+		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, template, source, row_count, total_amount, created_at, kind FROM redpack_campaign WHERE name = $1`, name)
 		if err != nil {
 			return err
 		}
@@ -169,7 +174,12 @@ func (e *eng[TD, TTx]) info(ctx context.Context, name string) (*Info, error) {
 			}
 			return fmt.Errorf("campaign %s: %w", name, ErrNotFound)
 		}
-		return r.Scan(&in.Name, &in.MchID, &tmpl, &in.Source, &in.Rows, &in.TotalAmount, &created)
+		var kind string
+		if err := r.Scan(&in.Name, &in.MchID, &tmpl, &in.Source, &in.Rows, &in.TotalAmount, &created, &kind); err != nil {
+			return err
+		}
+		in.RuleSet = kind == kindRules
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -12,9 +12,11 @@ import (
 
 // Summary is one campaign of List: its rows counted by outcome.
 type Summary struct {
-	Name   string `json:"name"`
-	MchID  string `json:"mch_id,omitempty"`
-	Source string `json:"source"`
+	Name string `json:"name"`
+	// RuleSet: a rule set, whose rows are made from payments.
+	RuleSet bool   `json:"rule_set,omitempty"`
+	MchID   string `json:"mch_id,omitempty"`
+	Source  string `json:"source"`
 	// FileSHA256 is the SHA-256 of the file the campaign was imported
 	// from, if Create was told it.
 	FileSHA256 string `json:"file_sha256,omitempty"`
@@ -44,7 +46,7 @@ func (e *eng[TD, TTx]) list(ctx context.Context) ([]Summary, error) {
 	var out []Summary
 	err := e.inTx(ctx, func(tx TTx) error {
 		out = out[:0]
-		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, source, file_sha256, total_amount, created_at, last_run_at FROM redpack_campaign ORDER BY name`)
+		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, source, file_sha256, total_amount, created_at, last_run_at, kind FROM redpack_campaign ORDER BY name`)
 		if err != nil {
 			return err
 		}
@@ -53,11 +55,13 @@ func (e *eng[TD, TTx]) list(ctx context.Context) ([]Summary, error) {
 			var (
 				sm               Summary
 				created, lastRun int64
+				kind             string
 			)
-			if err := r.Scan(&sm.Name, &sm.MchID, &sm.Source, &sm.FileSHA256, &sm.AmountTotal, &created, &lastRun); err != nil {
+			if err := r.Scan(&sm.Name, &sm.MchID, &sm.Source, &sm.FileSHA256, &sm.AmountTotal, &created, &lastRun, &kind); err != nil {
 				r.Close()
 				return err
 			}
+			sm.RuleSet = kind == kindRules
 			sm.CreatedAt, sm.LastRunAt = time.UnixMilli(created), millis(lastRun)
 			at[sm.Name] = len(out)
 			out = append(out, sm)

@@ -123,7 +123,15 @@ func awardOf(tb testing.TB, s *Store, set string, n *redpack.PaymentNotification
 // TestRuleJudges: the active period's edges in China time, the fee the
 // rule compares, tiers, a mini-program's payment and the per-user caps.
 func TestRuleJudges(t *testing.T) {
-	s := openStore(t, newDSN(t, "sqlite"))
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			testRuleJudges(t, openStore(t, newDSN(t, kind)))
+		})
+	}
+}
+
+func testRuleJudges(t *testing.T, s *Store) {
 	tiered := testRule("tiers", 0, 1_000_000)
 	tiered.Tiers = []Tier{{MinFee: 10000, Amount: 500}, {MinFee: 30000, Amount: 2000}}
 	tiered.UserDailyCount = 2
@@ -353,6 +361,24 @@ func TestRefundWithinHoldCancels(t *testing.T) {
 			assert.Equal(t, int64(10000), rows[1].RefundFee)
 		})
 	}
+}
+
+// A refund notification that overtakes the payment's: the payment is
+// skipped when its notification comes, even without confirmation.
+func TestRefundBeforePayment(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	defineRules(t, s, "early", testRule("spend100", 500, 1000))
+	out, err := s.Refund(context.Background(), "early", &redpack.RefundNotification{TransactionID: "e1", RefundID: "r1", RefundFee: 10000, RefundStatus: "SUCCESS"})
+	require.NoError(t, err)
+	require.Empty(t, out, "no award yet")
+	a := awardOf(t, s, "early", payment("e1", openids(1)[0], 10000, dec15), AwardOptions{NoConfirm: true})
+	assert.Equal(t, AwardSkipped, a.State)
+	assert.Equal(t, "refunded", a.Why)
+	// A refund that did not succeed changes nothing.
+	_, err = s.Refund(context.Background(), "early", &redpack.RefundNotification{TransactionID: "e2", RefundID: "r2", RefundFee: 10000, RefundStatus: "REFUNDCLOSE"})
+	require.NoError(t, err)
+	a = awardOf(t, s, "early", payment("e2", openids(2)[1], 10000, dec15), AwardOptions{NoConfirm: true})
+	assert.Equal(t, AwardWaiting, a.State)
 }
 
 // A rule set is not a file's campaign, and the other way round.

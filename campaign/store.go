@@ -11,10 +11,12 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -335,6 +337,11 @@ type eng[TD riverdriver.Driver[TTx], TTx any] struct {
 	db     database[TTx]
 	driver TD
 	kind   string
+
+	// ins is the insert-only River client, made once (see inserter).
+	insOnce sync.Once
+	ins     *river.Client[TTx]
+	insErr  error
 }
 
 func (e *eng[TD, TTx]) close() error { return e.db.close() }
@@ -589,6 +596,7 @@ func migrations(kind string) [][]string {
 			received_at BIGINT NOT NULL,
 			PRIMARY KEY (campaign, refund_id)
 		)`,
+		`CREATE INDEX redpack_rule_refund_tx ON redpack_rule_refund (campaign, transaction_id)`,
 		// What each user has been awarded under a rule: per China day of
 		// the payments, and in all (day '').
 		`CREATE TABLE redpack_rule_user (

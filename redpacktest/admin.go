@@ -48,6 +48,32 @@ import (
 //	POST /faults                        a fault or an array of them → the pending faults
 //	GET  /requests                      every request received (a body's SHA-256 and root element, never the body)
 //	POST /reset                         see Reset → the summary
+//	POST /payments                      a payment (below) → the payment; its notification is delivered in the background
+//	GET  /payments                      every payment with its deliveries, in creation order
+//	GET  /payments/{transaction_id}     one payment
+//	POST /payments/{transaction_id}/notify  deliver its notification once, now, outside the schedule → the delivery
+//	POST /payments/{transaction_id}/refund  {"refund_fee", "out_refund_no", "notify_url"}, all optional → the refund
+//	POST /deliveries/wait               wait until every delivery due was made and answered → every payment
+//
+// PUT /clock and POST /clock/advance, like POST /deliveries/wait, answer
+// once the notification deliveries that fell due were made and answered
+// (at most a minute), so a script reads their outcome next; POST /payments
+// and POST …/refund answer at once.
+//
+// A payment request is {"openid", "total_fee", "mch_id", "appid",
+// "cash_fee", "out_trade_no", "time_end" (yyyyMMddHHmmss, China time),
+// "notify_url", "sign_type" (MD5 or HMAC-SHA256), "omit_sign_type",
+// "attach", "copies", "delay", "hold_until_next"}, all but openid and
+// total_fee optional, meaning what PaymentRequest's and DeliveryFaults'
+// fields do; a refund request takes "copies", "delay" and
+// "hold_until_next" too. A payment answers {"mch_id", "appid", "openid",
+// "transaction_id", "out_trade_no", "total_fee", "cash_fee",
+// "trade_state", "time_end", "notify_url", "sign_type", "delivered",
+// "next_delivery", "refunds": [{"refund_id", "out_refund_no",
+// "refund_fee", "success_time", "delivered", "next_delivery", …}],
+// "deliveries": [{"kind" (payment or refund), "refund_id", "attempt" (0
+// for /notify), "copy", "due", "time", "http_status", "return_code",
+// "error", "success"}]}.
 //
 // A fault is {"kind": "SystemErrorAfterCommit", "op": "sendredpack",
 // "mch_billno": "…", "delay": "2s", "hold": "1m", "reason": "…",
@@ -64,10 +90,12 @@ import (
 //
 // Every error is {"error": "…"} (application/json) with status 400 (a bad
 // request), 403 (a request from a web page or a non-loopback Host), 404 (no
-// such route, packet or merchant), 405 (a method the route does not take;
+// such route, packet, payment or merchant), 405 (a method the route does not take;
 // the Allow header lists those it does) or 409 (a bill number used by two
-// merchants, a packet that cannot be claimed, or PUT /clock to the past
-// while the ledger holds packets).
+// merchants, a packet that cannot be claimed, PUT /clock to the past
+// while the ledger holds packets, a refund beyond the amount paid, or
+// /notify for a payment without notify_url); 504 when deliveries are still
+// running after a minute.
 func (h *Handler) AdminHandler() http.Handler {
 	routes := []struct {
 		method, path string
@@ -87,6 +115,12 @@ func (h *Handler) AdminHandler() http.Handler {
 		{"GET", "/faults", h.adminFaults},
 		{"POST", "/faults", h.adminInject},
 		{"GET", "/requests", h.adminRequests},
+		{"GET", "/payments", h.adminPayments},
+		{"POST", "/payments", h.adminPay},
+		{"GET", "/payments/{txid}", h.adminPayment},
+		{"POST", "/payments/{txid}/notify", h.adminNotify},
+		{"POST", "/payments/{txid}/refund", h.adminRefund},
+		{"POST", "/deliveries/wait", h.adminWaitDeliveries},
 		{"POST", "/reset", h.adminReset},
 	}
 	mux := http.NewServeMux()
@@ -502,6 +536,9 @@ func (h *Handler) adminSetClock(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusConflict, fmt.Sprintf("the clock reads %s: moving it back before the last packet was sent would put it in the future; POST /reset first (on an empty ledger the clock may go anywhere)", adminTime(h.Now())))
 		return
 	}
+	if !h.adminWait(w, r) {
+		return
+	}
 	adminJSON(w, http.StatusOK, adminClockJSON{Now: adminTime(h.Now())})
 }
 
@@ -522,6 +559,9 @@ func (h *Handler) adminAdvance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Advance(d)
+	if !h.adminWait(w, r) {
+		return
+	}
 	adminJSON(w, http.StatusOK, adminClockJSON{Now: adminTime(h.Now())})
 }
 

@@ -1,7 +1,10 @@
 // Package redpacktest is a fake WeChat Pay red-packet server for tests and
 // demos: the four APIv2 endpoints sendredpack, sendgroupredpack,
 // sendminiprogramhb and gethbinfo over mutual TLS, judged the way WeChat
-// documents it, with a ledger that shows what was really paid.
+// documents it, with a ledger that shows what was really paid; and the
+// payment side a merchant's notify_url meets: payments, their signed
+// notifications on WeChat's re-delivery schedule, refunds, and
+// pay/orderquery.
 //
 // WeChat has no sandbox for red packets, so code that pays can otherwise
 // only be tried with real money. The server is strict where WeChat is, so
@@ -117,16 +120,61 @@
 // client must survive without paying twice; the ledger tells what really
 // happened.
 //
+// # Payments and notifications
+//
+// The server also plays WeChat Pay's payment side, for code that turns a
+// payment into a red packet (spec payment-notify.md). Pay makes a paid
+// order (trade_state SUCCESS, a 28-digit transaction_id 4200…) as if a
+// user had paid the merchant, under one of the merchant's appids, and,
+// given a NotifyURL, posts its payment-result notification there: WeChat's
+// fields (coupon fields when CashFee is less than TotalFee), signed with
+// the order's algorithm, MD5 or HMAC-SHA256, with sign_type left out when
+// OmitSignType says so, as WeChat often does. Refund refunds it (REFUND)
+// and posts the refund notification: unsigned, its req_info encrypted
+// with AES-256-ECB under the MD5 of the API key. The server encrypts and
+// signs with its own code, never package redpack's.
+//
+// Deliveries are real HTTP POSTs (WithNotifyClient sets the client; the
+// default has WeChat's 5 s timeout). Only HTTP 200 with an XML return_code
+// of SUCCESS counts; anything else (FAIL, an error page, JSON, a timeout,
+// a refused connection) is delivered again after 15 s, 15 s, 30 s, 3 m,
+// 10 m, 20 m, 30 m, 30 m, 30 m, 60 m, 3 h, 3 h, 3 h, 6 h and 6 h
+// (RedeliverySchedule) on the server clock, then never. Deliveries run in
+// the background: Pay, Refund, Advance and SetTime start those due and
+// return at once, and WaitDeliveries waits until every delivery due has
+// been made and answered:
+//
+//	p, _ := srv.Pay(redpacktest.PaymentRequest{OpenID: openid, TotalFee: 100, NotifyURL: url})
+//	srv.WaitDeliveries(ctx)    // the first delivery was answered
+//	srv.Advance(15 * time.Second)
+//	srv.WaitDeliveries(ctx)    // and the re-delivery, if it was due
+//	got, _ := srv.Payment(p.TransactionID) // got.Deliveries: what was sent and answered
+//
+// Notify sends a payment's notification once more, now, as WeChat's
+// several servers do; DeliveryFaults sends every delivery several times at
+// once (Copies), after a real-time Delay, or holds the first back until
+// the next notification has gone (HoldUntilNext), so that two arrive out
+// of order.
+//
+// pay/orderquery is served next to the red-packet endpoints, from the
+// payments: by transaction_id or out_trade_no, under the appid the order
+// was paid with, signed with the request's algorithm, ORDERNOTEXIST for an
+// unknown order. It needs no client certificate, and the red-packet rate
+// limit does not apply to it (WeChat documents none for it). Payments, like
+// the ledger, live in memory only: the redpack command's fake-server keeps
+// its credentials in --dir, never payments or packets.
+//
 // # Control API
 //
-// AdminHandler serves the ledger, Claim, the clock, Inject, SetBalance and
-// Reset as a small JSON API over plain HTTP, for tests that are not written
+// AdminHandler serves the ledger, Claim, the clock, Inject, SetBalance,
+// Reset, and Pay, Refund, Notify and WaitDeliveries as a small JSON API over plain HTTP, for tests that are not written
 // in Go and drive a standalone server (redpack fake-server). Its doc lists
 // the routes and shapes; for example:
 //
 //	curl -s http://127.0.0.1:8444/packets/1900000109202501011234567890
 //	curl -s -X POST http://127.0.0.1:8444/clock/advance -d '{"duration": "25h"}'
 //	curl -s -X POST http://127.0.0.1:8444/faults -d '{"kind": "SystemErrorAfterCommit"}'
+//	curl -s -X POST http://127.0.0.1:8444/payments -d '{"openid": "o…", "total_fee": 100, "notify_url": "http://127.0.0.1:8080/notify"}'
 //
 // # Not modelled
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -288,4 +289,91 @@ func ExampleServer_unknownOutcome() {
 	// Output:
 	// settled: paid resent: false
 	// ledger: SENT 1000 paid in all: 1000
+}
+
+// A user pays; the fake posts the signed payment notification to the
+// merchant's notify_url, whose handler verifies it with package redpack.
+// A handler that fails is notified again on WeChat's schedule, on the
+// server clock.
+func ExampleHandler_Pay() {
+	srv, err := redpacktest.NewServer(redpacktest.WithClock(time.Date(2025, 1, 1, 12, 0, 0, 0, time.FixedZone("CST", 8*3600))))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	client, _ := srv.Client(redpacktest.DefaultMchID)
+
+	fail := true // the merchant's first answer is FAIL
+	notify := httptest.NewServer(client.PaymentNotifyHandler(func(ctx context.Context, n *redpack.PaymentNotification) error {
+		fmt.Println("notified:", n.OutTradeNo, n.TotalFee, n.SignType)
+		if fail {
+			fail = false
+			return errors.New("database down")
+		}
+		return nil
+	}))
+	defer notify.Close()
+
+	p, err := srv.Pay(redpacktest.PaymentRequest{
+		OpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", TotalFee: 2000, OutTradeNo: "order-1",
+		NotifyURL: notify.URL, SignType: redpacktest.SignTypeHMACSHA256, OmitSignType: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	_ = srv.WaitDeliveries(ctx) // the first delivery, answered FAIL
+	srv.Advance(15 * time.Second)
+	_ = srv.WaitDeliveries(ctx) // the re-delivery 15 s later, answered SUCCESS
+
+	got, _ := srv.Payment(p.TransactionID)
+	for _, d := range got.Deliveries {
+		fmt.Println(d.Attempt, d.Time.Format(time.TimeOnly), d.ReturnCode, d.Success)
+	}
+	fmt.Println("delivered:", got.Delivered)
+	// Output:
+	// notified: order-1 2000 HMAC-SHA256
+	// notified: order-1 2000 HMAC-SHA256
+	// 1 12:00:00 FAIL false
+	// 2 12:00:15 SUCCESS true
+	// delivered: true
+}
+
+// A refund turns the order REFUND and posts the refund notification, whose
+// req_info only the merchant's API key decrypts.
+func ExampleHandler_Refund() {
+	srv, err := redpacktest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	client, _ := srv.Client(redpacktest.DefaultMchID)
+
+	bodies := make(chan []byte, 2)
+	notify := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		bodies <- body
+		io.WriteString(w, `<xml><return_code><![CDATA[SUCCESS]]></return_code></xml>`)
+	}))
+	defer notify.Close()
+
+	p, _ := srv.Pay(redpacktest.PaymentRequest{OpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", TotalFee: 2000, NotifyURL: notify.URL})
+	_ = srv.WaitDeliveries(context.Background())
+	<-bodies // the payment notification
+
+	r, err := srv.Refund(p.TransactionID, redpacktest.RefundRequest{RefundFee: 500, OutRefundNo: "refund-1"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = srv.WaitDeliveries(context.Background())
+	n, err := client.ParseRefundNotification(context.Background(), <-bodies)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n.OutRefundNo, n.RefundFee, n.TotalFee, n.Refunded(), n.RefundID == r.RefundID)
+	got, _ := srv.Payment(p.TransactionID)
+	fmt.Println(got.TradeState)
+	// Output:
+	// refund-1 500 2000 true true
+	// REFUND
 }

@@ -1,11 +1,13 @@
 package redpacktest
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -33,6 +35,11 @@ type Handler struct {
 	rateLimit  int
 	clock      *clock
 
+	// Notification deliveries (delivery.go).
+	notifyClient     *http.Client
+	deliverCtx       context.Context // ended by Close
+	cancelDeliveries context.CancelFunc
+
 	done      chan struct{} // closed by Close: ends waits
 	closeOnce sync.Once
 
@@ -50,6 +57,19 @@ type Handler struct {
 	rng        *rand.Rand
 	seed       uint64
 	seq        int64
+
+	// Payments (payment.go) and their notifications (delivery.go).
+	payments []*payment // in creation order
+	payByID  map[string]*payment
+	payByOut map[paymentKey]*payment
+	paySeq   int64
+	notices  []*notice     // notifications not yet done
+	held     []*notice     // HoldUntilNext notices waiting for the next one
+	inflight int           // delivery goroutines running
+	idle     chan struct{} // closed when inflight falls to 0
+	timer    *time.Timer   // the next due delivery, when the clock runs
+	gen      int           // bumped by Reset: older deliveries are dropped
+	closed   bool
 }
 
 type packetKey struct{ mchID, billNo string }
@@ -67,7 +87,7 @@ type account struct {
 
 // Request is one request the server received, as it arrived.
 type Request struct {
-	Op   string // "sendredpack" …, or "" for an unknown path
+	Op   string // "sendredpack" …, "orderquery", or "" for an unknown path
 	Path string
 	// Root is the name of the body's root element, if it could be read:
 	// "xml" as the spec writes it, or whatever the client sent instead.
@@ -120,24 +140,28 @@ func NewHandler(opts ...Option) (*Handler, error) {
 		return nil, fmt.Errorf("redpacktest: make server certificate: %w", err)
 	}
 	h := &Handler{
-		ca:         ca,
-		givenCerts: s.certs,
-		logger:     s.logger,
-		caPool:     ca.Pool(),
-		serverCert: srv.TLSCertificate(),
-		prefix:     s.prefix,
-		acceptHMAC: s.acceptHMAC,
-		rateLimit:  s.rateLimit,
-		clock:      newClock(s.start, s.frozen),
-		seed:       s.seed,
-		done:       make(chan struct{}),
-		accounts:   make(map[string]*account),
-		packets:    make(map[packetKey]*record),
-		daily:      make(map[string]int64),
-		userCount:  make(map[string]int),
-		userAmount: make(map[string]int64),
-		rng:        newRand(s.seed),
+		ca:           ca,
+		givenCerts:   s.certs,
+		logger:       s.logger,
+		caPool:       ca.Pool(),
+		serverCert:   srv.TLSCertificate(),
+		prefix:       s.prefix,
+		acceptHMAC:   s.acceptHMAC,
+		rateLimit:    s.rateLimit,
+		clock:        newClock(s.start, s.frozen),
+		seed:         s.seed,
+		done:         make(chan struct{}),
+		accounts:     make(map[string]*account),
+		packets:      make(map[packetKey]*record),
+		daily:        make(map[string]int64),
+		userCount:    make(map[string]int),
+		userAmount:   make(map[string]int64),
+		rng:          newRand(s.seed),
+		payByID:      make(map[string]*payment),
+		payByOut:     make(map[paymentKey]*payment),
+		notifyClient: s.notifyClient,
 	}
+	h.deliverCtx, h.cancelDeliveries = context.WithCancel(context.Background())
 	for _, m := range s.merchants {
 		if err := h.AddMerchant(m); err != nil {
 			return nil, err
@@ -321,14 +345,17 @@ func (h *Handler) Paid(mchID string) int64 {
 func (h *Handler) Now() time.Time { return h.clock.now() }
 
 // Advance moves the server's clock by d. Packets move along their state
-// machine as the clock passes their deadlines. Moving the clock back does
-// not undo a change already made, and packets then seem sent in the
-// future: the control API refuses it (see AdminHandler).
+// machine as the clock passes their deadlines, and the notification
+// deliveries that fall due are started, in the background: Advance does
+// not wait for them (WaitDeliveries does). Moving the clock back does not
+// undo a change already made, and packets then seem sent in the future:
+// the control API refuses it (see AdminHandler).
 func (h *Handler) Advance(d time.Duration) {
 	h.clock.advance(d)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.settleLocked(h.clock.now())
+	h.dispatchLocked()
 }
 
 // SetTime sets the server's clock to t; see Advance.
@@ -337,6 +364,7 @@ func (h *Handler) SetTime(t time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.settleLocked(h.clock.now())
+	h.dispatchLocked()
 }
 
 // setTimeForward is SetTime for the control API: it never moves the clock
@@ -356,6 +384,7 @@ func (h *Handler) setTimeForward(t time.Time) bool {
 	}
 	h.clock.set(t)
 	h.settleLocked(h.clock.now())
+	h.dispatchLocked()
 	return true
 }
 
@@ -438,6 +467,8 @@ func (h *Handler) Requests() []Request {
 // (SetBalance undone), the random source reseeded and the clock back at its
 // start (the WithClock time when frozen, else real time). The merchants,
 // their API keys and all certificates stay, so clients need not change.
+// Payments and their refunds are dropped too, with the notifications still
+// to deliver; a delivery in flight is finished but not recorded.
 // Call it between tests, with no request in flight: an answer a fault
 // holds back is still delivered after Reset.
 func (h *Handler) Reset() {
@@ -455,6 +486,14 @@ func (h *Handler) Reset() {
 	h.userAmount = make(map[string]int64)
 	h.rng = newRand(h.seed)
 	h.seq = 0
+	h.payments, h.notices, h.held = nil, nil, nil
+	h.payByID = make(map[string]*payment)
+	h.payByOut = make(map[paymentKey]*payment)
+	h.paySeq = 0
+	h.gen++
+	if h.timer != nil {
+		h.timer.Stop()
+	}
 }
 
 func newRand(seed uint64) *rand.Rand {
@@ -463,9 +502,12 @@ func newRand(seed uint64) *rand.Rand {
 
 // Close ends every wait of a fault with a Delay (the connection is then
 // closed without an answer), now and later, so that a server shutdown does
-// not hang. The Handler still answers requests afterwards.
+// not hang. It also stops the notification deliveries: those in flight are
+// cancelled and waited for, and no more are made. The Handler still
+// answers requests afterwards.
 func (h *Handler) Close() {
 	h.closeOnce.Do(func() { close(h.done) })
+	h.closeDeliveries()
 }
 
 // settleLocked moves packets along the state machine up to now and credits

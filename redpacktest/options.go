@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -15,27 +16,29 @@ import (
 type Option func(*settings) error
 
 type settings struct {
-	merchants  []Merchant
-	acceptHMAC bool
-	rateLimit  int
-	prefix     string
-	start      time.Time
-	frozen     bool
-	seed       uint64
-	hosts      []string
-	ca         *pki.CA
-	certs      map[string]*pki.Leaf // merchant certificates given, by mch_id
-	logger     *slog.Logger
+	merchants    []Merchant
+	acceptHMAC   bool
+	rateLimit    int
+	prefix       string
+	start        time.Time
+	frozen       bool
+	seed         uint64
+	hosts        []string
+	ca           *pki.CA
+	certs        map[string]*pki.Leaf // merchant certificates given, by mch_id
+	logger       *slog.Logger
+	notifyClient *http.Client
 }
 
 func defaultSettings() settings {
 	return settings{
-		merchants: []Merchant{DefaultMerchant()},
-		rateLimit: DefaultRateLimit,
-		prefix:    "/",
-		start:     time.Now(),
-		seed:      1,
-		hosts:     []string{"127.0.0.1", "::1", "localhost"},
+		merchants:    []Merchant{DefaultMerchant()},
+		rateLimit:    DefaultRateLimit,
+		prefix:       "/",
+		start:        time.Now(),
+		seed:         1,
+		hosts:        []string{"127.0.0.1", "::1", "localhost"},
+		notifyClient: defaultNotifyClient(),
 	}
 }
 
@@ -180,6 +183,21 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("redpacktest: WithLogger: nil logger")
 		}
 		s.logger = l
+		return nil
+	}
+}
+
+// WithNotifyClient sets the HTTP client that delivers payment and refund
+// notifications to their notify URLs, e.g. an httptest.Server's Client()
+// to reach an HTTPS receiver with a test certificate. The default has
+// WeChat's 5 s timeout (DefaultNotifyTimeout) and trusts the system's
+// roots. The client's own timeout applies: give it one.
+func WithNotifyClient(c *http.Client) Option {
+	return func(s *settings) error {
+		if c == nil {
+			return errors.New("redpacktest: WithNotifyClient: nil client")
+		}
+		s.notifyClient = c
 		return nil
 	}
 }

@@ -44,13 +44,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// separator, and must not reach an endpoint.
 	path := cleanPath(r.URL.EscapedPath())
 	ep := h.route(path)
-	if r.Method != http.MethodPost && (ep != nil || h.isSignKeyPath(path)) {
+	orderQuery := h.isOrderQueryPath(path)
+	if r.Method != http.MethodPost && (ep != nil || orderQuery || h.isSignKeyPath(path)) {
 		// WeChat documents POST only; its gateway refuses the rest before
 		// the red-packet system sees them, so nothing is paid.
 		h.mu.Lock()
 		req = Request{Op: "getsignkey", Path: r.URL.Path, Body: body, RemoteAddr: r.RemoteAddr, Time: time.Now(), ClockTime: h.clock.now()}
-		if ep != nil {
+		switch {
+		case ep != nil:
 			req.Op = ep.op
+		case orderQuery:
+			req.Op = "orderquery"
 		}
 		h.requests = append(h.requests, req)
 		h.mu.Unlock()
@@ -59,6 +63,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		io.WriteString(w, methodNotAllowedPage)
 		status, sent = http.StatusMethodNotAllowed, true
+		return
+	}
+	if orderQuery {
+		req = Request{Op: "orderquery", Path: r.URL.Path, Body: body, RemoteAddr: r.RemoteAddr, Time: time.Now(), ClockTime: h.clock.now()}
+		h.serveOrderQuery(w, body, readErr, &req)
+		sent = true
 		return
 	}
 	if readErr == nil {

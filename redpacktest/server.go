@@ -20,6 +20,9 @@ import (
 //     [Handler.Balance], [Handler.SetBalance]
 //   - users and the clock: [Handler.Claim], [Handler.OpenBizRedPacket],
 //     [Handler.Advance], [Handler.SetTime], [Handler.Now]
+//   - payments and their notifications: [Handler.Pay], [Handler.Refund],
+//     [Handler.Payment], [Handler.Payments], [Handler.Notify],
+//     [Handler.WaitDeliveries]
 //   - credentials: [Handler.Merchant], [Handler.PKCS12], [Handler.CertPEM],
 //     [Handler.KeyPEM], [Handler.CertPool], [Handler.CACertPEM]
 //

@@ -1,0 +1,193 @@
+package campaign
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/redpack-go/redpack"
+	"github.com/redpack-go/redpack/redpacktest"
+)
+
+// notification is a paid notification's fields, as WeChat sends them.
+func notification(txID, openid string, fee int64, t time.Time) map[string]string {
+	return map[string]string{
+		"return_code": "SUCCESS", "appid": redpacktest.DefaultAppID, "mch_id": redpacktest.DefaultMchID,
+		"nonce_str": "5K8264ILTKCH16CQ2502SI8ZNMTM67VS", "result_code": "SUCCESS", "openid": openid,
+		"is_subscribe": "Y", "trade_type": "JSAPI", "bank_type": "CMC", "total_fee": fmt.Sprint(fee),
+		"fee_type": "CNY", "cash_fee": fmt.Sprint(fee), "transaction_id": txID, "out_trade_no": "o" + txID,
+		"time_end": t.In(chinaTime).Format("20060102150405"),
+	}
+}
+
+// signedBody is the notification's XML, signed MD5 with key ("" leaves it
+// unsigned). The test signs with its own few lines, never the SDK's.
+func signedBody(f map[string]string, key string) []byte {
+	keys := make([]string, 0, len(f))
+	for k, v := range f {
+		if v != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var plain, xml strings.Builder
+	xml.WriteString("<xml>")
+	for _, k := range keys {
+		fmt.Fprintf(&plain, "%s=%s&", k, f[k])
+		fmt.Fprintf(&xml, "<%s><![CDATA[%s]]></%s>", k, f[k], k)
+	}
+	if key != "" {
+		sum := md5.Sum([]byte(plain.String() + "key=" + key))
+		fmt.Fprintf(&xml, "<sign><![CDATA[%s]]></sign>", strings.ToUpper(hex.EncodeToString(sum[:])))
+	}
+	xml.WriteString("</xml>")
+	return []byte(xml.String())
+}
+
+// post delivers body to url and returns WeChat's view: the return_code.
+func post(tb testing.TB, url string, body []byte) string {
+	tb.Helper()
+	resp, err := http.Post(url, "text/xml", strings.NewReader(string(body)))
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	require.Equal(tb, http.StatusOK, resp.StatusCode)
+	return returnCode(answer)
+}
+
+// notifyServer serves the rule set's NotifyHandler over plain HTTP.
+func notifyServer(tb testing.TB, s *Store, srv *redpacktest.Server, name string, cfg NotifyConfig) string {
+	tb.Helper()
+	client, err := srv.Client(redpacktest.DefaultMchID, redpack.WithNotifyAppIDs(redpacktest.DefaultMiniProgramAppID))
+	require.NoError(tb, err)
+	cfg.Client = client
+	h, err := s.NotifyHandler(name, cfg)
+	require.NoError(tb, err)
+	ts := httptest.NewServer(h)
+	tb.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func awardCount(tb testing.TB, s *Store, name string) int {
+	tb.Helper()
+	n := 0
+	require.NoError(tb, s.Awards(context.Background(), name, func(AwardRow) error { n++; return nil }))
+	return n
+}
+
+// TestNotifyRefusesWhatIsNotWeChats: a forged notification (wrong key), an
+// unsigned one, one for another mch_id and one replayed with a changed
+// amount are answered FAIL and award nothing; the genuine one is awarded
+// once however often it comes.
+func TestNotifyRefusesWhatIsNotWeChats(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, newDSN(t, kind))
+			srv := redpacktest.Start(t)
+			defineRules(t, s, "n", testRule("spend100", 500, 75000))
+			url := notifyServer(t, s, srv, "n", NotifyConfig{Award: AwardOptions{NoConfirm: true}}) + "/notify"
+			id := openids(1)[0]
+			genuine := notification("4200000001", id, 10000, dec15)
+
+			forged := signedBody(genuine, "00000000000000000000000000000000")
+			assert.Equal(t, "FAIL", post(t, url, forged), "wrong key")
+			assert.Equal(t, "FAIL", post(t, url, signedBody(genuine, "")), "unsigned")
+			other := maps(genuine, "mch_id", "1900000110")
+			assert.Equal(t, "FAIL", post(t, url, signedBody(other, redpacktest.DefaultAPIKey)), "another merchant")
+			small := maps(genuine, "transaction_id", "4200000002", "total_fee", "100", "cash_fee", "100")
+			replayed := strings.NewReplacer("[100]", "[50000]").Replace(string(signedBody(small, redpacktest.DefaultAPIKey)))
+			require.Contains(t, replayed, "<total_fee><![CDATA[50000]]></total_fee>")
+			assert.Equal(t, "FAIL", post(t, url, []byte(replayed)), "amount changed after signing")
+			assert.Zero(t, awardCount(t, s, "n"), "nothing awarded")
+
+			for range 3 {
+				assert.Equal(t, "SUCCESS", post(t, url, signedBody(genuine, redpacktest.DefaultAPIKey)))
+			}
+			mini := maps(genuine, "transaction_id", "4200000003", "appid", redpacktest.DefaultMiniProgramAppID)
+			assert.Equal(t, "SUCCESS", post(t, url, signedBody(mini, redpacktest.DefaultAPIKey)), "a mini-program's payment is journalled, as skipped")
+			var rows []AwardRow
+			require.NoError(t, s.Awards(context.Background(), "n", func(a AwardRow) error { rows = append(rows, a); return nil }))
+			require.Len(t, rows, 2)
+			assert.Equal(t, AwardWaiting, rows[0].State)
+			assert.Equal(t, AwardSkipped, rows[1].State)
+			assert.Equal(t, "appid", rows[1].Why)
+		})
+	}
+}
+
+// maps copies f with the key/value pairs kv changed.
+func maps(f map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(f))
+	for k, v := range f {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// TestNotifyForwardsToTheMerchant: with Forward the notification goes on,
+// unchanged, to the merchant's handler, and WeChat hears SUCCESS only
+// when that handler said it; while it fails WeChat is answered FAIL and
+// notifies again, and in the end there is one award.
+func TestNotifyForwardsToTheMerchant(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			testNotifyForwards(t, openStore(t, newDSN(t, kind)))
+		})
+	}
+}
+
+func testNotifyForwards(t *testing.T, s *Store) {
+	srv := redpacktest.Start(t)
+	defineRules(t, s, "fwd", testRule("spend100", 500, 75000))
+	var (
+		healthy  atomic.Bool
+		received atomic.Int64
+		lastBody atomic.Value
+	)
+	merchant := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		lastBody.Store(string(b))
+		received.Add(1)
+		if !healthy.Load() {
+			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+			return
+		}
+		io.WriteString(w, `<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>`)
+	}))
+	t.Cleanup(merchant.Close)
+	url := notifyServer(t, s, srv, "fwd", NotifyConfig{Award: AwardOptions{NoConfirm: true}, Forward: merchant.URL}) + "/notify"
+	body := signedBody(notification("4200000009", openids(1)[0], 10000, dec15), redpacktest.DefaultAPIKey)
+
+	for range 3 {
+		assert.Equal(t, "FAIL", post(t, url, body), "the merchant's handler failed: WeChat must notify again")
+	}
+	healthy.Store(true)
+	assert.Equal(t, "SUCCESS", post(t, url, body))
+	assert.Equal(t, int64(4), received.Load())
+	assert.Equal(t, string(body), lastBody.Load(), "forwarded unchanged")
+	assert.Equal(t, 1, awardCount(t, s, "fwd"))
+
+	// A notification this process cannot verify is the merchant's to judge.
+	forged := signedBody(notification("4200000010", openids(2)[1], 10000, dec15), "00000000000000000000000000000000")
+	assert.Equal(t, "SUCCESS", post(t, url, forged), "the merchant's handler answered it")
+	assert.Equal(t, int64(5), received.Load())
+	assert.Equal(t, 1, awardCount(t, s, "fwd"), "and nothing was awarded for it")
+}
