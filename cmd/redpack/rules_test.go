@@ -583,3 +583,49 @@ func TestRulesReadme(t *testing.T) {
 		assert.Contains(t, section, "`"+key+"`")
 	}
 }
+
+// TestRulesServeConfirmsWithOrderQuery: payments made on the fake
+// (redpacktest's payment side) deliver their own signed notifications to
+// serve; without --no-confirm an award is paid only once pay/orderquery
+// confirms it. A notification correctly signed but for an order WeChat
+// never had (a key leaked, say) is journalled and then refused: nothing is
+// paid and its amount goes back to the budget.
+func TestRulesServeConfirmsWithOrderQuery(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t)
+			env := campaignEnv(f, dbOf(t, kind, f.dir))
+			p := startServe(t, env, "--config", rulesFile(t, f.dir, issueRules), "--no-rate-limit")
+			ids := campaignOpenIDs(3)
+			dec15 := time.Date(2026, 12, 15, 12, 0, 0, 0, chinaTime)
+			paid, err := f.srv.Pay(redpacktest.PaymentRequest{OpenID: ids[0], TotalFee: 12000, TimeEnd: dec15, NotifyURL: p.url + "notify"})
+			require.NoError(t, err)
+			_, err = f.srv.Pay(redpacktest.PaymentRequest{OpenID: ids[1], TotalFee: 5000, TimeEnd: dec15, NotifyURL: p.url + "notify"})
+			require.NoError(t, err)
+			ghost := payment("4200000000000000000000009999", ids[2], testAppID, 10000)
+			require.Equal(t, "SUCCESS", notify(t, nil, p.url, "notify", signed(ghost, f.apiKey)))
+
+			st := waitPaid(t, env, "rules", 1)
+			deadline := time.Now().Add(time.Minute)
+			for st.Rules[0].Awards["refused"] == 0 && time.Now().Before(deadline) {
+				time.Sleep(200 * time.Millisecond)
+				st = rulesStatus(t, env, "rules")
+			}
+			require.Equal(t, exitInterrupted, p.stop(t), p.stderr.String())
+			r := st.Rules[0]
+			assert.Equal(t, map[string]int64{"queued": 1, "skipped": 1, "refused": 1}, r.Awards)
+			assert.Equal(t, map[string]int64{"no_order": 1}, r.Refused)
+			assert.Equal(t, int64(500), r.Spent, "the refused award's amount is back in the budget")
+			pk := f.srv.Packets()
+			require.Len(t, pk, 1)
+			assert.Equal(t, ids[0], pk[0].ReOpenID)
+			rows := reportRows(t, env, "rules")
+			require.Len(t, rows, 1)
+			assertReportMatchesLedger(t, f.srv, rows)
+
+			rep := runLong(t, env, "rules", "report", "--format", "csv")
+			require.Equal(t, exitOK, rep.code, rep)
+			assert.Contains(t, rep.stdout, paid.TransactionID)
+		})
+	}
+}
