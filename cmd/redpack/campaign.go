@@ -116,7 +116,11 @@ func campaignArg(e *env, name string, args []string) (string, int, bool) {
 }
 
 // campaignFail prints err for a person and returns its exit code.
-func campaignFail(e *env, cmd string, err error) int {
+func campaignFail(e *env, cmd string, err error) int { return commandFail(e, "campaign "+cmd, err) }
+
+// commandFail prints err for a person, as command (e.g. "rules serve")
+// said it, and returns its exit code.
+func commandFail(e *env, cmd string, err error) int {
 	var in *campaign.InputError
 	var open *campaign.OpenError
 	var inErr *inputError
@@ -127,7 +131,7 @@ func campaignFail(e *env, cmd string, err error) int {
 		if msg == "" {
 			msg = "the file has bad rows"
 		}
-		fmt.Fprintf(e.stderr, "redpack campaign %s: %s\n", cmd, msg)
+		fmt.Fprintf(e.stderr, "redpack %s: %s\n", cmd, msg)
 		if len(in.Rows) > 0 {
 			fmt.Fprintf(e.stderr, "%d bad rows; nothing was imported:\n", len(in.Rows))
 			for i, r := range in.Rows {
@@ -140,25 +144,28 @@ func campaignFail(e *env, cmd string, err error) int {
 		}
 		return exitUsage
 	case errors.As(err, &open):
-		fmt.Fprintf(e.stderr, "redpack campaign %s: %v\nNothing was sent. Check --db ($%s).\n", cmd, err, campaignDBEnv)
+		fmt.Fprintf(e.stderr, "redpack %s: %v\nNothing was sent. Check --db ($%s).\n", cmd, err, campaignDBEnv)
 		return exitUsage
 	case errors.Is(err, campaign.ErrExists):
-		fmt.Fprintf(e.stderr, "redpack campaign %s: %v: it was imported before and is not imported again.\nRun it with 'redpack campaign run', or choose another name.\n", cmd, err)
+		fmt.Fprintf(e.stderr, "redpack %s: %v: it was imported before and is not imported again.\nRun it with 'redpack campaign run', or choose another name.\n", cmd, err)
 		return exitUsage
 	case errors.As(err, &nf):
-		fmt.Fprintf(e.stderr, "redpack campaign %s: %v\n", cmd, nf)
+		fmt.Fprintf(e.stderr, "redpack %s: %v\n", cmd, nf)
 		if nf.DidYouMean == "" {
 			fmt.Fprintln(e.stderr, "'redpack campaign list' lists the database's campaigns.")
 		}
 		return exitUsage
+	case errors.Is(err, campaign.ErrNotRuleSet):
+		fmt.Fprintf(e.stderr, "redpack %s: %v; 'redpack campaign status' shows a file's campaign\n", cmd, err)
+		return exitUsage
 	case errors.Is(err, campaign.ErrNotFound):
-		fmt.Fprintf(e.stderr, "redpack campaign %s: %v in this database\n", cmd, err)
+		fmt.Fprintf(e.stderr, "redpack %s: %v in this database\n", cmd, err)
 		return exitUsage
 	case errors.As(err, &inErr):
-		fmt.Fprintf(e.stderr, "redpack campaign %s: %s\n", cmd, inErr.msg)
+		fmt.Fprintf(e.stderr, "redpack %s: %s\n", cmd, inErr.msg)
 		return exitUsage
 	}
-	fmt.Fprintf(e.stderr, "redpack campaign %s: %v\n", cmd, err)
+	fmt.Fprintf(e.stderr, "redpack %s: %v\n", cmd, err)
 	return exitFailure
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -51,28 +50,13 @@ WeChat cannot be reached the run pauses, probes, and stops after
   redpack campaign run spring --db postgres://localhost/redpack --workers 16   # on several machines at once`
 	fs := cmd.Flags()
 	db := dbFlag(fs)
-	// A campaign's own defaults: short attempts keep each job inside
-	// River's time limit, so that a killed run's rows are picked up again
-	// within about a minute (River rescues a stuck job after its time limit and
-	// checks every 30 s).
-	var c conn
-	rate := fs.Float64("rate", campaign.DefaultRate, "requests a `second` this run makes at most (WeChat allows 30); on PostgreSQL every run also keeps to the merchant's stored rate (see 'redpack campaign rate')")
-	noRateLimit := fs.Bool("no-rate-limit", false, "no pacing at all: for a fake server only (WeChat refuses bursts with FREQ_LIMIT)")
-	workers := fs.Int("workers", 8, "rows this process sends at once")
-	settleTries := fs.Int("settle-tries", 8, "times a row whose outcome is unknown is settled before this run leaves it unknown")
-	userCount := fs.Int("user-daily-count", 0, "packets per user per day, as set in the merchant console (default 10; -1: no check)")
-	userAmount := fs.Int64("user-daily-amount", 0, "`fen` per user per day, as set in the merchant console (default 100000; -1: no check)")
-	dailyAmount := fs.Int64("daily-amount", 0, "`fen` the merchant may pay a day, as set in the console (default 100000000; -1: no check)")
-	onLimit := fs.String("on-limit", "hold", "a row a daily cap would refuse: `hold` it for the next day, or report it not paid")
-	onBalance := fs.String("on-balance", "stop", "when WeChat answers NOTENOUGH: `stop` (exit 6; the rows keep their bill numbers), or wait for a top-up")
-	outageLimit := fs.Duration("outage-limit", 5*time.Minute, "how long to wait for WeChat to be reachable again before stopping (exit 5)")
+	var pf payerFlags
+	pf.register(fs)
 	asJSON := fs.Bool("json", false, "print the final totals as JSON on stdout")
 	noProgress := fs.Bool("no-progress", false, "no progress bar or lines")
-	groupFlags(fs, "Campaign", "db", "rate", "no-rate-limit", "workers", "settle-tries", "user-daily-count", "user-daily-amount",
-		"daily-amount", "on-limit", "on-balance", "outage-limit", "json", "no-progress")
-	c.registerWith(fs, 2, 5*time.Second)
-	completeChoices(cmd, "on-limit", "hold", "report")
-	completeChoices(cmd, "on-balance", "stop", "wait")
+	groupFlags(fs, "Campaign", append([]string{"db"}, append(payerFlagNames, "json", "no-progress")...)...)
+	pf.registerConn(fs)
+	pf.completions(cmd)
 	cmd.ValidArgsFunction = completeCampaignNames(e, fs, db)
 	setEpilog(cmd, `Exit codes:
   0    every row settled
@@ -88,70 +72,18 @@ WeChat cannot be reached the run pauses, probes, and stops after
 		if !ok {
 			return exitWith(code)
 		}
-		return exitWith(runCampaignRun(cmd.Context(), e, name, fs, &c, campaignRunFlags{
-			db: *db, rate: *rate, noRateLimit: *noRateLimit, workers: *workers, settleTries: *settleTries,
-			userCount: *userCount, userAmount: *userAmount, dailyAmount: *dailyAmount,
-			onLimit: *onLimit, onBalance: *onBalance, outageLimit: *outageLimit, asJSON: *asJSON, noProgress: *noProgress,
-		}))
+		return exitWith(runCampaignRun(cmd.Context(), e, name, fs, &pf, *db, *asJSON, *noProgress))
 	}
 	return cmd
 }
 
-// campaignRunFlags are campaign run's own flags.
-type campaignRunFlags struct {
-	db, onLimit, onBalance string
-	rate                   float64
-	noRateLimit            bool
-	workers, settleTries   int
-	userCount              int
-	userAmount             int64
-	dailyAmount            int64
-	outageLimit            time.Duration
-	asJSON, noProgress     bool
-}
-
 // runCampaignRun runs campaign name and returns the exit code.
-func runCampaignRun(ctx context.Context, e *env, name string, fs *pflag.FlagSet, c *conn, f campaignRunFlags) int {
-	c.resolve(fs, e.getenv)
-	if !(f.rate >= 1.0/3600) || math.IsInf(f.rate, 0) {
-		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--rate must be a positive number of requests a second (at least one an hour), not %g (--no-rate-limit turns pacing off, for a fake server only)", f.rate)})
+func runCampaignRun(ctx context.Context, e *env, name string, fs *pflag.FlagSet, pf *payerFlags, db string, asJSON, noProgress bool) int {
+	cfg, code, ok := pf.runConfig(e, fs, "campaign run")
+	if !ok {
+		return code
 	}
-	if f.noRateLimit && fs.Changed("rate") {
-		return campaignFail(e, "run", &inputError{msg: "give --rate or --no-rate-limit, not both"})
-	}
-	var action campaign.LimitAction
-	switch f.onLimit {
-	case "hold":
-		action = campaign.HoldUntilNextDay
-	case "report":
-		action = campaign.ReportNotPaid
-	default:
-		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--on-limit is hold or report, not %q", f.onLimit)})
-	}
-	var balance campaign.BalanceAction
-	switch f.onBalance {
-	case "stop":
-		balance = campaign.StopOnLowBalance
-	case "wait":
-		balance = campaign.WaitForBalance
-	default:
-		return campaignFail(e, "run", &inputError{msg: fmt.Sprintf("--on-balance is stop or wait, not %q", f.onBalance)})
-	}
-	if f.outageLimit <= 0 {
-		return campaignFail(e, "run", &inputError{msg: "--outage-limit must be positive"})
-	}
-	// Check the credentials as every command does before touching the
-	// database.
-	if _, err := c.client(e); err != nil {
-		failed := explain(err, opContext{command: "campaign run"})
-		writeFailure(e.stderr, "campaign run", failed)
-		return failed.ExitCode
-	}
-	cfg, opts, err := c.merchant(e)
-	if err != nil {
-		return campaignFail(e, "run", err)
-	}
-	s, err := openExistingCampaignDB(ctx, e, fs, f.db)
+	s, err := openExistingCampaignDB(ctx, e, fs, db)
 	if err != nil {
 		return campaignFail(e, "run", err)
 	}
@@ -160,23 +92,13 @@ func runCampaignRun(ctx context.Context, e *env, name string, fs *pflag.FlagSet,
 	if err != nil {
 		return campaignFail(e, "run", err)
 	}
-	if s.Kind() == "postgres" && !f.noRateLimit {
-		if stored, err := s.Rate(ctx, cfg.MchID()); err == nil && stored > 0 && stored < f.rate {
-			fmt.Fprintf(e.stderr, "Merchant %s's rate is %g requests a second, shared by every run (--rate %g only paces this run lower); 'redpack campaign rate --set N' changes it.\n",
-				cfg.MchID(), stored, f.rate)
-		}
-	}
-	prog := newProgress(e, info, f.noProgress)
+	pf.warnStoredRate(ctx, e, s, cfg)
+	prog := newProgress(e, info, noProgress)
 	if before, err := s.Status(ctx, name); err == nil {
 		prog.first, prog.started = before.Paid+before.NotPaid, true // rate and ETA count this run's rows
 	}
-	t, err := s.Run(ctx, name, campaign.RunConfig{
-		Merchant: cfg, ClientOptions: opts, Rate: f.rate, Unlimited: f.noRateLimit, Workers: f.workers,
-		AttemptTimeout: c.timeout, MaxAttempts: c.maxAttempts, SettleTries: f.settleTries,
-		Limits:  campaign.Limits{UserDailyCount: f.userCount, UserDailyAmount: f.userAmount, DailyAmount: f.dailyAmount},
-		OnLimit: action, OnBalance: balance, OutageLimit: f.outageLimit,
-		Progress: prog.update,
-	})
+	cfg.Progress = prog.update
+	t, err := s.Run(ctx, name, cfg)
 	prog.finish()
 	var cfgErr *campaign.ConfigError
 	if errors.As(err, &cfgErr) {
@@ -196,7 +118,7 @@ func runCampaignRun(ctx context.Context, e *env, name string, fs *pflag.FlagSet,
 	if err != nil && !stopped && halted == nil {
 		fmt.Fprintf(e.stderr, "redpack campaign run: %v\n", err)
 	}
-	if f.asJSON {
+	if asJSON {
 		writeJSON(e.stdout, statusJSON(info, t))
 	} else {
 		writeTotals(e.stdout, info, t)
@@ -206,7 +128,7 @@ func runCampaignRun(ctx context.Context, e *env, name string, fs *pflag.FlagSet,
 			t.Pending, t.Unknown, name)
 	}
 	if halted != nil {
-		return haltedExit(e, name, halted)
+		return haltedExit(e, "redpack campaign run "+name, halted)
 	}
 	if t.Unknown > 0 {
 		fmt.Fprintf(e.stderr, "%d rows are still unknown: they may or may not have been paid. Nothing is lost: run\n  redpack campaign run %s\nagain later (WeChat can take about 20 minutes); it settles them by query, under\ntheir own bill numbers, and never pays a row twice. 'redpack campaign report %s'\nlists them.\n", t.Unknown, name, name)
@@ -317,8 +239,7 @@ const (
 
 // haltedExit says in one line why a run stopped and what to do, and
 // returns its exit code.
-func haltedExit(e *env, name string, h *campaign.StoppedError) int {
-	again := "redpack campaign run " + name
+func haltedExit(e *env, again string, h *campaign.StoppedError) int {
 	switch {
 	case errors.Is(h, campaign.ErrBalanceLow):
 		fmt.Fprintf(e.stderr, "balance too low: top up the operating account (运营账户), then run again (%s); %d rows wait with their bill numbers\n", again, h.Waiting)

@@ -13,6 +13,7 @@
 //	settle        settle an unknown outcome by bill number (settle-group, settle-mini for the others)
 //	query         look a packet up by its bill number (gethbinfo)
 //	campaign      pay a file of openids, resumable after a crash: create, run, status, list, report, reissue, rate
+//	rules         a packet for a payment that meets a rule (满额送): check, serve, status, report
 //	demo          the whole flow on a built-in fake WeChat Pay server: no account needed
 //	fake-server   serve the fake WeChat Pay server for tests in any language
 //	completion    print a shell completion script: bash, zsh, fish or powershell
@@ -109,6 +110,9 @@
 //	6  the balance is too low (NOTENOUGH): top up, then run again
 //	7  WeChat refused a setting every row shares (SIGN_ERROR, NO_AUTH …): fix it, then run again
 //	130 stopped by Ctrl-C or SIGTERM
+//
+// "rules serve" exits with the same codes when its payer stops, and 130
+// when it is stopped.
 package main
 
 import (
@@ -159,6 +163,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// flagCompletions register dynamic flag completions; run calls them
+	// only for a completion request (see registerChoiceCompletions).
+	flagCompletions []func()
 }
 
 // run is the whole program, minus the process: it reads args and the
@@ -169,6 +176,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root := newRootCmd(e)
 	if isCompletionRequest(args) {
 		registerChoiceCompletions(root)
+		for _, f := range e.flagCompletions {
+			f()
+		}
 	}
 	// Never nil: cobra reads os.Args for a nil slice.
 	root.SetArgs(append([]string{}, oneDashLongFlags(root, args)...))

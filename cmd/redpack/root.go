@@ -50,6 +50,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddGroup(
 		&cobra.Group{ID: "pay", Title: "Pay, settle and look up:"},
 		&cobra.Group{ID: "campaign", Title: "Pay a file of openids:"},
+		&cobra.Group{ID: "rules", Title: "Pay for payments (满额送):"},
 		&cobra.Group{ID: "try", Title: "Without an account:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
@@ -62,6 +63,7 @@ func newRootCmd(e *env) *cobra.Command {
 	add("pay", newSettleCmds(e)...)
 	add("pay", newQueryCmd(e))
 	add("campaign", newCampaignCmd(e))
+	add("rules", newRulesCmd(e))
 	add("try", newDemoCmd(e), newFakeServerCmd(e))
 	root.InitDefaultHelpCmd() // now, so that the tree is whole before it runs
 	initCompletionCmd(root)

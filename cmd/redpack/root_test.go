@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/redpack-go/redpack/internal/pki"
 )
 
 // commandTree is every command of a fresh tree, by path ("send",
@@ -79,11 +84,22 @@ func TestExamplesRun(t *testing.T) {
 	fake := startInProc(t, "--dir", filepath.Join(t.TempDir(), "redpack-fake"), "--quiet")
 	work := t.TempDir()
 	openids := writeLines(t, work, "openids.csv", campaignOpenIDs(3)...)
+	rules := writeLines(t, work, "rules.json", issueRules)
+	apiKey := readCreds(t, fake.dir).APIKey
+	// A throwaway certificate for the HTTPS serve example.
+	ca, err := pki.NewCA("redpack test notify CA")
+	require.NoError(t, err)
+	leaf, err := ca.Issue(pki.LeafOptions{CommonName: "127.0.0.1", Hosts: []string{"127.0.0.1"}})
+	require.NoError(t, err)
+	notifyCert := writeLines(t, work, "notify.pem", string(leaf.CertPEM()))
+	notifyKey := writeLines(t, work, "notify-key.pem", string(leaf.KeyPEM()))
+	httpsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}}}
+	served := 0
 	tree := commandTree(t)
 
 	order := []string{"send", "send-group", "send-mini", "settle", "settle-group", "settle-mini", "query",
 		"campaign create", "campaign run", "campaign status", "campaign list", "campaign report", "campaign reissue",
-		"campaign rate", "campaign", "", "help", "fake-server", "completion", "completion bash", "completion zsh", "completion fish", "completion powershell", "demo"}
+		"campaign rate", "campaign", "rules check", "rules serve", "rules status", "rules report", "rules", "", "help", "fake-server", "completion", "completion bash", "completion zsh", "completion fish", "completion powershell", "demo"}
 	ran := map[string]bool{}
 	for _, path := range order {
 		c, ok := tree[path]
@@ -108,10 +124,29 @@ func TestExamplesRun(t *testing.T) {
 				switch a {
 				case "openids.csv":
 					a = openids
-				case "spring.csv":
+				case "spring.csv", "awards.jsonl":
 					a = filepath.Join(work, a)
+				case "rules.json":
+					a = rules
+				case "notify.pem":
+					a = notifyCert
+				case "notify-key.pem":
+					a = notifyKey
+				}
+				if i > 0 && args[i-1] == "--listen" {
+					a = "127.0.0.1:0" // a free port
 				}
 				args[i] = a
+			}
+			if len(args) > 1 && args[0] == "rules" && args[1] == "serve" {
+				// serve runs until stopped: it must answer a notification
+				// SUCCESS, then stop as on Ctrl-C.
+				p := startServe(t, env, args[2:]...)
+				served++
+				n := payment(fmt.Sprintf("42000099%02d", served), campaignOpenIDs(served + 1)[served], testAppID, 10000)
+				require.Equal(t, "SUCCESS", notify(t, httpsClient, p.url, "notify", signed(n, apiKey)), "example of %q: %s\n%s", path, line, p.stderr)
+				require.Equal(t, exitInterrupted, p.stop(t), "example of %q: %s\n%s", path, line, p.stderr)
+				continue
 			}
 			r := runLong(t, env, args...)
 			require.Equal(t, exitOK, r.code, "example of %q: %s\n%s", path, line, r)
