@@ -2,7 +2,6 @@ package campaign
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -224,8 +223,8 @@ func TestRandomAwardIsDrawnOnce(t *testing.T) {
 	}
 }
 
-// TestAwardOncePerTransaction: the same notification delivered 8 times, 3
-// of them at once: one award, one packet in the ledger.
+// TestAwardOncePerTransaction: the same notification delivered 8 times by
+// the fake, 3 of them at once: one award, one packet in the ledger.
 func TestAwardOncePerTransaction(t *testing.T) {
 	for _, kind := range dbKinds {
 		t.Run(kind, func(t *testing.T) {
@@ -233,33 +232,30 @@ func TestAwardOncePerTransaction(t *testing.T) {
 			s := openStore(t, newDSN(t, kind))
 			srv := redpacktest.Start(t)
 			defineRules(t, s, "dup", testRule("spend100", 500, 75000))
-			n := payment("4200000001202612150000000001", openids(1)[0], 10000, dec15)
-			opts := AwardOptions{NoConfirm: true}
-			var wg sync.WaitGroup
-			results := make(chan Award, 8)
-			for range 3 {
-				wg.Go(func() { results <- awardOf(t, s, "dup", n, opts) })
-			}
-			wg.Wait()
-			for range 5 {
-				results <- awardOf(t, s, "dup", n, opts)
-			}
-			close(results)
-			fresh := 0
-			for a := range results {
-				require.Equal(t, AwardWaiting, a.State)
-				if !a.Duplicate {
-					fresh++
-				}
-			}
-			require.Equal(t, 1, fresh, "one delivery made the award; the others found it")
-
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			base := notifyServer(t, s, srv, "dup", NotifyConfig{})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
+			id := openids(1)[0]
+			p, err := srv.Pay(redpacktest.PaymentRequest{OpenID: id, TotalFee: 10000, TimeEnd: dec15, NotifyURL: base + "/notify",
+				Faults: redpacktest.DeliveryFaults{Copies: 3}}) // the first delivery: 3 copies at once
+			require.NoError(t, err)
+			require.NoError(t, srv.WaitDeliveries(ctx))
+			for range 5 {
+				d, err := srv.Notify(ctx, p.TransactionID)
+				require.NoError(t, err)
+				require.True(t, d.Success, "%+v", d)
+			}
+			got, _ := srv.Payment(p.TransactionID)
+			require.Len(t, got.Deliveries, 8)
+			for _, d := range got.Deliveries {
+				require.True(t, d.Success, "every delivery answered SUCCESS: %+v", d)
+			}
+			require.Equal(t, 1, awardCount(t, s, "dup"), "one award")
+
 			tot, err := s.Run(ctx, "dup", runConfig(t, srv))
 			require.NoError(t, err)
 			require.Equal(t, int64(1), tot.Paid)
-			require.Equal(t, 1, countPackets(srv, n.OpenID))
+			require.Equal(t, 1, countPackets(srv, id), "one packet in the ledger")
 			assertMatchesLedger(t, srv, report(t, s, "dup"))
 			st, err := s.RuleStatus(ctx, "dup")
 			require.NoError(t, err)
@@ -269,29 +265,42 @@ func TestAwardOncePerTransaction(t *testing.T) {
 	}
 }
 
-// TestBudgetNeverOverspent: 200 notifications at once against a budget
-// that covers 150: exactly 150 awards, paid, the budget spent to the fen.
+// TestBudgetNeverOverspent: 200 payments' notifications delivered at once
+// against a budget that covers 150: exactly 150 awards, confirmed and
+// paid, the budget spent to the fen, none over.
 func TestBudgetNeverOverspent(t *testing.T) {
 	for _, kind := range dbKinds {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			s := openStore(t, newDSN(t, kind))
-			srv := redpacktest.Start(t)
+			srv := redpacktest.Start(t, redpacktest.WithRateLimit(0))
 			const amount, covered, sent = 500, 150, 200
 			defineRules(t, s, "budget", testRule("spend100", amount, amount*covered))
+			base := notifyServer(t, s, srv, "budget", NotifyConfig{})
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
 			ids := openids(sent)
-			opts := AwardOptions{NoConfirm: true}
+			txs := make([]string, sent)
+			for i := range sent { // paid orders, their own deliveries held back an hour
+				p, err := srv.Pay(redpacktest.PaymentRequest{OpenID: ids[i], TotalFee: 10000, TimeEnd: dec15, NotifyURL: base + "/notify",
+					Faults: redpacktest.DeliveryFaults{Delay: time.Hour}})
+				require.NoError(t, err)
+				txs[i] = p.TransactionID
+			}
 			var wg sync.WaitGroup
-			sem := make(chan struct{}, 50) // 50 in flight at once
+			start := make(chan struct{})
 			for i := range sent {
 				wg.Go(func() {
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					awardOf(t, s, "budget", payment(fmt.Sprintf("42%026d", i), ids[i], 10000, dec15), opts)
+					<-start
+					d, err := srv.Notify(ctx, txs[i])
+					if err != nil || !d.Success {
+						t.Errorf("notification %d: %+v %v", i, d, err)
+					}
 				})
 			}
+			close(start) // all 200 at once
 			wg.Wait()
-			st, err := s.RuleStatus(context.Background(), "budget")
+			st, err := s.RuleStatus(ctx, "budget")
 			require.NoError(t, err)
 			r := st.Rules[0]
 			require.Equal(t, int64(covered), r.Awards[AwardWaiting])
@@ -299,8 +308,6 @@ func TestBudgetNeverOverspent(t *testing.T) {
 			require.Equal(t, int64(amount*covered), r.Spent)
 			require.Zero(t, r.Left)
 
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
 			cfg := runConfig(t, srv)
 			cfg.Unlimited = true
 			tot, err := s.Run(ctx, "budget", cfg)
