@@ -9,9 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -252,5 +255,68 @@ func playServeKills(t *testing.T, kind string, seed uint64) {
 	assert.Equal(t, int64(len(qualifies))-want, r.Skipped["min_fee"])
 	assert.Equal(t, want*500, r.Spent)
 	assert.Equal(t, want*500, r.AmountPaid)
+	assertReportMatchesLedger(t, f.srv, reportRows(t, env, "rules"))
+}
+
+// TestRulesServeSeveralProcesses: two rules serve processes with different
+// flags share one PostgreSQL database behind a load balancer that sends
+// each delivery to either; each payment's first delivery comes as two
+// copies at once, and a second serve re-judges what the first journalled.
+// The budget covers 20 of the 30 qualifying payments: exactly 20 are paid,
+// the budget spent to the fen, across both processes.
+func TestRulesServeSeveralProcesses(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, freshPostgresDSN(t))
+	tight := strings.Replace(issueRules, `"budget": 75000`, `"budget": 10000`, 1)
+	config := rulesFile(t, f.dir, tight)
+	merchant := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, `<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>`)
+	}))
+	t.Cleanup(merchant.Close)
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	spawnServe(t, env, addrs[0], "--config", config, "--workers", "2", "--hold", "1s")
+	spawnServe(t, env, addrs[1], "--config", config, "--workers", "6", "--forward", merchant.URL, "--rate", "10")
+
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	balancer := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		mu.Lock()
+		addr := addrs[rng.IntN(len(addrs))]
+		mu.Unlock()
+		r.SetURL(&url.URL{Scheme: "http", Host: addr})
+	}})
+	t.Cleanup(balancer.Close)
+
+	dec15 := time.Date(2026, 12, 15, 12, 0, 0, 0, chinaTime)
+	ids := campaignOpenIDs(40)
+	qualifying := 0
+	for i, id := range ids {
+		fee := int64(10000)
+		if i%4 == 3 {
+			fee = 9999
+		} else {
+			qualifying++
+		}
+		_, err := f.srv.Pay(redpacktest.PaymentRequest{OpenID: id, TotalFee: fee, TimeEnd: dec15, NotifyURL: balancer.URL + "/notify",
+			Faults: redpacktest.DeliveryFaults{Copies: 2}})
+		require.NoError(t, err)
+	}
+	require.Equal(t, 30, qualifying)
+	require.NoError(t, f.srv.WaitDeliveries(context.Background()))
+	for _, p := range f.srv.Payments() {
+		_, err := f.srv.Notify(context.Background(), p.TransactionID) // once more, to either process
+		require.NoError(t, err)
+		got, _ := f.srv.Payment(p.TransactionID)
+		require.True(t, got.Delivered, "payment %s answered SUCCESS", p.TransactionID)
+	}
+	st := waitPaid(t, env, "rules", 20)
+	r := st.Rules[0]
+	assert.Equal(t, int64(20), r.Awards["queued"], fmt.Sprint(r.Awards))
+	assert.Equal(t, int64(10), r.Skipped["budget"])
+	assert.Equal(t, int64(10), r.Skipped["min_fee"])
+	assert.Equal(t, int64(10000), r.Spent)
+	assert.Zero(t, r.Left)
+	assert.Equal(t, int64(10000), f.srv.Paid(testMchID), "the ledger: the budget to the fen")
 	assertReportMatchesLedger(t, f.srv, reportRows(t, env, "rules"))
 }
