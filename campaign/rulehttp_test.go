@@ -155,7 +155,7 @@ func TestNotifyForwardsToTheMerchant(t *testing.T) {
 }
 
 func testNotifyForwards(t *testing.T, s *Store) {
-	srv := redpacktest.Start(t)
+	srv := redpacktest.Start(t, redpacktest.WithClock(dec15))
 	defineRules(t, s, "fwd", testRule("spend100", 500, 75000))
 	var (
 		healthy  atomic.Bool
@@ -173,21 +173,37 @@ func testNotifyForwards(t *testing.T, s *Store) {
 		io.WriteString(w, `<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>`)
 	}))
 	t.Cleanup(merchant.Close)
-	url := notifyServer(t, s, srv, "fwd", NotifyConfig{Award: AwardOptions{NoConfirm: true}, Forward: merchant.URL}) + "/notify"
-	body := signedBody(notification("4200000009", openids(1)[0], 10000, dec15), redpacktest.DefaultAPIKey)
+	base := notifyServer(t, s, srv, "fwd", NotifyConfig{Award: AwardOptions{NoConfirm: true}, Forward: merchant.URL})
+	ctx := context.Background()
 
-	for range 3 {
-		assert.Equal(t, "FAIL", post(t, url, body), "the merchant's handler failed: WeChat must notify again")
+	// WeChat delivers; the merchant's handler fails; WeChat hears FAIL and
+	// notifies again 15 s later, and again.
+	p, err := srv.Pay(redpacktest.PaymentRequest{OpenID: openids(1)[0], TotalFee: 10000, NotifyURL: base + "/notify"})
+	require.NoError(t, err)
+	require.NoError(t, srv.WaitDeliveries(ctx))
+	srv.Advance(15 * time.Second)
+	require.NoError(t, srv.WaitDeliveries(ctx))
+	got, _ := srv.Payment(p.TransactionID)
+	require.Len(t, got.Deliveries, 2)
+	for _, d := range got.Deliveries {
+		assert.Equal(t, "FAIL", d.ReturnCode, "the merchant's handler failed: WeChat must notify again")
 	}
+	assert.Equal(t, 1, awardCount(t, s, "fwd"), "the award was journalled at the first delivery")
+
 	healthy.Store(true)
-	assert.Equal(t, "SUCCESS", post(t, url, body))
-	assert.Equal(t, int64(4), received.Load())
-	assert.Equal(t, string(body), lastBody.Load(), "forwarded unchanged")
-	assert.Equal(t, 1, awardCount(t, s, "fwd"))
+	srv.Advance(15 * time.Second)
+	require.NoError(t, srv.WaitDeliveries(ctx))
+	got, _ = srv.Payment(p.TransactionID)
+	require.Len(t, got.Deliveries, 3)
+	assert.True(t, got.Delivered, "answered SUCCESS once the merchant's handler did")
+	assert.Equal(t, int64(3), received.Load())
+	assert.Contains(t, lastBody.Load(), p.TransactionID, "forwarded unchanged")
+	assert.Equal(t, 1, awardCount(t, s, "fwd"), "one award in the end")
 
 	// A notification this process cannot verify is the merchant's to judge.
 	forged := signedBody(notification("4200000010", openids(2)[1], 10000, dec15), "00000000000000000000000000000000")
-	assert.Equal(t, "SUCCESS", post(t, url, forged), "the merchant's handler answered it")
-	assert.Equal(t, int64(5), received.Load())
+	assert.Equal(t, "SUCCESS", post(t, base+"/notify", forged), "the merchant's handler answered it")
+	assert.Equal(t, int64(4), received.Load())
+	assert.Equal(t, forged, []byte(lastBody.Load().(string)), "forwarded unchanged")
 	assert.Equal(t, 1, awardCount(t, s, "fwd"), "and nothing was awarded for it")
 }
