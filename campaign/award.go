@@ -196,7 +196,21 @@ func (e *eng[TD, TTx]) defineRules(ctx context.Context, name string, set *RuleSe
 		if _, err := e.db.exec(ctx, tx, `UPDATE redpack_rule SET active = 0 WHERE campaign = $1`, name); err != nil {
 			return err
 		}
+		stored, err := e.loadRules(ctx, tx, name, false)
+		if err != nil {
+			return err
+		}
+		spent := map[string]int64{}
+		for _, rr := range stored {
+			spent[rr.rule.Name] = rr.spent
+		}
 		for _, r := range set.Rules {
+			if r.Budget < spent[r.Name] {
+				// Lowering it below what waiting and queued awards took would
+				// not stop them: they were made within the old budget.
+				return &InputError{Msg: fmt.Sprintf("rule %s: budget %d fen is below the %d its awards have already taken; give at least %d (it then makes no new award)",
+					r.Name, r.Budget, spent[r.Name], spent[r.Name])}
+			}
 			spec, err := json.Marshal(r)
 			if err != nil {
 				return err
@@ -447,18 +461,19 @@ type storedAward struct {
 	totalFee  int64
 	cashFee   int64
 	day       string
+	timeEnd   int64 // Unix ms
 	confirm   bool
 	holdUntil int64
 	jobID     int64
 }
 
-const awardColumns = `rule, transaction_id, out_trade_no, appid, openid, total_fee, cash_fee, day, amount, state, why, reason, confirm, hold_until, job_id, row_no`
+const awardColumns = `rule, transaction_id, out_trade_no, appid, openid, total_fee, cash_fee, day, time_end, amount, state, why, reason, confirm, hold_until, job_id, row_no`
 
 func scanAward(r rows, name string) (*storedAward, error) {
 	a := &storedAward{}
 	a.RuleSet = name
 	var confirm int64
-	err := r.Scan(&a.Rule, &a.TransactionID, &a.OutTradeNo, &a.appid, &a.OpenID, &a.totalFee, &a.cashFee, &a.day, &a.Amount,
+	err := r.Scan(&a.Rule, &a.TransactionID, &a.OutTradeNo, &a.appid, &a.OpenID, &a.totalFee, &a.cashFee, &a.day, &a.timeEnd, &a.Amount,
 		&a.State, &a.Why, &a.Reason, &confirm, &a.holdUntil, &a.jobID, &a.Row)
 	a.confirm = confirm == 1
 	return a, err

@@ -97,6 +97,11 @@ func (w *awardWorker[TD, TTx]) work(ctx context.Context, job *river.Job[awardArg
 		case errors.Is(err, redpack.CodeOrderNotExist):
 			return w.settle(ctx, job, a, &verdict{state: AwardRefused, why: "no_order",
 				reason: "WeChat's order query has no such order (ORDERNOTEXIST): the notification was not WeChat's"})
+		case isInvalid(err):
+			// The notification's own fields make no valid query (a
+			// transaction_id WeChat would never issue): not WeChat's.
+			return w.settle(ctx, job, a, &verdict{state: AwardRefused, why: "no_order",
+				reason: "the notification's transaction_id or appid cannot be queried: " + err.Error()})
 		case err != nil:
 			// WeChat did not say; the award waits for an answer.
 			rs.logger.WarnContext(ctx, "rule award: order query failed; will ask again", "rule_set", name,
@@ -131,6 +136,13 @@ func confirmVerdict(a *storedAward, o *redpack.Order) *verdict {
 	case o.TotalFee != a.totalFee || o.CashFee != a.cashFee:
 		return &verdict{state: AwardRefused, why: "mismatch", reason: fmt.Sprintf("WeChat's order query: total_fee %d, cash_fee %d; the notification said %d, %d",
 			o.TotalFee, o.CashFee, a.totalFee, a.cashFee)}
+	case o.OutTradeNo != a.OutTradeNo:
+		return &verdict{state: AwardRefused, why: "mismatch", reason: "WeChat's order query: the order's out_trade_no is not the notification's"}
+	case !o.TimeEnd.Equal(time.UnixMilli(a.timeEnd)):
+		// The rule's period and the daily caps were judged on the
+		// notification's time_end.
+		return &verdict{state: AwardRefused, why: "mismatch", reason: fmt.Sprintf("WeChat's order query: time_end %s; the notification said %s",
+			o.TimeEnd.In(chinaTime).Format(time.DateTime), time.UnixMilli(a.timeEnd).In(chinaTime).Format(time.DateTime))}
 	case o.AppID != "" && o.AppID != a.appid:
 		return &verdict{state: AwardRefused, why: "mismatch", reason: fmt.Sprintf("WeChat's order query: appid %s; the notification said %s", o.AppID, a.appid)}
 	}
@@ -215,4 +227,10 @@ func (e *eng[TD, TTx]) queueAward(ctx context.Context, tx TTx, name string, a *s
 	_, err = e.db.exec(ctx, tx, `UPDATE redpack_rule_award SET row_no = $1 WHERE campaign = $2 AND rule = $3 AND transaction_id = $4`,
 		rowNo, name, a.Rule, a.TransactionID)
 	return err
+}
+
+// isInvalid reports whether err is a query the client refused to send.
+func isInvalid(err error) bool {
+	var v *redpack.ValidationError
+	return errors.As(err, &v)
 }

@@ -402,6 +402,14 @@ func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, e
 	return t, s.notFound(ctx, name, err)
 }
 
+// logger is cfg.Logger, or a silent one.
+func (c *RunConfig) logger() *slog.Logger {
+	if c.Logger == nil {
+		return quietLogger()
+	}
+	return c.Logger
+}
+
 // jobTimeout is a job's time limit: a settle is at most two calls (a query
 // and a re-send), each of MaxAttempts attempts with a limiter wait of up to
 // an attempt's time, and the client's backoff between attempts.

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func TestConfirmBeforePay(t *testing.T) {
 			base := notifyServer(t, s, srv, "conf", NotifyConfig{Award: AwardOptions{Hold: 2 * time.Second}})
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			ids := openids(5)
+			ids := openids(6)
 
 			// Two genuine payments, delivered by the fake.
 			var genuine []string
@@ -53,11 +54,19 @@ func TestConfirmBeforePay(t *testing.T) {
 			inflated["out_trade_no"] = small.OutTradeNo
 			assert.Equal(t, "SUCCESS", post(t, base+"/notify", signedBody(inflated, redpacktest.DefaultAPIKey)))
 
+			// A genuine payment made before the rule's period, re-signed with
+			// a time_end inside it.
+			early, err := srv.Pay(redpacktest.PaymentRequest{OpenID: ids[5], TotalFee: 10000, TimeEnd: dec15.AddDate(0, -1, 0)})
+			require.NoError(t, err)
+			shifted := notification(early.TransactionID, ids[5], 10000, dec15)
+			shifted["out_trade_no"] = early.OutTradeNo
+			assert.Equal(t, "SUCCESS", post(t, base+"/notify", signedBody(shifted, redpacktest.DefaultAPIKey)))
+
 			st, err := s.RuleStatus(ctx, "conf")
 			require.NoError(t, err)
-			require.Equal(t, int64(4), st.Rules[0].Awards[AwardWaiting], "awarded at once; paid only when confirmed")
+			require.Equal(t, int64(5), st.Rules[0].Awards[AwardWaiting], "awarded at once; paid only when confirmed")
 			require.Equal(t, int64(1), st.Rules[0].Refused["refunded"], "the refund within the hold cancelled its award")
-			require.Equal(t, int64(4*amount), st.Rules[0].Spent)
+			require.Equal(t, int64(5*amount), st.Rules[0].Spent)
 
 			tot, err := s.Run(ctx, "conf", runConfig(t, srv))
 			require.NoError(t, err)
@@ -67,8 +76,8 @@ func TestConfirmBeforePay(t *testing.T) {
 			require.NoError(t, err)
 			r := st.Rules[0]
 			assert.Equal(t, int64(2), r.Awards[AwardQueued])
-			assert.Equal(t, int64(2), r.Awards[AwardRefused])
-			assert.Equal(t, map[string]int64{"no_order": 1, "mismatch": 1, "refunded": 1}, r.Refused)
+			assert.Equal(t, int64(3), r.Awards[AwardRefused])
+			assert.Equal(t, map[string]int64{"no_order": 1, "mismatch": 2, "refunded": 1}, r.Refused)
 			assert.Equal(t, int64(2*amount), r.Spent, "refused and cancelled awards gave their amounts back")
 			assert.Equal(t, int64(2*amount), r.AmountPaid)
 			for i, id := range ids {
@@ -86,9 +95,11 @@ func TestConfirmBeforePay(t *testing.T) {
 				}
 				return nil
 			}))
-			require.Len(t, reasons, 2)
-			assert.Contains(t, reasons[0]+reasons[1], "ORDERNOTEXIST")
-			assert.Contains(t, reasons[0]+reasons[1], "total_fee 100")
+			require.Len(t, reasons, 3)
+			all := strings.Join(reasons, "; ")
+			assert.Contains(t, all, "ORDERNOTEXIST")
+			assert.Contains(t, all, "total_fee 100")
+			assert.Contains(t, all, "time_end 2026-11-15 12:00:00")
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -29,7 +30,8 @@ type NotifyConfig struct {
 	// Forward, when set, is the URL of the merchant's own notify handler:
 	// each payment notification is posted to it unchanged, and WeChat is
 	// answered SUCCESS only when the award is journalled and that handler
-	// answered SUCCESS, so that the order system loses nothing.
+	// answered SUCCESS, so that the order system loses nothing (see
+	// NotifyHandler for notifications that fail verification).
 	// ForwardRefund does the same for refund notifications.
 	Forward       string
 	ForwardRefund string
@@ -46,10 +48,15 @@ type NotifyConfig struct {
 // /refund. A payment notification is verified, judged and journalled
 // (Store.Award) before it is answered: SUCCESS once the award is
 // committed, FAIL when it could not be, so that WeChat notifies again.
-// A notification that fails verification (forged, unsigned, another
-// merchant's) awards nothing and is answered FAIL, unless Forward is set:
-// then the merchant's handler judges it, as it did before this handler
-// stood in front of it.
+// A notification that fails verification (forged, unsigned, malformed)
+// awards nothing and is answered FAIL; with Forward it is still posted to
+// the merchant's handler, which judged it before this handler stood in
+// front of it, and still answered FAIL, so that WeChat notifies again
+// until this process can verify it. A notification whose signature
+// verifies but whose appid or mch_id this process does not judge is
+// answered as the merchant's handler answers it. With Award.NoConfirm and
+// Forward, the merchant's handler is the confirmation: it answers first,
+// and only a notification it answered SUCCESS is awarded.
 func (s *Store) NotifyHandler(name string, cfg NotifyConfig) (http.Handler, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("campaign: NotifyConfig.Client is required")
@@ -80,63 +87,86 @@ const (
 )
 
 func (h *notifyHandler) payment(w http.ResponseWriter, r *http.Request) {
-	h.serve(w, r, h.cfg.Forward, func(ctx context.Context, body []byte) error {
-		n, err := h.cfg.Client.ParsePaymentNotification(ctx, body)
-		if err != nil {
-			return &refusedError{err}
-		}
-		_, err = h.s.Award(ctx, h.name, n, h.cfg.Award)
+	body, ok := h.read(w, r)
+	if !ok {
+		return
+	}
+	n, err := h.cfg.Client.ParsePaymentNotification(r.Context(), body)
+	h.answer(w, r, body, h.cfg.Forward, err, func(ctx context.Context) error {
+		_, err := h.s.Award(ctx, h.name, n, h.cfg.Award)
 		return err
-	})
+	}, h.cfg.Award.NoConfirm)
 }
 
 func (h *notifyHandler) refund(w http.ResponseWriter, r *http.Request) {
-	h.serve(w, r, h.cfg.ForwardRefund, func(ctx context.Context, body []byte) error {
-		n, err := h.cfg.Client.ParseRefundNotification(ctx, body)
-		if err != nil {
-			return &refusedError{err}
-		}
-		_, err = h.s.Refund(ctx, h.name, n)
+	body, ok := h.read(w, r)
+	if !ok {
+		return
+	}
+	n, err := h.cfg.Client.ParseRefundNotification(r.Context(), body)
+	h.answer(w, r, body, h.cfg.ForwardRefund, err, func(ctx context.Context) error {
+		_, err := h.s.Refund(ctx, h.name, n)
 		return err
-	})
+	}, false)
 }
 
-// refusedError is a notification that failed verification.
-type refusedError struct{ err error }
-
-func (e *refusedError) Error() string { return e.err.Error() }
-func (e *refusedError) Unwrap() error { return e.err }
-
-// serve reads the notification, journals it with fn and forwards it, and
-// answers SUCCESS only when everything that had to succeed did.
-func (h *notifyHandler) serve(w http.ResponseWriter, r *http.Request, forward string, fn func(context.Context, []byte) error) {
+// read reads a notification's body through WeChat's size limit.
+func (h *notifyHandler) read(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, redpack.DefaultMaxResponseBytes))
 	if err != nil {
 		h.fail(w, r, "body unreadable or too large", err)
-		return
+		return nil, false
 	}
-	err = fn(r.Context(), body)
-	var refused *refusedError
-	isRefused := errors.As(err, &refused)
-	if err != nil && (forward == "" || !isRefused) {
-		// Without a forward a refused notification is answered FAIL; with
-		// one, only a journal that failed is (the order system judges
-		// what this process could not verify).
-		msg := "not journalled"
-		if isRefused {
-			msg = "refused"
+	return body, true
+}
+
+// answer journals a verified notification and forwards it, and answers
+// SUCCESS only when everything that had to succeed did:
+//
+//   - Not verified (parseErr): nothing is journalled. Without a forward it
+//     is answered FAIL. With one it is forwarded for the merchant's
+//     handler, and still answered FAIL, so that WeChat notifies again
+//     until this process can verify it (a rotated key, say): answering
+//     the handler's SUCCESS would lose the award for good. Only a
+//     notification whose signature verified but whose appid this process
+//     does not judge takes the handler's answer.
+//   - Verified: journalled, then forwarded. With forwardFirst (awards
+//     without confirmation, whose confirmation is the merchant's handler)
+//     the handler answers first, and only its SUCCESS is journalled.
+func (h *notifyHandler) answer(w http.ResponseWriter, r *http.Request, body []byte, forward string, parseErr error, journal func(context.Context) error, forwardFirst bool) {
+	ctx := r.Context()
+	if parseErr != nil {
+		if forward == "" {
+			h.fail(w, r, "refused", parseErr)
+			return
 		}
-		h.fail(w, r, msg, err)
+		if err := h.forward(r, forward, body); err != nil {
+			h.fail(w, r, "the merchant's handler did not answer SUCCESS", err)
+			return
+		}
+		if errors.Is(parseErr, redpack.ErrNotificationMerchant) {
+			h.cfg.Logger.WarnContext(ctx, "rule set: a notification for an appid or merchant this process does not judge; the merchant's handler answered it",
+				"rule_set", h.name, "error", parseErr.Error())
+			_, _ = io.WriteString(w, answerSuccess)
+			return
+		}
+		h.fail(w, r, "forwarded, but not verified here", parseErr)
 		return
 	}
-	if err != nil {
-		h.cfg.Logger.WarnContext(r.Context(), "rule set: notification failed verification; forwarded for the merchant's handler to judge",
-			"rule_set", h.name, "error", err.Error())
+	if forward != "" && forwardFirst {
+		if err := h.forward(r, forward, body); err != nil {
+			h.fail(w, r, "the merchant's handler did not answer SUCCESS", err)
+			return
+		}
 	}
-	if forward != "" {
-		if ferr := h.forward(r, forward, body); ferr != nil {
-			h.fail(w, r, "the merchant's handler did not answer SUCCESS", ferr)
+	if err := journal(ctx); err != nil {
+		h.fail(w, r, "not journalled", err)
+		return
+	}
+	if forward != "" && !forwardFirst {
+		if err := h.forward(r, forward, body); err != nil {
+			h.fail(w, r, "the merchant's handler did not answer SUCCESS", err)
 			return
 		}
 	}
@@ -162,6 +192,11 @@ func (h *notifyHandler) forward(r *http.Request, url string, body []byte) error 
 	req.Header.Set("Content-Type", ct)
 	resp, err := h.cfg.ForwardClient.Do(req)
 	if err != nil {
+		// Without the URL, which may carry a token in its query.
+		var uerr *neturl.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return fmt.Errorf("forward: %w", err)
 	}
 	defer resp.Body.Close()

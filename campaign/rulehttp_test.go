@@ -173,7 +173,7 @@ func testNotifyForwards(t *testing.T, s *Store) {
 		io.WriteString(w, `<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>`)
 	}))
 	t.Cleanup(merchant.Close)
-	base := notifyServer(t, s, srv, "fwd", NotifyConfig{Award: AwardOptions{NoConfirm: true}, Forward: merchant.URL})
+	base := notifyServer(t, s, srv, "fwd", NotifyConfig{Forward: merchant.URL})
 	ctx := context.Background()
 
 	// WeChat delivers; the merchant's handler fails; WeChat hears FAIL and
@@ -200,10 +200,47 @@ func testNotifyForwards(t *testing.T, s *Store) {
 	assert.Contains(t, lastBody.Load(), p.TransactionID, "forwarded unchanged")
 	assert.Equal(t, 1, awardCount(t, s, "fwd"), "one award in the end")
 
-	// A notification this process cannot verify is the merchant's to judge.
+	// A notification this process cannot verify (a forgery, or the
+	// merchant's key rotated before this process's): the merchant's handler
+	// gets it, as it did before this handler stood in front of it, but
+	// WeChat hears FAIL, so that it notifies again until this process can
+	// verify it; answering SUCCESS would lose a genuine award for good.
 	forged := signedBody(notification("4200000010", openids(2)[1], 10000, dec15), "00000000000000000000000000000000")
-	assert.Equal(t, "SUCCESS", post(t, base+"/notify", forged), "the merchant's handler answered it")
+	assert.Equal(t, "FAIL", post(t, base+"/notify", forged))
 	assert.Equal(t, int64(4), received.Load())
 	assert.Equal(t, forged, []byte(lastBody.Load().(string)), "forwarded unchanged")
 	assert.Equal(t, 1, awardCount(t, s, "fwd"), "and nothing was awarded for it")
+
+	// Signed with the key, for an appid this process does not judge (an
+	// app's payments): WeChat's own, so the merchant's handler answers it.
+	app := maps(notification("4200000011", openids(3)[2], 10000, dec15), "appid", "wx0000000000000001")
+	assert.Equal(t, "SUCCESS", post(t, base+"/notify", signedBody(app, redpacktest.DefaultAPIKey)))
+	assert.Equal(t, int64(5), received.Load())
+	assert.Equal(t, 1, awardCount(t, s, "fwd"))
+}
+
+// TestNotifyForwardFirstWithoutConfirmation: with NoConfirm the merchant's
+// handler is the confirmation, so it answers before anything is
+// journalled: while it fails nothing is awarded, and once it answers
+// SUCCESS the award is made.
+func TestNotifyForwardFirstWithoutConfirmation(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	srv := redpacktest.Start(t)
+	defineRules(t, s, "first", testRule("spend100", 500, 75000))
+	var healthy atomic.Bool
+	merchant := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			io.WriteString(w, `<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[order unknown]]></return_msg></xml>`)
+			return
+		}
+		io.WriteString(w, `<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>`)
+	}))
+	t.Cleanup(merchant.Close)
+	base := notifyServer(t, s, srv, "first", NotifyConfig{Award: AwardOptions{NoConfirm: true}, Forward: merchant.URL})
+	body := signedBody(notification("4200000020", openids(1)[0], 10000, dec15), redpacktest.DefaultAPIKey)
+	assert.Equal(t, "FAIL", post(t, base+"/notify", body))
+	assert.Zero(t, awardCount(t, s, "first"), "the merchant's handler did not confirm it")
+	healthy.Store(true)
+	assert.Equal(t, "SUCCESS", post(t, base+"/notify", body))
+	assert.Equal(t, 1, awardCount(t, s, "first"))
 }

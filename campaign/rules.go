@@ -223,8 +223,8 @@ func (r *Rule) problems() []string {
 	}
 	if r.Budget <= 0 {
 		p = append(p, "budget: required, in fen")
-	} else if m := slices.Min(append(amounts, r.Budget)); m > 0 && r.Budget < m {
-		p = append(p, fmt.Sprintf("budget %d fen is less than one award", r.Budget))
+	} else if len(amounts) > 0 && r.Budget < slices.Min(amounts) {
+		p = append(p, fmt.Sprintf("budget %d fen is less than the smallest award, %d fen", r.Budget, slices.Min(amounts)))
 	}
 	if r.UserDailyCount < 0 || r.UserDailyCount > wechatUserDailyCount {
 		p = append(p, fmt.Sprintf("user_daily_count %d: 0 (no cap) to WeChat's own %d", r.UserDailyCount, wechatUserDailyCount))

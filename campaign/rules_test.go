@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -75,6 +76,7 @@ func TestParseRulesRefusals(t *testing.T) {
 		{`"send_name": ""`, "send_name"},
 		{`"budget": 75000`, ""},
 		{`"budget": 0`, "budget: required"},
+		{`"budget": 100`, "less than the smallest award, 500 fen"},
 		{`"to": "2027-01-01T00:00:00+08:00"`, ""},
 		{`"to": "2026-11-01T00:00:00+08:00"`, "to: must be after from"},
 	} {
@@ -400,4 +402,55 @@ func TestRuleSetKinds(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 	_, err = s.RuleStatus(context.Background(), "file")
 	require.ErrorIs(t, err, ErrNotRuleSet)
+}
+
+// A waiting award whose River job was discarded (its run killed while the
+// job ran: River's rescuer, or reclaim on SQLite, discards it) gets a new
+// job from the sweep, even when no row lacks one.
+func TestDiscardedAwardJobIsSwept(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, newDSN(t, kind))
+			srv := redpacktest.Start(t)
+			defineRules(t, s, "sw", testRule("spend100", 500, 1000))
+			a := awardOf(t, s, "sw", payment("t1", openids(1)[0], 10000, dec15), AwardOptions{NoConfirm: true})
+			require.Equal(t, AwardWaiting, a.State)
+			require.NoError(t, s.e.(testEngine).execAny(context.Background(),
+				`UPDATE river_job SET state = 'discarded', finalized_at = CURRENT_TIMESTAMP WHERE kind = 'redpack_rule_award'`))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cfg := runConfig(t, srv)
+			cfg.sweepEvery = 200 * time.Millisecond
+			tot, err := s.Run(ctx, "sw", cfg)
+			require.NoError(t, err)
+			require.Equal(t, int64(1), tot.Paid)
+		})
+	}
+}
+
+// A rule's budget cannot be lowered below what its awards have taken:
+// they were made within the old one and would be paid all the same. At
+// exactly what they took, the rule makes no new award.
+func TestBudgetCannotBeLoweredBelowSpent(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	srv := redpacktest.Start(t)
+	defineRules(t, s, "lo", testRule("spend100", 500, 1500))
+	ids := openids(3)
+	for i, id := range ids[:2] {
+		a := awardOf(t, s, "lo", payment(fmt.Sprintf("l%d", i), id, 10000, dec15), AwardOptions{NoConfirm: true, Hold: time.Second})
+		require.Equal(t, AwardWaiting, a.State)
+	}
+	err := s.DefineRules(context.Background(), "lo", &RuleSet{Rules: []Rule{testRule("spend100", 500, 500)}}, "")
+	var in *InputError
+	require.ErrorAs(t, err, &in)
+	assert.Contains(t, err.Error(), "below the 1000 its awards have already taken")
+	defineRules(t, s, "lo", testRule("spend100", 500, 1000))
+	a := awardOf(t, s, "lo", payment("l2", ids[2], 10000, dec15), AwardOptions{NoConfirm: true})
+	assert.Equal(t, "budget", a.Why)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tot, err := s.Run(ctx, "lo", runConfig(t, srv))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1000), tot.AmountPaid)
 }

@@ -64,6 +64,14 @@ func (e *eng[TD, TTx]) ruleStatus(ctx context.Context, name string, now time.Tim
 	}
 	st := &RuleSetStatus{Name: name}
 	err := e.inTx(ctx, func(tx TTx) error {
+		if e.kind == "postgres" {
+			// One snapshot for every figure, so that spent and the award
+			// counts agree while awards are made (SQLite's transactions
+			// are snapshots already).
+			if _, err := e.db.exec(ctx, tx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
+				return err
+			}
+		}
 		rules, err := e.loadRules(ctx, tx, name, false)
 		if err != nil {
 			return err

@@ -637,6 +637,12 @@ func (e *eng[TD, TTx]) watch(ctx context.Context, rc *river.Client[TTx], name st
 			if ctx.Err() != nil {
 				return t, ctx.Err()
 			}
+			if cfg.Follow {
+				// A run that follows a rule set is a daemon: a database
+				// blip is waited out, not the end of the payer.
+				cfg.logger().WarnContext(ctx, "campaign: reading the totals failed; will try again", "campaign", name, "error", err)
+				continue
+			}
 			return t, err
 		}
 		t = nt
@@ -648,7 +654,10 @@ func (e *eng[TD, TTx]) watch(ctx context.Context, rc *river.Client[TTx], name st
 		}
 		if time.Since(lastSweep) > cfg.sweepEvery {
 			if err := e.sweep(ctx, rc, name); err != nil && ctx.Err() == nil {
-				return t, err
+				if !cfg.Follow {
+					return t, err
+				}
+				cfg.logger().WarnContext(ctx, "campaign: the sweep failed; will try again", "campaign", name, "error", err)
 			}
 			lastSweep = time.Now()
 		}
@@ -706,8 +715,11 @@ func (e *eng[TD, TTx]) sweep(ctx context.Context, rc *river.Client[TTx], name st
 				ORDER BY w.row_no LIMIT $2`, name, int64(importBatch))
 			return err
 		})
-		if err != nil || len(missing) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(missing) == 0 {
+			return e.sweepAwards(ctx, rc, name)
 		}
 		err = e.inTx(ctx, func(tx TTx) error {
 			params := make([]river.InsertManyParams, len(missing))
@@ -734,35 +746,43 @@ func (e *eng[TD, TTx]) sweep(ctx context.Context, rc *river.Client[TTx], name st
 	}
 }
 
-// sweepAwards gives every waiting award without a live job a new one.
+// sweepAwards gives every waiting award without a live job a new one (a
+// job River rescued and discarded, or a killed run's). It takes the rule
+// set's lock first, as every award write does, and looks again under it.
 func (e *eng[TD, TTx]) sweepAwards(ctx context.Context, rc *river.Client[TTx], name string) error {
-	type key struct {
-		rule, tx string
-		hold     int64
+	const missingQ = `SELECT a.rule, a.transaction_id, a.hold_until FROM redpack_rule_award a
+		WHERE a.campaign = $1 AND a.state = 'waiting'
+		AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = a.job_id
+			AND j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled'))`
+	var n int64
+	if err := e.db.queryRow(ctx, `SELECT COUNT(*) FROM (`+missingQ+`) m`, []any{name}, &n); err != nil || n == 0 {
+		return err
 	}
-	var missing []key
-	err := e.inTx(ctx, func(tx TTx) error {
-		r, err := e.db.query(ctx, tx, `SELECT a.rule, a.transaction_id, a.hold_until FROM redpack_rule_award a
-			WHERE a.campaign = $1 AND a.state = 'waiting'
-			AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = a.job_id
-				AND j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled'))`, name)
+	return e.inTx(ctx, func(tx TTx) error {
+		if _, err := e.lockSet(ctx, tx, name); err != nil {
+			return err
+		}
+		type key struct {
+			rule, tx string
+			hold     int64
+		}
+		var missing []key
+		r, err := e.db.query(ctx, tx, missingQ, name)
 		if err != nil {
 			return err
 		}
-		defer r.Close()
 		for r.Next() {
 			var k key
 			if err := r.Scan(&k.rule, &k.tx, &k.hold); err != nil {
+				r.Close()
 				return err
 			}
 			missing = append(missing, k)
 		}
-		return r.Err()
-	})
-	if err != nil || len(missing) == 0 {
-		return err
-	}
-	return e.inTx(ctx, func(tx TTx) error {
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
 		for _, k := range missing {
 			if err := e.insertAwardJob(ctx, tx, rc, name, k.rule, k.tx, time.UnixMilli(k.hold)); err != nil {
 				return err

@@ -173,6 +173,7 @@ func playServeKills(t *testing.T, kind string, seed uint64) {
 	qualifies := map[string]bool{first.TransactionID: true}
 	var mu sync.Mutex
 	stream := make(chan struct{})
+	pace := rand.New(rand.NewPCG(seed+1, seed)) // the stream's own: rng is the killer's
 	go func() {
 		defer close(stream)
 		for i := 1; i < len(ids); i++ {
@@ -188,7 +189,7 @@ func playServeKills(t *testing.T, kind string, seed uint64) {
 			mu.Lock()
 			qualifies[pay.TransactionID] = fee >= 10000
 			mu.Unlock()
-			time.Sleep(time.Duration(20+rng.IntN(80)) * time.Millisecond)
+			time.Sleep(time.Duration(20+pace.IntN(80)) * time.Millisecond)
 		}
 	}()
 	flags := func() []string {

@@ -50,12 +50,14 @@ WeChat notifies again, and logged in one line (never a body, a signature or a ke
 A payment under another appid (a mini-program's) is journalled as skipped, with
 the reason. With --forward each notification is also posted, unchanged, to the
 merchant's own handler, and WeChat is answered SUCCESS only when that handler
-answered SUCCESS too; a notification this process could not verify is then left
-to that handler to judge, and awards nothing.
+answered SUCCESS too. A notification this process cannot verify (forged, or
+signed with a key it does not have yet) is forwarded too, awards nothing, and is
+answered FAIL, so that WeChat notifies again until it can be verified.
 
 An award is paid only once WeChat's order query (pay/orderquery) confirms the
 payment as notified, unless --no-confirm (for a merchant whose own handler
-confirmed it). --hold makes awards wait: a refund notification within it cancels
+confirms it: with --forward, that handler answers first, and only what it
+answered SUCCESS is awarded). --hold makes awards wait: a refund notification within it cancels
 the award and gives its amount back to the budget.
 
 WeChat wants an https notify_url: put a TLS-terminating proxy (nginx, Caddy) in
@@ -297,8 +299,8 @@ func serveExit(e *env, s *campaign.Store, sf *serveFlags, t *campaign.Totals, er
 		return haltedExit(e, "redpack rules serve --config "+shellQuote(sf.config)+" --name "+sf.name, halted)
 	}
 	if interrupted {
-		fmt.Fprintf(e.stderr, "Stopped: no longer answering notifications (WeChat notifies again); %d rows pending and %d unknown, what was in flight is journalled. Serve again to go on.\n",
-			t.Pending, t.Unknown)
+		fmt.Fprintf(e.stderr, "Stopped: no longer answering notifications (WeChat notifies again); %d awards awaiting their hold or confirmation, %d rows pending and %d unknown, what was in flight is journalled. Serve again to go on.\n",
+			t.Awaiting, t.Pending, t.Unknown)
 		return exitInterrupted
 	}
 	if err != nil {

@@ -343,7 +343,8 @@ func TestRulesServe(t *testing.T) {
 // TestRulesServeForward: the merchant's handler behind --forward fails,
 // so WeChat is answered FAIL; WeChat notifies again once it recovers and
 // is answered SUCCESS; one award in the end. A notification this process
-// cannot verify goes to the handler to judge and awards nothing.
+// cannot verify goes to the handler too, awards nothing, and is answered
+// FAIL, so that WeChat notifies again until this process can verify it.
 func TestRulesServeForward(t *testing.T) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
@@ -376,7 +377,7 @@ func TestRulesServeForward(t *testing.T) {
 			require.Equal(t, "SUCCESS", notify(t, nil, p.url, "notify", body), "delivered again after the handler recovered")
 
 			forged := signed(payment("4200000102", campaignOpenIDs(2)[1], testAppID, 90000), strings.Repeat("0", 32))
-			require.Equal(t, "SUCCESS", notify(t, nil, p.url, "notify", forged), "the merchant's handler judged it")
+			require.Equal(t, "FAIL", notify(t, nil, p.url, "notify", forged), "forwarded for the merchant's handler, but not verified here: WeChat must notify again")
 
 			st := waitPaid(t, env, "rules", 1)
 			require.Equal(t, exitInterrupted, p.stop(t), "stderr:\n%s", p.stderr)
@@ -392,7 +393,7 @@ func TestRulesServeForward(t *testing.T) {
 				assert.Equal(t, string(body), string(b), "forwarded unchanged")
 			}
 			assert.Equal(t, string(forged), string(got[3]))
-			assert.Equal(t, 2, strings.Count(p.stderr.String(), "answered FAIL"), p.stderr.String())
+			assert.Equal(t, 3, strings.Count(p.stderr.String(), "answered FAIL"), p.stderr.String())
 		})
 	}
 }
