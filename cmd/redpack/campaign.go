@@ -378,7 +378,12 @@ func writeTotals(w io.Writer, info *campaign.Info, t *campaign.Totals) {
 		sort.Strings(codes)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, c := range codes {
-			fmt.Fprintf(tw, "  %s\t%d\n", c, t.Refusals[c])
+			// The README's table says what the code means and what to do.
+			what := ""
+			if ci, ok := redpack.LookupCode(c); ok {
+				what = redpack.Plain(ci.Meaning + ": " + ci.Action)
+			}
+			fmt.Fprintf(tw, "  %s\t%d\t%s\n", c, t.Refusals[c], what)
 		}
 		tw.Flush()
 	}
