@@ -78,7 +78,7 @@ After refusals are fixed (a top-up, say):
   redpack campaign reissue spring --err-code NOTENOUGH   # or --not-paid, --rows 3,5-7
   redpack campaign run spring`)
 	cmd.AddCommand(newCampaignCreateCmd(e), newCampaignRunCmd(e), newCampaignStatusCmd(e), newCampaignListCmd(e),
-		newCampaignReportCmd(e), newCampaignReissueCmd(e), newCampaignRateCmd(e))
+		newCampaignReportCmd(e), newCampaignReissueCmd(e), newCampaignRateCmd(e), newCampaignServeCmd(e))
 	return cmd
 }
 
