@@ -57,6 +57,8 @@
           fill(document, data);
           var p = document.getElementById("paid-progress");
           if (p) { p.max = data.amount_total; p.value = data.amount_paid; }
+          var pct = document.getElementById("paid-pct");
+          if (pct) { pct.textContent = (data.amount_total > 0 ? data.amount_paid * 100 / data.amount_total : 0).toFixed(1); }
           return chart(data.name);
         }
       })
