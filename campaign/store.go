@@ -613,6 +613,7 @@ func migrations(kind string) [][]string {
 
 // engine is what Store needs of eng, hiding its type parameters.
 type engine interface {
+	watchQueries
 	close() error
 	migrate(ctx context.Context) error
 	create(ctx context.Context, c *Spec, rows []Row) (*Info, error)

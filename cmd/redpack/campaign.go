@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -79,7 +78,7 @@ After refusals are fixed (a top-up, say):
   redpack campaign reissue spring --err-code NOTENOUGH   # or --not-paid, --rows 3,5-7
   redpack campaign run spring`)
 	cmd.AddCommand(newCampaignCreateCmd(e), newCampaignRunCmd(e), newCampaignStatusCmd(e), newCampaignListCmd(e),
-		newCampaignReportCmd(e), newCampaignReissueCmd(e), newCampaignRateCmd(e))
+		newCampaignReportCmd(e), newCampaignReissueCmd(e), newCampaignRateCmd(e), newCampaignServeCmd(e))
 	return cmd
 }
 
@@ -378,7 +377,12 @@ func writeTotals(w io.Writer, info *campaign.Info, t *campaign.Totals) {
 		sort.Strings(codes)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, c := range codes {
-			fmt.Fprintf(tw, "  %s\t%d\n", c, t.Refusals[c])
+			// The README's table says what the code means and what to do.
+			what := ""
+			if ci, ok := redpack.LookupCode(c); ok {
+				what = redpack.Plain(ci.Meaning + ": " + ci.Action)
+			}
+			fmt.Fprintf(tw, "  %s\t%d\t%s\n", c, t.Refusals[c], what)
 		}
 		tw.Flush()
 	}
@@ -500,52 +504,12 @@ not paid, unknown, pending), status, err_code, send_listid and times (China time
 }
 
 // reportHeader is the CSV report's header.
-var reportHeader = []string{"row", "line", "openid", "amount", "mch_billno", "outcome", "status", "err_code", "err_msg", "send_listid", "first_sent_at", "settled_at"}
+var reportHeader = campaign.ReportHeader
 
+// writeReport writes campaign report's bytes; the dashboard's export is
+// the same function.
 func writeReport(ctx context.Context, s *campaign.Store, name, format string, w io.Writer) error {
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.In(chinaTime).Format(time.RFC3339)
-	}
-	if format == "json" {
-		if _, err := io.WriteString(w, "[\n"); err != nil {
-			return err
-		}
-		first := true
-		err := s.Report(ctx, name, func(r campaign.ReportRow) error {
-			sep := ",\n"
-			if first {
-				sep, first = "", false
-			}
-			r.FirstSentAt, r.SettledAt, r.HeldUntil = r.FirstSentAt.In(chinaTime), r.SettledAt.In(chinaTime), r.HeldUntil.In(chinaTime)
-			b, err := jsonLine(r)
-			if err != nil {
-				return err
-			}
-			_, err = io.WriteString(w, sep+"  "+b)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		_, err = io.WriteString(w, "\n]\n")
-		return err
-	}
-	cw := csv.NewWriter(w)
-	if err := cw.Write(reportHeader); err != nil {
-		return err
-	}
-	err := s.Report(ctx, name, func(r campaign.ReportRow) error {
-		return cw.Write([]string{strconv.FormatInt(r.Row, 10), strconv.FormatInt(r.Line, 10), r.OpenID, strconv.FormatInt(r.Amount, 10),
-			r.BillNo, r.Outcome, r.Status, r.ErrCode, r.ErrMsg, r.SendListID, ts(r.FirstSentAt), ts(r.SettledAt)})
-	})
-	if err != nil {
-		return err
-	}
-	cw.Flush()
-	return cw.Error()
+	return s.WriteReport(ctx, name, format, w, campaign.ReportOptions{})
 }
 
 // stringsFlag is a flag that may be given several times, each a value or

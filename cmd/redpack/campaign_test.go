@@ -495,7 +495,8 @@ func TestCampaignReissueRefused(t *testing.T) {
 	assert.Contains(t, r.stderr, "5/5 rows settled, paid 3, not paid 2")
 	r = runLong(t, env, "campaign", "status", "lean")
 	require.Equal(t, exitOK, r.code, r)
-	assert.Contains(t, flat(r.stdout), "Not paid, by err_code: OPENID_ERROR 2")
+	assert.Contains(t, flat(r.stdout), "Not paid, by err_code: OPENID_ERROR 2 appid / openid mismatch: use the appid the openid belongs to",
+		"each code with the README's meaning and what to do")
 
 	var refused []string
 	old := map[string]string{}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -99,7 +100,7 @@ func TestExamplesRun(t *testing.T) {
 
 	order := []string{"send", "send-group", "send-mini", "settle", "settle-group", "settle-mini", "query",
 		"campaign create", "campaign run", "campaign status", "campaign list", "campaign report", "campaign reissue",
-		"campaign rate", "campaign", "rules check", "rules serve", "rules status", "rules report", "rules", "", "help", "fake-server", "completion", "completion bash", "completion zsh", "completion fish", "completion powershell", "demo"}
+		"campaign rate", "campaign serve", "campaign", "rules check", "rules serve", "rules status", "rules report", "rules", "", "help", "fake-server", "completion", "completion bash", "completion zsh", "completion fish", "completion powershell", "demo"}
 	ran := map[string]bool{}
 	for _, path := range order {
 		c, ok := tree[path]
@@ -132,6 +133,8 @@ func TestExamplesRun(t *testing.T) {
 					a = notifyCert
 				case "notify-key.pem":
 					a = notifyKey
+				case "dashboard.token":
+					a = writeLines(t, work, a, "0123456789abcdef0123456789abcdef")
 				}
 				if i > 0 && args[i-1] == "--listen" {
 					a = "127.0.0.1:0" // a free port
@@ -145,6 +148,22 @@ func TestExamplesRun(t *testing.T) {
 				served++
 				n := payment(fmt.Sprintf("42000099%02d", served), campaignOpenIDs(served + 1)[served], testAppID, 10000)
 				require.Equal(t, "SUCCESS", notify(t, httpsClient, p.url, "notify", signed(n, apiKey)), "example of %q: %s\n%s", path, line, p.stderr)
+				require.Equal(t, exitInterrupted, p.stop(t), "example of %q: %s\n%s", path, line, p.stderr)
+				continue
+			}
+			if len(args) > 1 && args[0] == "campaign" && args[1] == "serve" {
+				// serve runs until stopped: it must show the campaign
+				// the examples made, then stop as on Ctrl-C.
+				p := startDashboard(t, env, args[2:]...)
+				req, err := http.NewRequest("GET", p.url+"api/campaigns", nil)
+				require.NoError(t, err)
+				req.Header.Set("Authorization", "Bearer 0123456789abcdef0123456789abcdef")
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode, "example of %q: %s\n%s", path, line, body)
+				assert.Contains(t, string(body), `"name": "spring"`, "example of %q: %s", path, line)
 				require.Equal(t, exitInterrupted, p.stop(t), "example of %q: %s\n%s", path, line, p.stderr)
 				continue
 			}

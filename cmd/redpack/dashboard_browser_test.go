@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// screenshotEnv names the variable that makes TestDashboardLiveInBrowser
+// write the README's screenshot, docs/dashboard.png:
+//
+//	REDPACK_DASHBOARD_SCREENSHOT=1 go test -run TestDashboardLiveInBrowser ./cmd/redpack
+const screenshotEnv = "REDPACK_DASHBOARD_SCREENSHOT"
+
+// chromium returns the path of a Chromium (Debian's package "chromium";
+// $REDPACK_CHROMIUM overrides). In CI (CI=true) a missing browser fails
+// the test; elsewhere it skips.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("REDPACK_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("CI=true but no Chromium: .ci/run installs Debian's package chromium")
+	}
+	t.Skip("no Chromium: install Debian's package chromium (apt-get install chromium) or set REDPACK_CHROMIUM")
+	return ""
+}
+
+// page is a headless Chromium tab; problems collects its console errors,
+// uncaught exceptions and error log entries (CSP violations among them).
+type page struct {
+	ctx      context.Context
+	mu       sync.Mutex
+	problems []string
+	statuses map[string]int64 // document URL → HTTP status
+}
+
+func newPage(t *testing.T) *page {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 1400),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	p := &page{ctx: ctx, statuses: map[string]int64{}}
+	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError {
+				p.problems = append(p.problems, fmt.Sprintf("console.error %v", ev.Args))
+			}
+		case *runtime.EventExceptionThrown:
+			p.problems = append(p.problems, "exception "+ev.ExceptionDetails.Text)
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.EntryLevelError {
+				p.problems = append(p.problems, "log "+ev.Entry.Text+" "+ev.Entry.URL)
+			}
+		case *network.EventResponseReceived:
+			if ev.Type == network.ResourceTypeDocument {
+				p.statuses[ev.Response.URL] = ev.Response.Status
+			}
+		}
+	}))
+	_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
+	require.NoError(t, err)
+	_, err = chromedp.Call(ctx, runtime.Enable, cdp.Empty{})
+	require.NoError(t, err)
+	_, err = chromedp.Call(ctx, network.Enable, network.EnableParams{})
+	require.NoError(t, err)
+	return p
+}
+
+func (p *page) run(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(p.ctx, actions...))
+}
+
+func (p *page) text(t *testing.T, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(sel)))
+	require.NoError(t, err, sel)
+	return strings.TrimSpace(s)
+}
+
+func evaluate[T any](t *testing.T, p *page, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](js))
+	require.NoError(t, err, js)
+	return v
+}
+
+func (p *page) int(t *testing.T, sel string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(p.text(t, sel), 10, 64)
+	require.NoError(t, err, sel)
+	return n
+}
+
+func (p *page) noProblems(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	assert.Empty(t, p.problems, "the browser reported errors")
+}
+
+// statusJSONOf is campaign status --json, decoded.
+func statusJSONOf(t *testing.T, env map[string]string, name string) campaignStatus {
+	t.Helper()
+	r := runLong(t, env, "campaign", "status", name, "--json")
+	require.Equal(t, exitOK, r.code, r)
+	var st campaignStatus
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st))
+	return st
+}
+
+// The list page and a campaign page load without a console error, show
+// status --json's figures, draw the chart, and export the bytes campaign
+// report writes.
+func TestDashboardInBrowser(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	refusedCampaign(t, f, env, "lean")
+	srv := startDashboard(t, env, "--show-openids")
+	p := newPage(t)
+	st := statusJSONOf(t, env, "lean")
+
+	p.run(t, chromedp.Navigate(srv.url), chromedp.WaitVisible(chromedp.CSS("#campaigns")))
+	row := `tr[data-campaign="lean"] `
+	assert.Equal(t, st.Paid, p.int(t, row+`[data-field="paid"]`))
+	assert.Equal(t, st.NotPaid, p.int(t, row+`[data-field="not_paid"]`))
+	assert.Equal(t, st.Rows, p.int(t, row+`[data-field="rows"]`))
+	assert.Equal(t, cny(st.AmountPaid), p.text(t, row+`[data-field="amount_paid"]`))
+
+	p.run(t, chromedp.Navigate(srv.url+"c/lean"), chromedp.WaitVisible(chromedp.CSS("#outcomes")))
+	for field, want := range map[string]int64{"rows": st.Rows, "paid": st.Paid, "not_paid": st.NotPaid, "unknown": st.Unknown, "pending": st.Pending} {
+		assert.Equal(t, want, p.int(t, `#outcomes [data-field="`+field+`"]`), field)
+	}
+	assert.Equal(t, cny(st.AmountPaid), p.text(t, `#outcomes [data-field="amount_paid"]`))
+	assert.Equal(t, cny(st.AmountTotal), p.text(t, `#outcomes [data-field="amount_total"]`))
+	assert.Contains(t, p.text(t, "#refusals"), "appid / openid mismatch", "the README's meaning of OPENID_ERROR")
+	assert.Contains(t, p.text(t, "#needs-person"), "redpack campaign reissue lean --rows 4 --dry-run")
+
+	// The chart: one bar a minute, their counts adding up to the paid rows.
+	bars, err := chromedp.Run(p.ctx, chromedp.AttributesAll(chromedp.CSSAll("#rate-chart rect.bar")))
+	require.NoError(t, err)
+	require.NotEmpty(t, bars)
+	var sum int64
+	for _, b := range bars {
+		n, err := strconv.ParseInt(b["data-count"], 10, 64)
+		require.NoError(t, err)
+		sum += n
+	}
+	assert.Equal(t, st.Paid, sum)
+
+	// The export, downloaded by the browser.
+	for _, format := range []string{"csv", "json"} {
+		dir := t.TempDir()
+		_, err := chromedp.CallBrowser(p.ctx, browser.SetDownloadBehavior,
+			browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+		require.NoError(t, err)
+		p.run(t, chromedp.Click(chromedp.CSS("#export-"+format)))
+		file := filepath.Join(dir, "lean."+format)
+		var got []byte
+		require.Eventually(t, func() bool {
+			var err error
+			got, err = os.ReadFile(file)
+			return err == nil && len(got) > 0
+		}, 20*time.Second, 100*time.Millisecond, "no %s download", format)
+		r := runLong(t, env, "campaign", "report", "lean", "--format", format)
+		require.Equal(t, exitOK, r.code, r)
+		assert.Equal(t, r.stdout, string(got), "the %s export is campaign report's bytes", format)
+	}
+	p.noProblems(t)
+}
+
+// While a campaign runs, its page's paid count rises without a reload.
+func TestDashboardLiveInBrowser(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	file := writeLines(t, f.dir, "live.txt", campaignOpenIDs(60)...)
+	r := runLong(t, env, createArgs("live", file, "--amount", "100")...)
+	require.Equal(t, exitOK, r.code, r)
+	srv := startDashboard(t, env)
+	p := newPage(t)
+	p.run(t, chromedp.Navigate(srv.url+"c/live"), chromedp.WaitVisible(chromedp.CSS("#outcomes")))
+	require.EqualValues(t, 0, p.int(t, `#outcomes [data-field="paid"]`))
+	require.True(t, evaluate[bool](t, p, `window.redpackNoReload = true`))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"campaign", "run", "live", "--rate", "5", "--workers", "2", "--timeout", "1s", "--no-progress"},
+			strings.NewReader(""), &lockedBuffer{}, &lockedBuffer{}, func(k string) string { return env[k] })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var seen []int64
+	require.Eventually(t, func() bool {
+		n := p.int(t, `#outcomes [data-field="paid"]`)
+		if len(seen) == 0 || n != seen[len(seen)-1] {
+			seen = append(seen, n)
+		}
+		return len(seen) >= 3 && n > 0
+	}, 60*time.Second, 200*time.Millisecond, "the paid count did not rise: %v", seen)
+	assert.True(t, evaluate[bool](t, p, `window.redpackNoReload === true`), "the page was not reloaded")
+	assert.Equal(t, "live", p.text(t, "#live"))
+
+	if os.Getenv(screenshotEnv) != "" {
+		png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll("../../docs", 0o755))
+		require.NoError(t, os.WriteFile("../../docs/dashboard.png", png, 0o644))
+	}
+	p.noProblems(t)
+}
+
+// With a token required, a browser without it gets 401 and never sees the
+// page; the one-time login URL lets it in.
+func TestDashboardTokenInBrowser(t *testing.T) {
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	refusedCampaign(t, f, env, "lean")
+	token := writeLines(t, f.dir, "token", "0123456789abcdef0123456789abcdef")
+	srv := startDashboard(t, env, "--token-file", token)
+	p := newPage(t)
+	p.run(t, chromedp.Navigate(srv.url+"c/lean"), chromedp.WaitReady(chromedp.CSS("body")))
+	p.mu.Lock()
+	status := p.statuses[srv.url+"c/lean"]
+	p.mu.Unlock()
+	assert.EqualValues(t, 401, status)
+	assert.Zero(t, evaluate[int](t, p, `document.querySelectorAll("#outcomes").length`), "the page never renders")
+	assert.Contains(t, p.text(t, "body"), "401 unauthorized")
+
+	var login string
+	require.Eventually(t, func() bool {
+		for _, line := range strings.Split(srv.stdout.String(), "\n") {
+			if i := strings.Index(line, "http://"); i >= 0 && strings.Contains(line, "/login?code=") {
+				login = strings.Fields(line[i:])[0]
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 50*time.Millisecond, "no login URL in %q", srv.stdout.String())
+	p.run(t, chromedp.Navigate(login), chromedp.WaitVisible(chromedp.CSS("#campaigns")))
+	assert.Equal(t, "2", p.text(t, `tr[data-campaign="lean"] [data-field="not_paid"]`))
+}

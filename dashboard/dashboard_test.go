@@ -1,0 +1,180 @@
+package dashboard
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/redpack-go/redpack/campaign"
+)
+
+const testOpenID = "oUpF8uMuAJO_M2pxb1Q9z0000001"
+
+// newStore is a SQLite journal holding one campaign of two rows, not run.
+func newStore(t *testing.T) *campaign.Store {
+	t.Helper()
+	s, err := campaign.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	tmpl := campaign.Template{SendName: "天虹百货", Wishing: "新春快乐", ActName: "新春红包", Remark: "感谢关注", ClientIP: "192.168.0.1", Amount: 100}
+	_, err = s.Create(context.Background(), campaign.Spec{Name: "spring", Template: tmpl, Source: "test"},
+		[]campaign.Row{{Row: 1, Line: 1, OpenID: testOpenID, Amount: 100}, {Row: 2, Line: 2, OpenID: "oUpF8uMuAJO_M2pxb1Q9z0000002", Amount: 250}})
+	require.NoError(t, err)
+	return s
+}
+
+func do(t *testing.T, h http.Handler, method, target string, hdr map[string]string) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	req.Host = "127.0.0.1:8080"
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w.Result()
+}
+
+func body(t *testing.T, r *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(r.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// Each security header holds on pages, assets, JSON, the export and
+// errors alike.
+func TestSecurityHeaders(t *testing.T) {
+	d, err := New(newStore(t), Config{})
+	require.NoError(t, err)
+	paths := []string{"/", "/c/spring", "/c/spring/chart.svg", "/c/spring/report.csv", "/api/campaigns", "/api/campaigns/spring", "/static/live.js", "/c/nope"}
+	want := map[string]func(string) bool{
+		"Content-Security-Policy": func(v string) bool {
+			return strings.Contains(v, "script-src 'self'") && !strings.Contains(v, "unsafe-inline") &&
+				strings.Contains(v, "frame-ancestors 'none'") && strings.Contains(v, "default-src 'none'")
+		},
+		"X-Frame-Options":        func(v string) bool { return v == "DENY" },
+		"X-Content-Type-Options": func(v string) bool { return v == "nosniff" },
+		"Referrer-Policy":        func(v string) bool { return v == "no-referrer" },
+		"Cache-Control":          func(v string) bool { return v == "no-store" },
+	}
+	for h, ok := range want {
+		t.Run(h, func(t *testing.T) {
+			for _, p := range paths {
+				r := do(t, d, "GET", p, nil)
+				assert.Truef(t, ok(r.Header.Get(h)), "%s on %s (%d): %q", h, p, r.StatusCode, r.Header.Get(h))
+			}
+		})
+	}
+	assert.Equal(t, http.StatusNotFound, do(t, d, "GET", "/c/nope", nil).StatusCode)
+}
+
+// The pages hold no inline script or style attribute the CSP would block.
+func TestNoInlineScript(t *testing.T) {
+	d, err := New(newStore(t), Config{})
+	require.NoError(t, err)
+	for _, p := range []string{"/", "/c/spring"} {
+		r := do(t, d, "GET", p, nil)
+		require.Equal(t, http.StatusOK, r.StatusCode)
+		b := body(t, r)
+		assert.Contains(t, b, `<script src="/static/live.js" defer></script>`)
+		assert.Equal(t, 1, strings.Count(b, "<script"), p)
+		assert.NotContains(t, b, " style=", p)
+		assert.NotContains(t, b, " onclick=", p)
+	}
+}
+
+// Nothing writes: every method but GET and HEAD is refused.
+func TestReadOnly(t *testing.T) {
+	d, err := New(newStore(t), Config{})
+	require.NoError(t, err)
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		for _, p := range []string{"/", "/c/spring", "/api/campaigns/spring"} {
+			assert.Equal(t, http.StatusMethodNotAllowed, do(t, d, m, p, nil).StatusCode, "%s %s", m, p)
+		}
+	}
+}
+
+// Without a token only loopback host names are answered (no DNS
+// rebinding).
+func TestLoopbackHostOnlyWithoutToken(t *testing.T) {
+	d, err := New(newStore(t), Config{})
+	require.NoError(t, err)
+	req := httptest.NewRequest("GET", "/api/campaigns", nil)
+	req.Host = "evil.example:8080"
+	w := httptest.NewRecorder()
+	d.ServeHTTP(w, req)
+	assert.Equal(t, http.StatusMisdirectedRequest, w.Code)
+	assert.Equal(t, http.StatusOK, do(t, d, "GET", "/api/campaigns", nil).StatusCode)
+}
+
+// With a token: 401 without it or with a wrong one, 200 with the bearer
+// header; the login URL sets a cookie that works, and works once.
+func TestToken(t *testing.T) {
+	const token = "0123456789abcdef0123456789abcdef"
+	d, err := New(newStore(t), Config{Token: token})
+	require.NoError(t, err)
+	for _, p := range []string{"/", "/c/spring", "/api/campaigns/spring", "/c/spring/report.csv", "/static/style.css"} {
+		r := do(t, d, "GET", p, nil)
+		assert.Equal(t, http.StatusUnauthorized, r.StatusCode, p)
+		assert.NotContains(t, body(t, r), "spring", "nothing of the campaign shows")
+		assert.Equal(t, http.StatusUnauthorized, do(t, d, "GET", p, map[string]string{"Authorization": "Bearer " + token + "x"}).StatusCode, p)
+		assert.Equal(t, http.StatusOK, do(t, d, "GET", p, map[string]string{"Authorization": "Bearer " + token}).StatusCode, p)
+	}
+	login := d.LoginURL()
+	require.NotEmpty(t, login)
+	assert.NotContains(t, login, token, "the login URL is not the token")
+	assert.Equal(t, http.StatusUnauthorized, do(t, d, "GET", "/login?code=wrong", nil).StatusCode)
+	r := do(t, d, "GET", login, nil)
+	require.Equal(t, http.StatusSeeOther, r.StatusCode)
+	cookies := r.Cookies()
+	require.Len(t, cookies, 1)
+	c := cookies[0]
+	assert.True(t, c.HttpOnly)
+	assert.Equal(t, http.SameSiteStrictMode, c.SameSite)
+	assert.NotContains(t, c.Value, token)
+	assert.Equal(t, http.StatusOK, do(t, d, "GET", "/c/spring", map[string]string{"Cookie": c.Name + "=" + c.Value}).StatusCode)
+	assert.Equal(t, http.StatusUnauthorized, do(t, d, "GET", "/c/spring", map[string]string{"Cookie": c.Name + "=x" + c.Value}).StatusCode)
+	assert.Equal(t, http.StatusUnauthorized, do(t, d, "GET", login, nil).StatusCode, "the login URL is spent")
+	assert.Empty(t, d.LoginURL())
+}
+
+// Openids are masked on the page, in the JSON and in the export, unless
+// ShowOpenIDs.
+func TestOpenIDsMasked(t *testing.T) {
+	s := newStore(t)
+	masked, err := New(s, Config{})
+	require.NoError(t, err)
+	for _, p := range []string{"/c/spring/report.csv", "/c/spring/report.json"} {
+		b := body(t, do(t, masked, "GET", p, nil))
+		assert.NotContains(t, b, testOpenID, p)
+		assert.Contains(t, b, MaskOpenID(testOpenID), p)
+	}
+	shown, err := New(s, Config{ShowOpenIDs: true})
+	require.NoError(t, err)
+	assert.Contains(t, body(t, do(t, shown, "GET", "/c/spring/report.csv", nil)), testOpenID)
+	assert.Equal(t, "oUpF********************0001", MaskOpenID(testOpenID))
+}
+
+// The chart has one bar a minute from the first payment to now, empty
+// minutes included, each with its count.
+func TestChartSVG(t *testing.T) {
+	now := time.Date(2026, 2, 1, 10, 5, 30, 0, chinaTime)
+	series := []campaign.Bucket{{At: now.Add(-3 * time.Minute).Truncate(time.Minute), Count: 7}, {At: now.Truncate(time.Minute), Count: 3}}
+	svg := chartSVG(series, now, true)
+	assert.Equal(t, 4, strings.Count(svg, `class="bar"`))
+	assert.Contains(t, svg, `data-points="4"`)
+	assert.Contains(t, svg, `data-count="7"`)
+	assert.Equal(t, 2, strings.Count(svg, `data-count="0"`))
+	assert.Contains(t, svg, `xmlns="http://www.w3.org/2000/svg"`)
+	long := chartSVG([]campaign.Bucket{{At: now.Add(-10 * time.Hour).Truncate(time.Minute), Count: 1}}, now, false)
+	assert.Equal(t, chartMinutes, strings.Count(long, `class="bar"`), "at most chartMinutes bars")
+}

@@ -1,0 +1,70 @@
+// Live updates for the dashboard: poll the page's JSON endpoint (the
+// body's data-live) and write the figures into the elements that name
+// them with data-field. Without JavaScript the pages are complete, only
+// not live. No inline script: the CSP forbids it.
+"use strict";
+(function () {
+  var url = document.body.getAttribute("data-live");
+  var badge = document.getElementById("live");
+  if (!url || !window.fetch) { return; }
+  var every = 2000;
+
+  function cny(fen) {
+    var sign = fen < 0 ? "-" : "";
+    fen = Math.abs(fen);
+    var yuan = String(Math.floor(fen / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    var f = String(fen % 100);
+    return sign + "¥" + yuan + "." + (f.length < 2 ? "0" + f : f);
+  }
+  function eta(s) {
+    if (s === 0) { return "done"; }
+    if (s < 0) { return "no payment in the rate window"; }
+    var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), sec = s % 60;
+    return (h ? h + "h" : "") + (h || m ? m + "m" : "") + sec + "s";
+  }
+  function fill(root, data) {
+    root.querySelectorAll("[data-field]").forEach(function (el) {
+      var k = el.getAttribute("data-field");
+      if (!(k in data)) { return; }
+      var v = data[k];
+      if (el.hasAttribute("data-fen")) { el.setAttribute("data-fen", v); el.textContent = cny(v); }
+      else if (el.hasAttribute("data-eta")) { el.textContent = eta(v); }
+      else if (el.hasAttribute("data-bool")) { el.textContent = el.getAttribute("data-bool").split("|")[v ? 0 : 1]; }
+      else if (k === "rate_per_minute") { el.textContent = v.toFixed(1); }
+      else { el.textContent = v; }
+    });
+  }
+  function chart(name) {
+    var old = document.getElementById("rate-chart");
+    if (!old) { return Promise.resolve(); }
+    return fetch("/c/" + encodeURIComponent(name) + "/chart.svg", {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (text) {
+        var svg = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+        old.replaceWith(document.importNode(svg, true));
+      });
+  }
+  function tick() {
+    fetch(url, {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) {
+        if (Array.isArray(data)) {
+          data.forEach(function (c) {
+            var row = document.querySelector('tr[data-campaign="' + CSS.escape(c.name) + '"]');
+            if (row) { fill(row, c); }
+          });
+        } else {
+          fill(document, data);
+          var p = document.getElementById("paid-progress");
+          if (p) { p.max = data.amount_total; p.value = data.amount_paid; }
+          var pct = document.getElementById("paid-pct");
+          if (pct) { pct.textContent = (data.amount_total > 0 ? data.amount_paid * 100 / data.amount_total : 0).toFixed(1); }
+          return chart(data.name);
+        }
+      })
+      .then(function () { badge.textContent = "live"; badge.className = "live on"; },
+            function () { badge.textContent = "not updating"; badge.className = "live off"; })
+      .then(function () { setTimeout(tick, every); });
+  }
+  tick();
+})();
