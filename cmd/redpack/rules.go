@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -381,7 +378,7 @@ order is fixed: new ones are only ever added at the end.`
 			}
 			w = f
 		}
-		err = writeAwards(ctx, s, *name, *format, w)
+		err = s.WriteAwards(ctx, *name, *format, w, campaign.ReportOptions{})
 		if f != nil {
 			if cerr := f.Close(); err == nil {
 				err = cerr
@@ -393,49 +390,6 @@ order is fixed: new ones are only ever added at the end.`
 		return nil
 	}
 	return cmd
-}
-
-// awardsHeader is the CSV awards report's header; its order is part of
-// the command's interface.
-var awardsHeader = []string{"rule", "transaction_id", "out_trade_no", "appid", "openid", "total_fee", "cash_fee", "time_end",
-	"created_at", "state", "why", "reason", "amount", "row", "mch_billno", "outcome", "err_code", "send_listid", "refund_fee"}
-
-func writeAwards(ctx context.Context, s *campaign.Store, name, format string, w io.Writer) error {
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.In(chinaTime).Format(time.RFC3339)
-	}
-	if format == "json" {
-		return s.Awards(ctx, name, func(a campaign.AwardRow) error {
-			a.TimeEnd, a.CreatedAt = a.TimeEnd.In(chinaTime), a.CreatedAt.In(chinaTime)
-			line, err := jsonLine(a)
-			if err != nil {
-				return err
-			}
-			_, err = io.WriteString(w, line+"\n")
-			return err
-		})
-	}
-	cw := csv.NewWriter(w)
-	if err := cw.Write(awardsHeader); err != nil {
-		return err
-	}
-	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
-	err := s.Awards(ctx, name, func(a campaign.AwardRow) error {
-		row := ""
-		if a.Row > 0 {
-			row = i64(a.Row)
-		}
-		return cw.Write([]string{a.Rule, a.TransactionID, a.OutTradeNo, a.AppID, a.OpenID, i64(a.TotalFee), i64(a.CashFee), ts(a.TimeEnd),
-			ts(a.CreatedAt), a.State, a.Why, a.Reason, i64(a.Amount), row, a.BillNo, a.Outcome, a.ErrCode, a.SendListID, i64(a.RefundFee)})
-	})
-	if err != nil {
-		return err
-	}
-	cw.Flush()
-	return cw.Error()
 }
 
 // completeRuleSetName makes cmd's --name complete from the database's

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/redpack-go/redpack/campaign"
 	"github.com/redpack-go/redpack/internal/pki"
 	"github.com/redpack-go/redpack/redpacktest"
 )
@@ -297,7 +298,7 @@ func TestRulesServe(t *testing.T) {
 			require.Equal(t, exitOK, rep.code, rep)
 			recs, err := csv.NewReader(strings.NewReader(rep.stdout)).ReadAll()
 			require.NoError(t, err)
-			require.Equal(t, awardsHeader, recs[0])
+			require.Equal(t, campaign.AwardsHeader, recs[0])
 			require.Len(t, recs, 5, "a header and four awards")
 			byTx := map[string]map[string]string{}
 			for _, rec := range recs[1:] {
