@@ -17,6 +17,11 @@
 //	                           eta_seconds, paid_per_minute, awards_per_hour
 //	                           and needs_person
 //
+// and the exports, the bytes of the commands named:
+//
+//	GET /c/{name}/report.csv   campaign report NAME (--format json: report.json)
+//	GET /c/{name}/awards.csv   a rule set's rules report --name NAME (awards.json)
+//
 // Every response carries a Content-Security-Policy without inline
 // script, and forbids framing. With Config.Token set, every request needs
 // it, as "Authorization: Bearer TOKEN" or as the cookie the one-time
@@ -114,6 +119,8 @@ func New(s *campaign.Store, cfg Config) (*Server, error) {
 	d.mux.HandleFunc("GET /c/{name}/chart.svg", d.chart)
 	d.mux.HandleFunc("GET /c/{name}/report.csv", d.export("csv"))
 	d.mux.HandleFunc("GET /c/{name}/report.json", d.export("json"))
+	d.mux.HandleFunc("GET /c/{name}/awards.csv", d.exportAwards("csv"))
+	d.mux.HandleFunc("GET /c/{name}/awards.json", d.exportAwards("json"))
 	d.mux.HandleFunc("GET /api/campaigns", d.apiList)
 	d.mux.HandleFunc("GET /api/campaigns/{name}", d.apiCampaign)
 	return d, nil
@@ -217,9 +224,10 @@ func (d *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// fail answers err: 404 for a campaign that does not exist.
+// fail answers err: 404 for a campaign that does not exist (or, where a
+// rule set's is asked for, is not a rule set).
 func fail(w http.ResponseWriter, err error) {
-	if errors.Is(err, campaign.ErrNotFound) {
+	if errors.Is(err, campaign.ErrNotFound) || errors.Is(err, campaign.ErrNotRuleSet) {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
@@ -263,5 +271,34 @@ func (d *Server) export(format string) http.HandlerFunc {
 		}
 		// Once bytes are out a failure can only cut the download short.
 		_ = d.store.WriteReport(r.Context(), name, format, w, opts)
+	}
+}
+
+// exportAwards downloads a rule set's awards report: the bytes "redpack
+// rules report" writes, through the same writer.
+func (d *Server) exportAwards(format string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		info, err := d.store.Info(r.Context(), name)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if !info.RuleSet {
+			http.Error(w, "campaign "+name+" is not a rule set: it has no awards", http.StatusNotFound)
+			return
+		}
+		ct := "text/csv; charset=utf-8"
+		if format == "json" {
+			ct = "application/x-ndjson"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`-awards.`+format+`"`)
+		var opts campaign.ReportOptions
+		if !d.cfg.ShowOpenIDs {
+			opts.MaskOpenID = MaskOpenID
+		}
+		// Once bytes are out a failure can only cut the download short.
+		_ = d.store.WriteAwards(r.Context(), name, format, w, opts)
 	}
 }

@@ -55,7 +55,7 @@ func body(t *testing.T, r *http.Response) string {
 func TestSecurityHeaders(t *testing.T) {
 	d, err := New(newStore(t), Config{})
 	require.NoError(t, err)
-	paths := []string{"/", "/c/spring", "/c/spring/chart.svg", "/c/spring/report.csv", "/api/campaigns", "/api/campaigns/spring", "/static/live.js", "/c/nope"}
+	paths := []string{"/", "/c/spring", "/c/spring/chart.svg", "/c/spring/report.csv", "/api/campaigns", "/api/campaigns/spring", "/static/live.js", "/c/nope", "/c/spring/awards.csv"}
 	want := map[string]func(string) bool{
 		"Content-Security-Policy": func(v string) bool {
 			return strings.Contains(v, "script-src 'self'") && !strings.Contains(v, "unsafe-inline") &&
@@ -75,6 +75,9 @@ func TestSecurityHeaders(t *testing.T) {
 		})
 	}
 	assert.Equal(t, http.StatusNotFound, do(t, d, "GET", "/c/nope", nil).StatusCode)
+	r := do(t, d, "GET", "/c/spring/awards.csv", nil)
+	assert.Equal(t, http.StatusNotFound, r.StatusCode, "a campaign of a file has no awards")
+	assert.Contains(t, body(t, r), "not a rule set")
 }
 
 // The pages hold no inline script or style attribute the CSP would block.

@@ -37,9 +37,10 @@ type Status struct {
 	Refusals    map[string]int64 `json:"refusals"`
 	Done        bool             `json:"done"`
 
-	// A rule set's, as rules status --json.
-	Payments       int64        `json:"payments,omitempty"`
-	AwardsLastHour int64        `json:"awards_last_hour,omitempty"`
+	// A rule set's, as rules status --json; nil for a campaign of a file,
+	// so that a rule set's zeros are still written.
+	Payments       *int64       `json:"payments,omitempty"`
+	AwardsLastHour *int64       `json:"awards_last_hour,omitempty"`
 	Rules          []RuleStatus `json:"rules,omitempty"`
 
 	RuleSet  bool  `json:"rule_set"`
@@ -98,7 +99,7 @@ func (d *Server) status(ctx context.Context, name string) (*Status, error) {
 	rs, err := d.store.RuleStatus(ctx, name)
 	switch {
 	case err == nil:
-		st.RuleSet, st.Payments, st.AwardsLastHour, st.Rules = true, rs.Payments, rs.AwardsLastHour, []RuleStatus{}
+		st.RuleSet, st.Payments, st.AwardsLastHour, st.Rules = true, &rs.Payments, &rs.AwardsLastHour, []RuleStatus{}
 		for _, r := range rs.Rules {
 			st.Rules = append(st.Rules, RuleStatus{RuleStatus: r, Awaiting: r.Awards[campaign.AwardWaiting]})
 		}

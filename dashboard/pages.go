@@ -30,6 +30,7 @@ var funcs = template.FuncMap{
 		return template.HTML(b.String())
 	},
 	"counts": sortedCounts,
+	"phrase": phrase,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
@@ -158,4 +159,17 @@ func lastHours(series []campaign.Bucket, now time.Time, n int) []campaign.Bucket
 		out = append(out, b)
 	}
 	return out
+}
+
+// phrase writes counts as "queued 1, skipped 3", sorted by key, zeros
+// left out; "none" when all are zero. static/live.js writes the same.
+func phrase(m map[string]int64) string {
+	var parts []string
+	for _, c := range sortedCounts(m) {
+		parts = append(parts, fmt.Sprintf("%s %d", c.Key, c.N))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -34,6 +34,34 @@
       else { el.textContent = v; }
     });
   }
+  // phrase is pages.go's phrase: "queued 1, skipped 3", or "none".
+  function phrase(m) {
+    var parts = Object.keys(m || {}).sort().filter(function (k) { return m[k] !== 0; })
+      .map(function (k) { return k + " " + m[k]; });
+    return parts.length ? parts.join(", ") : "none";
+  }
+  // rules fills a rule set's rules table and its awards per hour.
+  function rules(data) {
+    (data.rules || []).forEach(function (r) {
+      var row = document.querySelector('tr[data-rule="' + CSS.escape(r.name) + '"]');
+      if (!row) { return; }
+      row.querySelectorAll("[data-rule-field]").forEach(function (el) {
+        var v = r[el.getAttribute("data-rule-field")];
+        if (v === undefined) { return; }
+        if (el.hasAttribute("data-fen")) { el.setAttribute("data-fen", v); el.textContent = cny(v); }
+        else if (el.hasAttribute("data-counts")) { el.textContent = phrase(v); }
+        else { el.textContent = v; }
+      });
+    });
+    var hours = {};
+    (data.awards_per_hour || []).forEach(function (b) { hours[Date.parse(b.at)] = b; });
+    document.querySelectorAll("tr[data-hour]").forEach(function (row) {
+      var b = hours[Number(row.getAttribute("data-hour"))] || {count: 0, amount: 0};
+      row.querySelector('[data-hour-field="count"]').textContent = b.count;
+      var a = row.querySelector('[data-hour-field="amount"]');
+      a.setAttribute("data-fen", b.amount); a.textContent = cny(b.amount);
+    });
+  }
   function chart(name) {
     var old = document.getElementById("rate-chart");
     if (!old) { return Promise.resolve(); }
@@ -55,6 +83,7 @@
           });
         } else {
           fill(document, data);
+          rules(data);
           var p = document.getElementById("paid-progress");
           if (p) { p.max = data.amount_total; p.value = data.amount_paid; }
           var pct = document.getElementById("paid-pct");
