@@ -72,7 +72,8 @@ func newPage(t *testing.T) *page {
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
+	// One browser serves a test's subtests, one per database.
+	ctx, cancelT := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
 	p := &page{ctx: ctx, statuses: map[string]int64{}}
 	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
@@ -130,11 +131,13 @@ func (p *page) int(t *testing.T, sel string) int64 {
 	return n
 }
 
+// noProblems asserts the browser reported no error since the last call.
 func (p *page) noProblems(t *testing.T) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	assert.Empty(t, p.problems, "the browser reported errors")
+	p.problems = nil
 }
 
 // statusJSONOf is campaign status --json, decoded.
