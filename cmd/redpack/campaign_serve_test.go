@@ -81,33 +81,38 @@ func TestCampaignServeRefusesWithoutToken(t *testing.T) {
 }
 
 // The JSON endpoint's figures are status --json's, key by key, for a
-// finished campaign with refusals; the list is list --json's.
+// finished campaign with refusals; the list is list --json's. On both
+// databases.
 func TestCampaignServeJSONEqualsStatus(t *testing.T) {
-	f := newFixture(t)
-	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
-	refusedCampaign(t, f, env, "lean")
-	p := startDashboard(t, env)
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t)
+			env := campaignEnv(f, dbOf(t, kind, f.dir))
+			refusedCampaign(t, f, env, "lean")
+			p := startDashboard(t, env)
 
-	r := runLong(t, env, "campaign", "status", "lean", "--json")
-	require.Equal(t, exitOK, r.code, r)
-	var want map[string]any
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &want))
-	code, body := get(t, p.url+"api/campaigns/lean", "")
-	require.Equal(t, http.StatusOK, code, body)
-	var got map[string]any
-	require.NoError(t, json.Unmarshal([]byte(body), &got))
-	require.NotEmpty(t, want)
-	for k, v := range want {
-		assert.Equal(t, v, got[k], "key %s", k)
+			r := runLong(t, env, "campaign", "status", "lean", "--json")
+			require.Equal(t, exitOK, r.code, r)
+			var want map[string]any
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &want))
+			code, body := get(t, p.url+"api/campaigns/lean", "")
+			require.Equal(t, http.StatusOK, code, body)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal([]byte(body), &got))
+			require.NotEmpty(t, want)
+			for k, v := range want {
+				assert.Equal(t, v, got[k], "key %s", k)
+			}
+			assert.EqualValues(t, 2, got["refusals"].(map[string]any)["OPENID_ERROR"])
+			assert.Len(t, got["needs_person"], 2, "the two refused rows need a person")
+
+			r = runLong(t, env, "campaign", "list", "--json")
+			require.Equal(t, exitOK, r.code, r)
+			code, body = get(t, p.url+"api/campaigns", "")
+			require.Equal(t, http.StatusOK, code, body)
+			assert.JSONEq(t, r.stdout, body)
+		})
 	}
-	assert.EqualValues(t, 2, got["refusals"].(map[string]any)["OPENID_ERROR"])
-	assert.Len(t, got["needs_person"], 2, "the two refused rows need a person")
-
-	r = runLong(t, env, "campaign", "list", "--json")
-	require.Equal(t, exitOK, r.code, r)
-	code, body = get(t, p.url+"api/campaigns", "")
-	require.Equal(t, http.StatusOK, code, body)
-	assert.JSONEq(t, r.stdout, body)
 }
 
 // refusedCampaign creates and runs a campaign of 5 rows, two of them

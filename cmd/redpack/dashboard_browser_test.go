@@ -152,132 +152,149 @@ func statusJSONOf(t *testing.T, env map[string]string, name string) campaignStat
 
 // The list page and a campaign page load without a console error, show
 // status --json's figures, draw the chart, and export the bytes campaign
-// report writes.
+// report writes. On both databases, in one browser.
 func TestDashboardInBrowser(t *testing.T) {
-	f := newFixture(t)
-	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
-	refusedCampaign(t, f, env, "lean")
-	srv := startDashboard(t, env, "--show-openids")
 	p := newPage(t)
-	st := statusJSONOf(t, env, "lean")
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t)
+			env := campaignEnv(f, dbOf(t, kind, f.dir))
+			refusedCampaign(t, f, env, "lean")
+			srv := startDashboard(t, env, "--show-openids")
+			st := statusJSONOf(t, env, "lean")
 
-	p.run(t, chromedp.Navigate(srv.url), chromedp.WaitVisible(chromedp.CSS("#campaigns")))
-	row := `tr[data-campaign="lean"] `
-	assert.Equal(t, st.Paid, p.int(t, row+`[data-field="paid"]`))
-	assert.Equal(t, st.NotPaid, p.int(t, row+`[data-field="not_paid"]`))
-	assert.Equal(t, st.Rows, p.int(t, row+`[data-field="rows"]`))
-	assert.Equal(t, cny(st.AmountPaid), p.text(t, row+`[data-field="amount_paid"]`))
+			p.run(t, chromedp.Navigate(srv.url), chromedp.WaitVisible(chromedp.CSS("#campaigns")))
+			row := `tr[data-campaign="lean"] `
+			assert.Equal(t, st.Paid, p.int(t, row+`[data-field="paid"]`))
+			assert.Equal(t, st.NotPaid, p.int(t, row+`[data-field="not_paid"]`))
+			assert.Equal(t, st.Rows, p.int(t, row+`[data-field="rows"]`))
+			assert.Equal(t, cny(st.AmountPaid), p.text(t, row+`[data-field="amount_paid"]`))
 
-	p.run(t, chromedp.Navigate(srv.url+"c/lean"), chromedp.WaitVisible(chromedp.CSS("#outcomes")))
-	for field, want := range map[string]int64{"rows": st.Rows, "paid": st.Paid, "not_paid": st.NotPaid, "unknown": st.Unknown, "pending": st.Pending} {
-		assert.Equal(t, want, p.int(t, `#outcomes [data-field="`+field+`"]`), field)
+			p.run(t, chromedp.Navigate(srv.url+"c/lean"), chromedp.WaitVisible(chromedp.CSS("#outcomes")))
+			for field, want := range map[string]int64{"rows": st.Rows, "paid": st.Paid, "not_paid": st.NotPaid, "unknown": st.Unknown, "pending": st.Pending} {
+				assert.Equal(t, want, p.int(t, `#outcomes [data-field="`+field+`"]`), field)
+			}
+			assert.Equal(t, cny(st.AmountPaid), p.text(t, `#outcomes [data-field="amount_paid"]`))
+			assert.Equal(t, cny(st.AmountTotal), p.text(t, `#outcomes [data-field="amount_total"]`))
+			assert.Contains(t, p.text(t, "#refusals"), "appid / openid mismatch", "the README's meaning of OPENID_ERROR")
+			assert.Contains(t, p.text(t, "#needs-person"), "redpack campaign reissue lean --rows 4 --dry-run")
+
+			// The chart: one bar a minute, their counts adding up to the paid rows.
+			bars, err := chromedp.Run(p.ctx, chromedp.AttributesAll(chromedp.CSSAll("#rate-chart rect.bar")))
+			require.NoError(t, err)
+			require.NotEmpty(t, bars)
+			var sum int64
+			for _, b := range bars {
+				n, err := strconv.ParseInt(b["data-count"], 10, 64)
+				require.NoError(t, err)
+				sum += n
+			}
+			assert.Equal(t, st.Paid, sum)
+
+			// The export, downloaded by the browser.
+			for _, format := range []string{"csv", "json"} {
+				dir := t.TempDir()
+				_, err := chromedp.CallBrowser(p.ctx, browser.SetDownloadBehavior,
+					browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+				require.NoError(t, err)
+				p.run(t, chromedp.Click(chromedp.CSS("#export-"+format)))
+				file := filepath.Join(dir, "lean."+format)
+				var got []byte
+				require.Eventually(t, func() bool {
+					var err error
+					got, err = os.ReadFile(file)
+					return err == nil && len(got) > 0
+				}, 20*time.Second, 100*time.Millisecond, "no %s download", format)
+				r := runLong(t, env, "campaign", "report", "lean", "--format", format)
+				require.Equal(t, exitOK, r.code, r)
+				assert.Equal(t, r.stdout, string(got), "the %s export is campaign report's bytes", format)
+			}
+			p.noProblems(t)
+		})
 	}
-	assert.Equal(t, cny(st.AmountPaid), p.text(t, `#outcomes [data-field="amount_paid"]`))
-	assert.Equal(t, cny(st.AmountTotal), p.text(t, `#outcomes [data-field="amount_total"]`))
-	assert.Contains(t, p.text(t, "#refusals"), "appid / openid mismatch", "the README's meaning of OPENID_ERROR")
-	assert.Contains(t, p.text(t, "#needs-person"), "redpack campaign reissue lean --rows 4 --dry-run")
-
-	// The chart: one bar a minute, their counts adding up to the paid rows.
-	bars, err := chromedp.Run(p.ctx, chromedp.AttributesAll(chromedp.CSSAll("#rate-chart rect.bar")))
-	require.NoError(t, err)
-	require.NotEmpty(t, bars)
-	var sum int64
-	for _, b := range bars {
-		n, err := strconv.ParseInt(b["data-count"], 10, 64)
-		require.NoError(t, err)
-		sum += n
-	}
-	assert.Equal(t, st.Paid, sum)
-
-	// The export, downloaded by the browser.
-	for _, format := range []string{"csv", "json"} {
-		dir := t.TempDir()
-		_, err := chromedp.CallBrowser(p.ctx, browser.SetDownloadBehavior,
-			browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
-		require.NoError(t, err)
-		p.run(t, chromedp.Click(chromedp.CSS("#export-"+format)))
-		file := filepath.Join(dir, "lean."+format)
-		var got []byte
-		require.Eventually(t, func() bool {
-			var err error
-			got, err = os.ReadFile(file)
-			return err == nil && len(got) > 0
-		}, 20*time.Second, 100*time.Millisecond, "no %s download", format)
-		r := runLong(t, env, "campaign", "report", "lean", "--format", format)
-		require.Equal(t, exitOK, r.code, r)
-		assert.Equal(t, r.stdout, string(got), "the %s export is campaign report's bytes", format)
-	}
-	p.noProblems(t)
 }
 
-// While a campaign runs, its page's paid count rises without a reload.
+// While a campaign runs, its page's paid count rises without a reload. On
+// both databases, in one browser; the screenshot is SQLite's.
 func TestDashboardLiveInBrowser(t *testing.T) {
-	f := newFixture(t)
-	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
-	file := writeLines(t, f.dir, "live.txt", campaignOpenIDs(60)...)
-	r := runLong(t, env, createArgs("live", file, "--amount", "100")...)
-	require.Equal(t, exitOK, r.code, r)
-	srv := startDashboard(t, env)
 	p := newPage(t)
-	p.run(t, chromedp.Navigate(srv.url+"c/live"), chromedp.WaitVisible(chromedp.CSS("#outcomes")))
-	require.EqualValues(t, 0, p.int(t, `#outcomes [data-field="paid"]`))
-	require.True(t, evaluate[bool](t, p, `window.redpackNoReload = true`))
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t)
+			env := campaignEnv(f, dbOf(t, kind, f.dir))
+			file := writeLines(t, f.dir, "live.txt", campaignOpenIDs(60)...)
+			r := runLong(t, env, createArgs("live", file, "--amount", "100")...)
+			require.Equal(t, exitOK, r.code, r)
+			srv := startDashboard(t, env)
+			p.run(t, chromedp.Navigate(srv.url+"c/live"), chromedp.WaitVisible(chromedp.CSS("#outcomes")))
+			require.EqualValues(t, 0, p.int(t, `#outcomes [data-field="paid"]`))
+			require.True(t, evaluate[bool](t, p, `window.redpackNoReload = true`))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"campaign", "run", "live", "--rate", "5", "--workers", "2", "--timeout", "1s", "--no-progress"},
-			strings.NewReader(""), &lockedBuffer{}, &lockedBuffer{}, func(k string) string { return env[k] })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"campaign", "run", "live", "--rate", "5", "--workers", "2", "--timeout", "1s", "--no-progress"},
+					strings.NewReader(""), &lockedBuffer{}, &lockedBuffer{}, func(k string) string { return env[k] })
+			}()
+			t.Cleanup(func() { cancel(); <-done })
 
-	var seen []int64
-	require.Eventually(t, func() bool {
-		n := p.int(t, `#outcomes [data-field="paid"]`)
-		if len(seen) == 0 || n != seen[len(seen)-1] {
-			seen = append(seen, n)
-		}
-		return len(seen) >= 3 && n > 0
-	}, 60*time.Second, 200*time.Millisecond, "the paid count did not rise: %v", seen)
-	assert.True(t, evaluate[bool](t, p, `window.redpackNoReload === true`), "the page was not reloaded")
-	assert.Equal(t, "live", p.text(t, "#live"))
+			var seen []int64
+			require.Eventually(t, func() bool {
+				n := p.int(t, `#outcomes [data-field="paid"]`)
+				if len(seen) == 0 || n != seen[len(seen)-1] {
+					seen = append(seen, n)
+				}
+				return len(seen) >= 3 && n > 0
+			}, 60*time.Second, 200*time.Millisecond, "the paid count did not rise: %v", seen)
+			assert.True(t, evaluate[bool](t, p, `window.redpackNoReload === true`), "the page was not reloaded")
+			assert.Equal(t, "live", p.text(t, "#live"))
 
-	if os.Getenv(screenshotEnv) != "" {
-		png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.MkdirAll("../../docs", 0o755))
-		require.NoError(t, os.WriteFile("../../docs/dashboard.png", png, 0o644))
+			if os.Getenv(screenshotEnv) != "" && kind == "sqlite" {
+				png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+				require.NoError(t, err)
+				require.NoError(t, os.MkdirAll("../../docs", 0o755))
+				require.NoError(t, os.WriteFile("../../docs/dashboard.png", png, 0o644))
+			}
+			p.noProblems(t)
+		})
 	}
-	p.noProblems(t)
 }
 
 // With a token required, a browser without it gets 401 and never sees the
-// page; the one-time login URL lets it in.
+// page; the one-time login URL lets it in. On both databases, in one
+// browser whose cookies are cleared between them.
 func TestDashboardTokenInBrowser(t *testing.T) {
-	f := newFixture(t)
-	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
-	refusedCampaign(t, f, env, "lean")
-	token := writeLines(t, f.dir, "token", "0123456789abcdef0123456789abcdef")
-	srv := startDashboard(t, env, "--token-file", token)
 	p := newPage(t)
-	p.run(t, chromedp.Navigate(srv.url+"c/lean"), chromedp.WaitReady(chromedp.CSS("body")))
-	p.mu.Lock()
-	status := p.statuses[srv.url+"c/lean"]
-	p.mu.Unlock()
-	assert.EqualValues(t, 401, status)
-	assert.Zero(t, evaluate[int](t, p, `document.querySelectorAll("#outcomes").length`), "the page never renders")
-	assert.Contains(t, p.text(t, "body"), "401 unauthorized")
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			// The last subtest's login cookie would let this one in.
+			_, err := chromedp.Call(p.ctx, network.ClearBrowserCookies, cdp.Empty{})
+			require.NoError(t, err)
+			f := newFixture(t)
+			env := campaignEnv(f, dbOf(t, kind, f.dir))
+			refusedCampaign(t, f, env, "lean")
+			token := writeLines(t, f.dir, "token", "0123456789abcdef0123456789abcdef")
+			srv := startDashboard(t, env, "--token-file", token)
+			p.run(t, chromedp.Navigate(srv.url+"c/lean"), chromedp.WaitReady(chromedp.CSS("body")))
+			p.mu.Lock()
+			status := p.statuses[srv.url+"c/lean"]
+			p.mu.Unlock()
+			assert.EqualValues(t, 401, status)
+			assert.Zero(t, evaluate[int](t, p, `document.querySelectorAll("#outcomes").length`), "the page never renders")
+			assert.Contains(t, p.text(t, "body"), "401 unauthorized")
 
-	var login string
-	require.Eventually(t, func() bool {
-		for _, line := range strings.Split(srv.stdout.String(), "\n") {
-			if i := strings.Index(line, "http://"); i >= 0 && strings.Contains(line, "/login?code=") {
-				login = strings.Fields(line[i:])[0]
-				return true
-			}
-		}
-		return false
-	}, 5*time.Second, 50*time.Millisecond, "no login URL in %q", srv.stdout.String())
-	p.run(t, chromedp.Navigate(login), chromedp.WaitVisible(chromedp.CSS("#campaigns")))
-	assert.Equal(t, "2", p.text(t, `tr[data-campaign="lean"] [data-field="not_paid"]`))
+			var login string
+			require.Eventually(t, func() bool {
+				for _, line := range strings.Split(srv.stdout.String(), "\n") {
+					if i := strings.Index(line, "http://"); i >= 0 && strings.Contains(line, "/login?code=") {
+						login = strings.Fields(line[i:])[0]
+						return true
+					}
+				}
+				return false
+			}, 5*time.Second, 50*time.Millisecond, "no login URL in %q", srv.stdout.String())
+			p.run(t, chromedp.Navigate(login), chromedp.WaitVisible(chromedp.CSS("#campaigns")))
+			assert.Equal(t, "2", p.text(t, `tr[data-campaign="lean"] [data-field="not_paid"]`))
+		})
+	}
 }
