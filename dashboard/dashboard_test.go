@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/redpack-go/redpack"
 	"github.com/redpack-go/redpack/campaign"
+	"github.com/redpack-go/redpack/redpacktest"
 )
 
 const testOpenID = "oUpF8uMuAJO_M2pxb1Q9z0000001"
@@ -180,4 +184,41 @@ func TestChartSVG(t *testing.T) {
 	assert.Contains(t, svg, `xmlns="http://www.w3.org/2000/svg"`)
 	long := chartSVG([]campaign.Bucket{{At: now.Add(-10 * time.Hour).Truncate(time.Minute), Count: 1}}, now, false)
 	assert.Equal(t, chartMinutes, strings.Count(long, `class="bar"`), "at most chartMinutes bars")
+}
+
+// A rule set's awards export is WriteAwards's bytes (rules report's),
+// openids masked unless ShowOpenIDs, as the report's export.
+func TestAwardsExport(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	china := time.FixedZone("CST", 8*3600)
+	rule := campaign.Rule{Name: "spend100", AppID: redpacktest.DefaultAppID, From: time.Date(2026, 12, 1, 0, 0, 0, 0, china),
+		MinFee: 10000, Amount: 500, Budget: 75000, SendName: "天虹百货", Wishing: "满100送5元", ActName: "满额送", Remark: "感谢惠顾"}
+	require.NoError(t, s.DefineRules(ctx, "set", &campaign.RuleSet{Rules: []campaign.Rule{rule}}, redpacktest.DefaultMchID))
+	for i, fee := range []int64{12000, 5000} {
+		tx := fmt.Sprintf("42000000%02d", i)
+		_, err := s.Award(ctx, "set", &redpack.PaymentNotification{AppID: redpacktest.DefaultAppID, MchID: redpacktest.DefaultMchID,
+			ResultCode: "SUCCESS", OpenID: testOpenID, TradeType: "JSAPI", TotalFee: fee, CashFee: fee, TransactionID: tx,
+			OutTradeNo: "o" + tx, TimeEnd: time.Date(2026, 12, 15, 12, 0, 0, 0, china)}, campaign.AwardOptions{NoConfirm: true})
+		require.NoError(t, err)
+	}
+	masked, err := New(s, Config{})
+	require.NoError(t, err)
+	shown, err := New(s, Config{ShowOpenIDs: true})
+	require.NoError(t, err)
+	for _, format := range []string{"csv", "json"} {
+		var want bytes.Buffer
+		require.NoError(t, s.WriteAwards(ctx, "set", format, &want, campaign.ReportOptions{}))
+		require.Equal(t, 2, strings.Count(want.String(), testOpenID), "two awards, one skipped: %s", want.String())
+		r := do(t, shown, "GET", "/c/set/awards."+format, nil)
+		require.Equal(t, http.StatusOK, r.StatusCode)
+		assert.Equal(t, `attachment; filename="set-awards.`+format+`"`, r.Header.Get("Content-Disposition"))
+		assert.Equal(t, want.String(), body(t, r))
+		b := body(t, do(t, masked, "GET", "/c/set/awards."+format, nil))
+		assert.NotContains(t, b, testOpenID)
+		assert.Equal(t, 2, strings.Count(b, MaskOpenID(testOpenID)), b)
+	}
+	page := body(t, do(t, masked, "GET", "/c/set", nil))
+	assert.Contains(t, page, `href="/c/set/awards.csv"`)
+	assert.NotContains(t, body(t, do(t, masked, "GET", "/c/spring", nil)), "awards.csv", "a campaign of a file has no awards to export")
 }
