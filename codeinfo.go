@@ -32,8 +32,19 @@ type CodeInfo struct {
 // terminal.
 func Plain(s string) string { return strings.ReplaceAll(s, "`", "") }
 
-// CodeTable is the README's "err_codes and what to do" table, row by row.
-var CodeTable = []CodeInfo{
+// CodeTable returns the README's "err_codes and what to do" table, row by
+// row: a copy, the caller's to change.
+func CodeTable() []CodeInfo {
+	out := make([]CodeInfo, len(codeTable))
+	for i, ci := range codeTable {
+		ci.Codes = append([]Code(nil), ci.Codes...)
+		out[i] = ci
+	}
+	return out
+}
+
+// codeTable is the table itself, never changed.
+var codeTable = []CodeInfo{
 	{Codes: []Code{CodeSystemError}, Label: "`SYSTEMERROR`", Meaning: "accepted, no definite result", Paid: "unknown",
 		Action: "settle it: `client.Settle` queries, then re-sends the same request"},
 	{Codes: []Code{CodeProcessing}, Label: "`PROCESSING`", Meaning: "accepted, still processing", Paid: "unknown",
@@ -77,12 +88,13 @@ var CodeTable = []CodeInfo{
 // code the table does not hold. For PARAM_ERROR it returns the general
 // row; the expired-bill-number row needs err_code_des to tell it apart.
 func LookupCode(code string) (CodeInfo, bool) {
-	for _, ci := range CodeTable {
+	for _, ci := range codeTable {
 		if ci.Only != "" {
 			continue
 		}
 		for _, c := range ci.Codes {
 			if string(c) == code {
+				ci.Codes = append([]Code(nil), ci.Codes...)
 				return ci, true
 			}
 		}

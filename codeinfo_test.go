@@ -27,7 +27,7 @@ func TestCodeTableMatchesREADME(t *testing.T) {
 		}
 	}
 	var want []string
-	for _, ci := range CodeTable {
+	for _, ci := range CodeTable() {
 		want = append(want, "| "+ci.Label+" | "+ci.Meaning+" | "+ci.Paid+" | "+ci.Action+" |")
 	}
 	assert.Equal(t, want, rows)
@@ -36,7 +36,7 @@ func TestCodeTableMatchesREADME(t *testing.T) {
 // Every code a row lists is in its label, and the label lists no other.
 func TestCodeTableLabelsNameTheirCodes(t *testing.T) {
 	span := regexp.MustCompile("`([A-Z_]+)`")
-	for _, ci := range CodeTable {
+	for _, ci := range CodeTable() {
 		var got []Code
 		for _, m := range span.FindAllStringSubmatch(ci.Label, -1) {
 			got = append(got, Code(m[1]))
