@@ -301,6 +301,13 @@ func (e *eng[TD, TTx]) award(ctx context.Context, name string, n *redpack.Paymen
 // transaction.
 func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TTx], name string, rr *ruleRow, n *redpack.PaymentNotification, opts *AwardOptions, now time.Time) (*Award, error) {
 	r := &rr.rule
+	if !n.Paid() {
+		// A failed payment is not judged, and nothing is journalled for
+		// it: a skip would be final, and keep its transaction from an
+		// award if WeChat later notified it paid.
+		return &Award{RuleSet: name, Rule: r.Name, TransactionID: n.TransactionID, OutTradeNo: n.OutTradeNo, OpenID: n.OpenID,
+			State: AwardSkipped, Why: "not_paid", Reason: fmt.Sprintf("result_code %s: not a paid order", n.ResultCode)}, nil
+	}
 	if prev, err := e.loadAward(ctx, tx, name, r.Name, n.TransactionID); err != nil || prev != nil {
 		if prev != nil {
 			prev.Duplicate = true

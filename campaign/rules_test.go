@@ -454,3 +454,20 @@ func TestBudgetCannotBeLoweredBelowSpent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1000), tot.AmountPaid)
 }
+
+// A notification of a failed payment is answered and judged, but nothing
+// is journalled: if WeChat later notifies the same transaction paid, it
+// is awarded.
+func TestFailedPaymentIsNotJournalled(t *testing.T) {
+	s := openStore(t, newDSN(t, "sqlite"))
+	defineRules(t, s, "fail", testRule("spend100", 500, 1000))
+	n := payment("f1", openids(1)[0], 10000, dec15)
+	n.ResultCode = "FAIL"
+	a := awardOf(t, s, "fail", n, AwardOptions{NoConfirm: true})
+	assert.Equal(t, AwardSkipped, a.State)
+	assert.Equal(t, "not_paid", a.Why)
+	n.ResultCode = "SUCCESS"
+	a = awardOf(t, s, "fail", n, AwardOptions{NoConfirm: true})
+	assert.Equal(t, AwardWaiting, a.State)
+	assert.False(t, a.Duplicate)
+}
