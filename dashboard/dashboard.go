@@ -62,7 +62,8 @@ type Config struct {
 	// send before it needs a person (default 10 minutes).
 	UnknownAfter time.Duration
 	// RateWindow is the span the current pay rate, and so the ETA, is
-	// measured over (default 5 minutes).
+	// measured over (default 5 minutes); a run that started within it is
+	// measured from its start.
 	RateWindow time.Duration
 
 	now func() time.Time
