@@ -65,6 +65,9 @@ type Info struct {
 	Rows        int64
 	TotalAmount int64 // fen, every row
 	CreatedAt   time.Time
+	// LastRunAt is when a run of the campaign last started (as List's);
+	// zero if none has.
+	LastRunAt time.Time
 }
 
 // Create imports a campaign: every row gets its bill number (the

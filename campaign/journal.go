@@ -158,12 +158,12 @@ func (e *eng[TD, TTx]) insertRows(ctx context.Context, tx TTx, rc *river.Client[
 
 func (e *eng[TD, TTx]) info(ctx context.Context, name string) (*Info, error) {
 	var (
-		in      Info
-		tmpl    string
-		created int64
+		in               Info
+		tmpl             string
+		created, lastRun int64
 	)
 	err := e.inTx(ctx, func(tx TTx) error {
-		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, template, source, row_count, total_amount, created_at, kind FROM redpack_campaign WHERE name = $1`, name)
+		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, template, source, row_count, total_amount, created_at, last_run_at, kind FROM redpack_campaign WHERE name = $1`, name)
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func (e *eng[TD, TTx]) info(ctx context.Context, name string) (*Info, error) {
 			return fmt.Errorf("campaign %s: %w", name, ErrNotFound)
 		}
 		var kind string
-		if err := r.Scan(&in.Name, &in.MchID, &tmpl, &in.Source, &in.Rows, &in.TotalAmount, &created, &kind); err != nil {
+		if err := r.Scan(&in.Name, &in.MchID, &tmpl, &in.Source, &in.Rows, &in.TotalAmount, &created, &lastRun, &kind); err != nil {
 			return err
 		}
 		in.RuleSet = kind == kindRules
@@ -187,7 +187,7 @@ func (e *eng[TD, TTx]) info(ctx context.Context, name string) (*Info, error) {
 	if err := json.Unmarshal([]byte(tmpl), &in.Template); err != nil {
 		return nil, fmt.Errorf("campaign %s: template: %w", name, err)
 	}
-	in.CreatedAt = time.UnixMilli(created)
+	in.CreatedAt, in.LastRunAt = time.UnixMilli(created), millis(lastRun)
 	return &in, nil
 }
 

@@ -39,6 +39,7 @@ import (
 	"errors"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -66,8 +67,16 @@ type Config struct {
 	// UnknownAfter is how long a row may stay unknown after its first
 	// send before it needs a person (default 10 minutes).
 	UnknownAfter time.Duration
+	// RiverUI mounts River's own UI (riverqueue.com/riverui) under
+	// /river, for job-level detail: behind the same token and loopback
+	// rules, and read-only like the rest, since every method but GET and
+	// HEAD is refused. Close stops its background queries.
+	RiverUI bool
+	// Logger receives River's UI's errors; nil discards them.
+	Logger *slog.Logger
 	// RateWindow is the span the current pay rate, and so the ETA, is
-	// measured over (default 5 minutes).
+	// measured over (default 5 minutes); a run that started within it is
+	// measured from its start.
 	RateWindow time.Duration
 
 	now func() time.Time
@@ -82,6 +91,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	loginCode string // "" once used
+
+	stopRiver context.CancelFunc
 }
 
 // cookieName is the session cookie's name.
@@ -123,7 +134,27 @@ func New(s *campaign.Store, cfg Config) (*Server, error) {
 	d.mux.HandleFunc("GET /c/{name}/awards.json", d.exportAwards("json"))
 	d.mux.HandleFunc("GET /api/campaigns", d.apiList)
 	d.mux.HandleFunc("GET /api/campaigns/{name}", d.apiCampaign)
+	if cfg.RiverUI {
+		ctx, cancel := context.WithCancel(context.Background())
+		h, err := riverUI(ctx, s, cfg.Logger)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		d.stopRiver = cancel
+		d.mux.Handle(riverPrefix+"/", h)
+		d.mux.Handle(riverPrefix, h) // River's UI redirects it to /river/
+	}
 	return d, nil
+}
+
+// Close stops River's UI's background queries, if it is mounted. The
+// store stays open.
+func (d *Server) Close() error {
+	if d.stopRiver != nil {
+		d.stopRiver()
+	}
+	return nil
 }
 
 // LoginURL is the path of the one-time login: opened once, it sets the
@@ -154,6 +185,9 @@ var securityHeaders = map[string]string{
 func (d *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range securityHeaders {
 		w.Header().Set(k, v)
+	}
+	if d.stopRiver != nil && (r.URL.Path == riverPrefix || strings.HasPrefix(r.URL.Path, riverPrefix+"/")) {
+		w.Header().Set("Content-Security-Policy", riverCSP)
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")

@@ -25,7 +25,13 @@ const testOpenID = "oUpF8uMuAJO_M2pxb1Q9z0000001"
 // newStore is a SQLite journal holding one campaign of two rows, not run.
 func newStore(t *testing.T) *campaign.Store {
 	t.Helper()
-	s, err := campaign.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	return newStoreAt(t, filepath.Join(t.TempDir(), "c.db"))
+}
+
+// newStoreAt is newStore in the SQLite file path.
+func newStoreAt(t *testing.T, path string) *campaign.Store {
+	t.Helper()
+	s, err := campaign.Open(context.Background(), path)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	tmpl := campaign.Template{SendName: "天虹百货", Wishing: "新春快乐", ActName: "新春红包", Remark: "感谢关注", ClientIP: "192.168.0.1", Amount: 100}
@@ -221,4 +227,55 @@ func TestAwardsExport(t *testing.T) {
 	page := body(t, do(t, masked, "GET", "/c/set", nil))
 	assert.Contains(t, page, `href="/c/set/awards.csv"`)
 	assert.NotContains(t, body(t, do(t, masked, "GET", "/c/spring", nil)), "awards.csv", "a campaign of a file has no awards to export")
+}
+
+// The current rate is measured from the run's start when the run began
+// within the rate window: 300 rows paid in the 40 s since a run started
+// are 450 a minute, not the 60 a fixed 5-minute window would make of
+// them; once the run is older than the window, the window rules again.
+func TestRatePerMinute(t *testing.T) {
+	now := time.Date(2026, 2, 1, 10, 5, 20, 0, chinaTime)
+	start := now.Add(-40 * time.Second) // 10:04:40
+	series := []campaign.Bucket{
+		{At: now.Add(-2 * time.Hour).Truncate(time.Minute), Count: 1000}, // an earlier run, outside every window
+		{At: time.Date(2026, 2, 1, 10, 4, 0, 0, chinaTime), Count: 180},
+		{At: time.Date(2026, 2, 1, 10, 5, 0, 0, chinaTime), Count: 120},
+	}
+	assert.InDelta(t, 450, ratePerMinute(series, now, start, 5*time.Minute), 0.001)
+	assert.InDelta(t, 60, ratePerMinute(series, now, time.Time{}, 5*time.Minute), 0.001, "no run start known: the whole window")
+	assert.InDelta(t, 60, ratePerMinute(series, now, now.Add(-time.Hour), 5*time.Minute), 0.001, "a run older than the window")
+	assert.InDelta(t, 60, ratePerMinute(series, now, now.Add(time.Minute), 5*time.Minute), 0.001, "a start in the future (clock skew) is ignored")
+	// Right after the start, the span is at least minRateSpan.
+	first := []campaign.Bucket{{At: now.Truncate(time.Minute), Count: 1}}
+	assert.InDelta(t, 30, ratePerMinute(first, now, now.Add(-100*time.Millisecond), 5*time.Minute), 0.001)
+	assert.Zero(t, ratePerMinute(nil, now, start, 5*time.Minute))
+}
+
+// The campaign's JSON measures the rate from the run's start, which Info
+// reads from the journal: a run that started 30 s ago and paid both rows
+// reads 4 a minute, where the 5-minute window alone would read 0.4.
+func TestStatusRateFromRunStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.db")
+	s := newStoreAt(t, path)
+	now := time.Now().Truncate(time.Second)
+	d, err := New(s, Config{now: func() time.Time { return now }})
+	require.NoError(t, err)
+	st, err := d.status(context.Background(), "spring")
+	require.NoError(t, err)
+	assert.Zero(t, st.RatePerMinute)
+	assert.EqualValues(t, -1, st.ETASeconds, "no rate, no ETA")
+
+	db := rawDB(t, path)
+	_, err = db.Exec(`UPDATE redpack_campaign SET last_run_at = $1 WHERE name = 'spring'`, now.Add(-30*time.Second).UnixMilli())
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE redpack_campaign_row SET outcome = 'paid', status = 'SENT', settled_at = $1 WHERE campaign = 'spring' AND row_no = 1`, now.Add(-10*time.Second).UnixMilli())
+	require.NoError(t, err)
+	info, err := s.Info(context.Background(), "spring")
+	require.NoError(t, err)
+	assert.Equal(t, now.Add(-30*time.Second).UnixMilli(), info.LastRunAt.UnixMilli())
+	st, err = d.status(context.Background(), "spring")
+	require.NoError(t, err)
+	assert.InDelta(t, 2, st.RatePerMinute, 0.001, "1 paid in the 30 s since the run started")
+	assert.EqualValues(t, 30, st.ETASeconds, "the one open row at 2 a minute")
 }

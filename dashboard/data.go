@@ -46,8 +46,9 @@ type Status struct {
 	RuleSet  bool  `json:"rule_set"`
 	InFlight int64 `json:"in_flight"`
 	Awaiting int64 `json:"awaiting"`
-	// RatePerMinute is the rows paid per minute over the rate window;
-	// ETASeconds the time the open rows take at that rate (-1: no rate).
+	// RatePerMinute is the rows paid per minute over the rate window,
+	// or since the current run started when that is later; ETASeconds
+	// the time the open rows take at that rate (-1: no rate).
 	RatePerMinute float64           `json:"rate_per_minute"`
 	ETASeconds    int64             `json:"eta_seconds"`
 	PaidPerMinute []campaign.Bucket `json:"paid_per_minute"`
@@ -116,7 +117,7 @@ func (d *Server) status(ctx context.Context, name string) (*Status, error) {
 		st.PaidPerMinute = []campaign.Bucket{}
 	}
 	now := d.cfg.now()
-	st.RatePerMinute = ratePerMinute(st.PaidPerMinute, now, d.cfg.RateWindow)
+	st.RatePerMinute = ratePerMinute(st.PaidPerMinute, now, info.LastRunAt, d.cfg.RateWindow)
 	st.ETASeconds = -1
 	if st.open == 0 {
 		st.ETASeconds = 0
@@ -152,17 +153,30 @@ func (d *Server) status(ctx context.Context, name string) (*Status, error) {
 
 func isNotRuleSet(err error) bool { return err != nil && errors.Is(err, campaign.ErrNotRuleSet) }
 
-// ratePerMinute is the paid rows per minute over the window before now.
-func ratePerMinute(series []campaign.Bucket, now time.Time, window time.Duration) float64 {
+// ratePerMinute is the paid rows per minute since from: the later of
+// now less the rate window and the start of the current run (runStart;
+// zero if none is known). A run that started within the window is
+// measured over its own time only: counting the minutes before it as idle
+// would read its pace, and so the ETA, low for the whole first window.
+// The minute buckets at or after from's minute are counted whole; with
+// one run at a time every payment in them is the run's own. The span is
+// at least minRateSpan, so that the first payment alone is no burst.
+func ratePerMinute(series []campaign.Bucket, now, runStart time.Time, window time.Duration) float64 {
 	from := now.Add(-window)
+	if runStart.After(from) && !runStart.After(now) {
+		from = runStart
+	}
 	var n int64
 	for _, b := range series {
-		if !b.At.Add(time.Minute).Before(from) {
+		if b.At.Add(time.Minute).After(from) && !b.At.After(now) {
 			n += b.Count
 		}
 	}
-	return float64(n) / window.Minutes()
+	return float64(n) / max(now.Sub(from), minRateSpan).Minutes()
 }
+
+// minRateSpan is the shortest span a rate is measured over.
+const minRateSpan = 2 * time.Second
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -45,7 +45,8 @@ var funcs = template.FuncMap{
 	},
 }
 
-func (d *Server) render(w http.ResponseWriter, page string, data any) {
+func (d *Server) render(w http.ResponseWriter, page string, data map[string]any) {
+	data["River"] = d.stopRiver != nil
 	var b bytes.Buffer
 	if err := d.tmpl[page].Execute(&b, data); err != nil {
 		http.Error(w, "the page could not be drawn: "+err.Error(), http.StatusInternalServerError)

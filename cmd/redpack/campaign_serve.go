@@ -33,6 +33,8 @@ payments skipped by reason and cap hits, and the report's CSV and JSON export
 (the bytes 'campaign report' writes). The pages poll GET /api/campaigns and
 GET /api/campaigns/NAME, whose figures are 'campaign status --json''s (and
 'rules status --json''s for a rule set); without JavaScript they work, only not live.
+River's own UI is under /river for job-level detail (--river-ui=false leaves it out);
+its cancel, retry and delete buttons are refused like every other write.
 
 It listens on loopback. Any other --listen needs --token-file: every request must
 then carry the token as "Authorization: Bearer TOKEN", or the cookie the one-time
@@ -44,6 +46,7 @@ on the pages writes: reissue, run and query stay commands. Ctrl-C stops it (exit
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to serve on; beyond loopback it needs --token-file")
 	tokenFile := fs.String("token-file", "", "`file` holding the token every request must carry (at least 16 characters)")
 	showOpenIDs := fs.Bool("show-openids", false, "show openids whole (masked by default), on the pages and in the export")
+	riverUI := fs.Bool("river-ui", true, "mount River's own UI under /river for job-level detail (read-only: its cancel, retry and delete are refused)")
 	unknownAfter := fs.Duration("unknown-after", 10*time.Minute, "how long a row may stay unknown after its first send before it needs a person")
 	db := dbFlag(fs)
 	cmd.ValidArgsFunction = cobra.NoFileCompletions
@@ -78,15 +81,17 @@ on the pages writes: reissue, run and query stay commands. Ctrl-C stops it (exit
 			return campaignFail(e, "serve", err)
 		}
 		defer s.Close()
-		d, err := dashboard.New(s, dashboard.Config{Token: token, ShowOpenIDs: *showOpenIDs, UnknownAfter: *unknownAfter})
+		logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+		d, err := dashboard.New(s, dashboard.Config{Token: token, ShowOpenIDs: *showOpenIDs, UnknownAfter: *unknownAfter,
+			RiverUI: *riverUI, Logger: logger})
 		if err != nil {
 			return campaignFail(e, "serve", err)
 		}
+		defer d.Close()
 		ln, err := net.Listen("tcp", *listen)
 		if err != nil {
 			return bad("--listen: %v", err)
 		}
-		logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 		srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: log.New(slogWriter{logger}, "", 0)}
 		served := make(chan error, 1)
