@@ -21,27 +21,9 @@ var chinaTime = time.FixedZone("CST", 8*3600)
 // rule set adds those of "redpack rules status --json"; the rest are the
 // dashboard's own.
 type Status struct {
-	Name        string           `json:"name"`
-	MchID       string           `json:"mch_id,omitempty"`
-	Source      string           `json:"source"`
-	CreatedAt   time.Time        `json:"created_at"`
-	Rows        int64            `json:"rows"`
-	Paid        int64            `json:"paid"`
-	NotPaid     int64            `json:"not_paid"`
-	Unknown     int64            `json:"unknown"`
-	Pending     int64            `json:"pending"`
-	Held        int64            `json:"held,omitempty"`
-	HeldUntil   time.Time        `json:"held_until,omitzero"`
-	AmountTotal int64            `json:"amount_total"`
-	AmountPaid  int64            `json:"amount_paid"`
-	Refusals    map[string]int64 `json:"refusals"`
-	Done        bool             `json:"done"`
-
-	// A rule set's, as rules status --json; nil for a campaign of a file,
-	// so that a rule set's zeros are still written.
-	Payments       *int64       `json:"payments,omitempty"`
-	AwardsLastHour *int64       `json:"awards_last_hour,omitempty"`
-	Rules          []RuleStatus `json:"rules,omitempty"`
+	campaign.StatusReport
+	// A rule set's, as rules status --json; nil for a campaign of a file.
+	*campaign.RuleSetReport
 
 	RuleSet  bool  `json:"rule_set"`
 	InFlight int64 `json:"in_flight"`
@@ -58,12 +40,6 @@ type Status struct {
 	NeedsPerson []Attention `json:"needs_person"`
 
 	open int64
-}
-
-// RuleStatus is one rule, as in rules status --json.
-type RuleStatus struct {
-	campaign.RuleStatus
-	Awaiting int64 `json:"awaiting"`
 }
 
 // Attention is a row that needs a person.
@@ -93,17 +69,12 @@ func (d *Server) status(ctx context.Context, name string) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{Name: info.Name, MchID: info.MchID, Source: info.Source, CreatedAt: info.CreatedAt.In(chinaTime),
-		Rows: t.Rows, Paid: t.Paid, NotPaid: t.NotPaid, Unknown: t.Unknown, Pending: t.Pending, Held: t.Held,
-		HeldUntil: t.HeldUntil, AmountTotal: t.AmountTotal, AmountPaid: t.AmountPaid, Refusals: t.Refusals,
-		Done: t.Unknown == 0 && t.Pending == 0, InFlight: t.InFlight, Awaiting: t.Awaiting, open: t.Open}
+	st := &Status{StatusReport: campaign.NewStatusReport(info, t), InFlight: t.InFlight, Awaiting: t.Awaiting, open: t.Open}
 	rs, err := d.store.RuleStatus(ctx, name)
 	switch {
 	case err == nil:
-		st.RuleSet, st.Payments, st.AwardsLastHour, st.Rules = true, &rs.Payments, &rs.AwardsLastHour, []RuleStatus{}
-		for _, r := range rs.Rules {
-			st.Rules = append(st.Rules, RuleStatus{RuleStatus: r, Awaiting: r.Awards[campaign.AwardWaiting]})
-		}
+		rr := campaign.NewRuleSetReport(rs)
+		st.RuleSet, st.RuleSetReport = true, &rr
 		if st.AwardsPerHour, err = d.store.AwardsPerHour(ctx, name); err != nil {
 			return nil, err
 		}

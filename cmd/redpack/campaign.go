@@ -332,29 +332,12 @@ func newCampaignStatusCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-type campaignStatus struct {
-	Name        string           `json:"name"`
-	MchID       string           `json:"mch_id,omitempty"`
-	Source      string           `json:"source"`
-	CreatedAt   time.Time        `json:"created_at"`
-	Rows        int64            `json:"rows"`
-	Paid        int64            `json:"paid"`
-	NotPaid     int64            `json:"not_paid"`
-	Unknown     int64            `json:"unknown"`
-	Pending     int64            `json:"pending"`
-	Held        int64            `json:"held,omitempty"`
-	HeldUntil   time.Time        `json:"held_until,omitzero"`
-	AmountTotal int64            `json:"amount_total"`
-	AmountPaid  int64            `json:"amount_paid"`
-	Refusals    map[string]int64 `json:"refusals"`
-	Done        bool             `json:"done"` // every row paid or definitely not paid
-}
+// campaignStatus is status --json: the campaign package's report, which
+// the dashboard serves too.
+type campaignStatus = campaign.StatusReport
 
 func statusJSON(info *campaign.Info, t *campaign.Totals) campaignStatus {
-	return campaignStatus{Name: info.Name, MchID: info.MchID, Source: info.Source, CreatedAt: info.CreatedAt.In(chinaTime),
-		Rows: t.Rows, Paid: t.Paid, NotPaid: t.NotPaid, Unknown: t.Unknown, Pending: t.Pending, Held: t.Held,
-		HeldUntil: t.HeldUntil, AmountTotal: t.AmountTotal, AmountPaid: t.AmountPaid, Refusals: t.Refusals,
-		Done: t.Unknown == 0 && t.Pending == 0}
+	return campaign.NewStatusReport(info, t)
 }
 
 var chinaTime = time.FixedZone("CST", 8*3600)

@@ -246,21 +246,12 @@ awards awaiting their hold or confirmation.`
 	return cmd
 }
 
-// ruleStatusJSON is one rule in status --json.
-type ruleStatusJSON struct {
-	campaign.RuleStatus
-	// Awaiting counts awards waiting for their hold or WeChat's
-	// confirmation, not yet queued to be paid.
-	Awaiting int64 `json:"awaiting"`
-}
-
 // rulesStatusJSON is status --json: the rows' totals as campaign status
-// prints them, the rule set's own figures and each rule's.
+// prints them, then the rule set's own figures and each rule's, as the
+// campaign package reports them (and the dashboard serves them).
 type rulesStatusJSON struct {
 	campaignStatus
-	Payments       int64            `json:"payments"`
-	AwardsLastHour int64            `json:"awards_last_hour"`
-	Rules          []ruleStatusJSON `json:"rules"`
+	campaign.RuleSetReport
 }
 
 func runRulesStatus(ctx context.Context, e *env, fs *pflag.FlagSet, db, name string, asJSON bool) int {
@@ -282,11 +273,7 @@ func runRulesStatus(ctx context.Context, e *env, fs *pflag.FlagSet, db, name str
 		return commandFail(e, "rules status", err)
 	}
 	if asJSON {
-		out := rulesStatusJSON{campaignStatus: statusJSON(info, t), Payments: rs.Payments, AwardsLastHour: rs.AwardsLastHour, Rules: []ruleStatusJSON{}}
-		for _, r := range rs.Rules {
-			out.Rules = append(out.Rules, ruleStatusJSON{RuleStatus: r, Awaiting: r.Awards[campaign.AwardWaiting]})
-		}
-		writeJSON(e.stdout, out)
+		writeJSON(e.stdout, rulesStatusJSON{campaignStatus: statusJSON(info, t), RuleSetReport: campaign.NewRuleSetReport(rs)})
 		return exitOK
 	}
 	writeTotals(e.stdout, info, t)
