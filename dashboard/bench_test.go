@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -28,9 +29,9 @@ type bigCampaign struct {
 	now   time.Time
 }
 
-// newBigCampaign makes the store of the kind. b must be a benchmark with
+// newBigCampaign makes the store of the kind. A benchmark b must have
 // sub-benchmarks, which Go runs once.
-func newBigCampaign(b *testing.B, kind string) *bigCampaign {
+func newBigCampaign(b testing.TB, kind string) *bigCampaign {
 	b.Helper()
 	ctx := context.Background()
 	dsn := newDSN(b, kind)
@@ -71,6 +72,54 @@ func newBigCampaign(b *testing.B, kind string) *bigCampaign {
 		require.NoError(b, err)
 	}
 	return &bigCampaign{store: s, now: now}
+}
+
+// TestDashboardAt200k: the 200,000-row campaign, mid-run, on both
+// databases: the JSON a page polls holds Status's figures to the row and
+// the fen, its per-minute series adds up to them, and the page shows
+// them.
+func TestDashboardAt200k(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			c := newBigCampaign(t, kind)
+			d, err := New(c.store, Config{now: func() time.Time { return c.now }})
+			require.NoError(t, err)
+			ctx := context.Background()
+			tot, err := c.store.Status(ctx, "big")
+			require.NoError(t, err)
+			require.EqualValues(t, 170000, tot.Paid)
+
+			req := httptest.NewRequest("GET", "/api/campaigns/big", nil)
+			req.Host = "127.0.0.1:8080"
+			w := httptest.NewRecorder()
+			d.ServeHTTP(w, req)
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			var st Status
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &st))
+			require.Equal(t, tot.Rows, st.Rows)
+			require.Equal(t, tot.Paid, st.Paid)
+			require.Equal(t, tot.NotPaid, st.NotPaid)
+			require.Equal(t, tot.Unknown, st.Unknown)
+			require.Equal(t, tot.Pending, st.Pending)
+			require.Equal(t, tot.AmountTotal, st.AmountTotal)
+			require.Equal(t, tot.AmountPaid, st.AmountPaid)
+			require.Equal(t, tot.Refusals, st.Refusals)
+			var n, amount int64
+			for _, b := range st.PaidPerMinute {
+				n, amount = n+b.Count, amount+b.Amount
+			}
+			require.Equal(t, tot.Paid, n, "the chart's minutes add up to the paid rows")
+			require.Equal(t, tot.AmountPaid, amount, "and to the fen")
+			require.Len(t, st.NeedsPerson, needsPersonLimit)
+
+			req = httptest.NewRequest("GET", "/c/big", nil)
+			req.Host = "127.0.0.1:8080"
+			w = httptest.NewRecorder()
+			d.ServeHTTP(w, req)
+			require.Equal(t, http.StatusOK, w.Code)
+			require.Contains(t, w.Body.String(), cny(tot.AmountPaid))
+		})
+	}
 }
 
 // BenchmarkDashboardAt200k measures what a viewer's poll costs on a
