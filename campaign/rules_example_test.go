@@ -173,3 +173,16 @@ func ExampleStore_NotifyHandler() {
 	// kept true → queued paid
 	// kept false → cancelled
 }
+
+// Money as the command and the dashboard show it.
+func ExampleCNY() {
+	for _, fen := range []int64{0, 5, 1000, 123456789, -250} {
+		fmt.Println(campaign.CNY(fen))
+	}
+	// Output:
+	// ¥0.00
+	// ¥0.05
+	// ¥10.00
+	// ¥1,234,567.89
+	// -¥2.50
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/redpack-go/redpack"
@@ -227,18 +226,8 @@ func sortedCounts(m map[string]int64) []count {
 	return out
 }
 
-// cny formats fen as "¥1,234.56", as the CLI does.
-func cny(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	yuan := strconv.FormatInt(fen/100, 10)
-	for i := len(yuan) - 3; i > 0; i -= 3 {
-		yuan = yuan[:i] + "," + yuan[i:]
-	}
-	return fmt.Sprintf("%s¥%s.%02d", sign, yuan, fen%100)
-}
+// cny formats fen as yuan, as everything of redpack shows money.
+func cny(fen int64) string { return campaign.CNY(fen) }
 
 func eta(seconds int64) string {
 	switch {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redpack-go/redpack"
+	"github.com/redpack-go/redpack/campaign"
 )
 
 // failure is an error explained for the user: what kind it is, what it
@@ -485,18 +486,8 @@ func wrap(text string, width int, indent string) string {
 	return strings.Join(out, "\n")
 }
 
-// cny formats fen as yuan: 1000 → "¥10.00", 1000000 → "¥10,000.00".
-func cny(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	yuan := strconv.FormatInt(fen/100, 10)
-	for i := len(yuan) - 3; i > 0; i -= 3 {
-		yuan = yuan[:i] + "," + yuan[i:]
-	}
-	return fmt.Sprintf("%s¥%s.%02d", sign, yuan, fen%100)
-}
+// cny formats fen as yuan, as everything of redpack shows money.
+func cny(fen int64) string { return campaign.CNY(fen) }
 
 // yuanString is fen as a plain decimal for JSON: 1000 → "10.00".
 func yuanString(fen int64) string {
