@@ -117,6 +117,17 @@ func campaignArg(e *env, name string, args []string) (string, int, bool) {
 // campaignFail prints err for a person and returns its exit code.
 func campaignFail(e *env, cmd string, err error) int { return commandFail(e, "campaign "+cmd, err) }
 
+// failOrInterrupted is commandFail for a command that was starting: when
+// ctx is done (Ctrl-C, SIGTERM) the failure came of the interruption, and
+// the command exits 130 as an interrupted one does, not with a usage code.
+func failOrInterrupted(ctx context.Context, e *env, cmd string, err error) int {
+	if ctx.Err() != nil {
+		fmt.Fprintf(e.stderr, "redpack %s: stopped before it began; nothing was sent.\n", cmd)
+		return exitInterrupted
+	}
+	return commandFail(e, cmd, err)
+}
+
 // commandFail prints err for a person, as command (e.g. "rules serve")
 // said it, and returns its exit code.
 func commandFail(e *env, cmd string, err error) int {

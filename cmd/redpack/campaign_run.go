@@ -85,12 +85,12 @@ func runCampaignRun(ctx context.Context, e *env, name string, fs *pflag.FlagSet,
 	}
 	s, err := openExistingCampaignDB(ctx, e, fs, db)
 	if err != nil {
-		return campaignFail(e, "run", err)
+		return failOrInterrupted(ctx, e, "campaign run", err)
 	}
 	defer s.Close()
 	info, err := s.Info(ctx, name)
 	if err != nil {
-		return campaignFail(e, "run", err)
+		return failOrInterrupted(ctx, e, "campaign run", err)
 	}
 	pf.warnStoredRate(ctx, e, s, cfg)
 	prog := newProgress(e, info, noProgress)
@@ -110,7 +110,7 @@ func runCampaignRun(ctx context.Context, e *env, name string, fs *pflag.FlagSet,
 		return exitUsage
 	}
 	if t == nil {
-		return campaignFail(e, "run", err)
+		return failOrInterrupted(ctx, e, "campaign run", err)
 	}
 	var halted *campaign.StoppedError
 	errors.As(err, &halted)

@@ -327,3 +327,26 @@ func TestRulesServeSeveralProcesses(t *testing.T) {
 	assert.Equal(t, int64(10000), f.srv.Paid(testMchID), "the ledger: the budget to the fen")
 	assertReportMatchesLedger(t, f.srv, reportRows(t, env, "rules"))
 }
+
+// TestInterruptedWhileStarting: Ctrl-C or SIGTERM while campaign run or
+// rules serve opens its database exits 130, as an interruption, not 2 as
+// a bad --db would (the chaos test once caught a SIGTERM there).
+func TestInterruptedWhileStarting(t *testing.T) {
+	f := newFixture(t)
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			env := campaignEnv(f, dbOf(t, kind, t.TempDir()))
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // the signal came first
+			for _, args := range [][]string{
+				{"campaign", "run", "spring"},
+				{"rules", "serve", "--config", rulesFile(t, t.TempDir(), issueRules), "--listen", "127.0.0.1:0"},
+			} {
+				var stdout, stderr strings.Builder
+				code := run(ctx, args, strings.NewReader(""), &stdout, &stderr, func(k string) string { return env[k] })
+				assert.Equal(t, exitInterrupted, code, "%v: %s", args, stderr.String())
+				assert.Contains(t, stderr.String(), "nothing was sent", args)
+			}
+		})
+	}
+}

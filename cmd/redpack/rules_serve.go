@@ -169,10 +169,13 @@ func runRulesServe(ctx context.Context, e *env, fs *pflag.FlagSet, sf *serveFlag
 
 	s, err := openCampaignDB(ctx, e, fs, sf.db)
 	if err != nil {
-		return commandFail(e, cmdName, err)
+		return failOrInterrupted(ctx, e, cmdName, err)
 	}
 	defer s.Close()
 	if err := s.DefineRules(ctx, sf.name, set, cfg.Merchant.MchID()); err != nil {
+		if ctx.Err() != nil {
+			return failOrInterrupted(ctx, e, cmdName, err)
+		}
 		return rulesFail(e, "serve", err)
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
