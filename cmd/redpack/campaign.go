@@ -40,32 +40,8 @@ any row twice.`,
   redpack campaign status spring
   redpack campaign list
   redpack campaign report spring --format csv --out spring.csv`,
-		// A mistyped subcommand is reported as the root's are, and
-		// "campaign help run" shows run's help.
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 && args[0] == "help" {
-				return nil
-			}
-			return unknownCommandArgs(cmd, args)
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			switch {
-			case len(args) == 0:
-				writeHelp(e.stderr, cmd)
-				return exitWith(exitUsage)
-			case len(args) == 1:
-				writeHelp(e.stdout, cmd)
-				return nil
-			}
-			sub, rest, err := cmd.Find(args[1:])
-			if err != nil || len(rest) > 0 || sub == cmd {
-				return unknownCommand("redpack campaign help", cmd, args[1], "redpack campaign help")
-			}
-			writeHelp(e.stdout, sub)
-			return nil
-		},
-		ValidArgsFunction: cobra.NoFileCompletions,
 	}
+	groupOf(e, cmd)
 	setEpilog(cmd, `Every command takes --db DSN ($`+campaignDBEnv+`): a file path is SQLite (default
 `+campaign.DefaultDB+` in the current directory), a postgres:// URL is PostgreSQL,
 where several "run" processes, on one machine or many, share one campaign
@@ -115,6 +91,36 @@ func campaignArg(e *env, name string, args []string) (string, int, bool) {
 }
 
 // campaignFail prints err for a person and returns its exit code.
+// groupOf makes cmd a group of subcommands: alone it prints its help (to
+// stderr, exit 2), "help SUB" shows SUB's, and a mistyped subcommand is
+// reported as the root's are.
+func groupOf(e *env, cmd *cobra.Command) {
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 && args[0] == "help" {
+			return nil
+		}
+		return unknownCommandArgs(cmd, args)
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) == 0:
+			writeHelp(e.stderr, cmd)
+			return exitWith(exitUsage)
+		case len(args) == 1:
+			writeHelp(e.stdout, cmd)
+			return nil
+		}
+		help := "redpack " + cmd.Name() + " help"
+		sub, rest, err := cmd.Find(args[1:])
+		if err != nil || len(rest) > 0 || sub == cmd {
+			return unknownCommand(help, cmd, args[1], help)
+		}
+		writeHelp(e.stdout, sub)
+		return nil
+	}
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+}
+
 func campaignFail(e *env, cmd string, err error) int { return commandFail(e, "campaign "+cmd, err) }
 
 // failOrInterrupted is commandFail for a command that was starting: when

@@ -34,30 +34,8 @@ campaign, so 'campaign status', 'report', 'reissue' and 'list' work on it too.`,
   redpack rules serve --config rules.json --merchant redpack-fake/merchant.json --no-confirm --listen 127.0.0.1:8080
   redpack rules status
   redpack rules report --format csv`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 && args[0] == "help" {
-				return nil
-			}
-			return unknownCommandArgs(cmd, args)
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			switch {
-			case len(args) == 0:
-				writeHelp(e.stderr, cmd)
-				return exitWith(exitUsage)
-			case len(args) == 1:
-				writeHelp(e.stdout, cmd)
-				return nil
-			}
-			sub, rest, err := cmd.Find(args[1:])
-			if err != nil || len(rest) > 0 || sub == cmd {
-				return unknownCommand("redpack rules help", cmd, args[1], "redpack rules help")
-			}
-			writeHelp(e.stdout, sub)
-			return nil
-		},
-		ValidArgsFunction: cobra.NoFileCompletions,
 	}
+	groupOf(e, cmd)
 	setEpilog(cmd, `The rules file is JSON: {"rules": [{"name": "spend100", "appid": "wx…", "from": …,
 "min_fee": 10000, "amount": 500, "budget": 75000, …}]}; 'redpack help rules check'
 and the README list every key. Every command but check takes --db DSN
