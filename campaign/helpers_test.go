@@ -2,67 +2,23 @@ package campaign
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/redpack-go/redpack"
+	"github.com/redpack-go/redpack/internal/testpg"
 	"github.com/redpack-go/redpack/redpacktest"
 )
 
-// postgresEnv names the variable that gives the tests a PostgreSQL server
-// (a DSN of a database they may create schemas in). CI sets it; elsewhere
-// the PostgreSQL tests skip without it.
-const postgresEnv = "REDPACK_TEST_POSTGRES"
+// postgresDSN returns the test server's DSN (see internal/testpg).
+func postgresDSN(tb testing.TB) string { return testpg.DSN(tb) }
 
-// postgresDSN returns the test server's DSN, or skips the test when there
-// is none outside CI; in CI (CI=true) a missing server fails the test.
-func postgresDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv(postgresEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("CI=true but %s is not set: .ci/run starts a PostgreSQL server and exports it", postgresEnv)
-		}
-		tb.Skipf("no PostgreSQL server: set %s to a DSN (e.g. start one with .ci/postgres start DIR)", postgresEnv)
-	}
-	return dsn
-}
-
-// freshPostgres returns a DSN whose search_path is a new, empty schema, so
-// that tests do not see each other's campaigns or jobs.
-func freshPostgres(tb testing.TB) string {
-	tb.Helper()
-	dsn := postgresDSN(tb)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(tb, err)
-	defer conn.Close(ctx)
-	schema := "t_" + strings.ToLower(rand.Text()[:12])
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(dsn)
-	require.NoError(tb, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// freshPostgres returns a DSN whose search_path is a new, empty schema.
+func freshPostgres(tb testing.TB) string { return testpg.Fresh(tb) }
 
 // dbKinds are the databases every engine test runs on.
 var dbKinds = []string{"sqlite", "postgres"}

@@ -1,22 +1,16 @@
 package dashboard
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" for database/sql
 	"github.com/stretchr/testify/require"
-)
 
-// postgresEnv names the PostgreSQL server tests use, as in package campaign.
-const postgresEnv = "REDPACK_TEST_POSTGRES"
+	"github.com/redpack-go/redpack/internal/testpg"
+)
 
 // dbKinds are the databases the dashboard's database tests run on.
 var dbKinds = []string{"sqlite", "postgres"}
@@ -29,33 +23,7 @@ func newDSN(tb testing.TB, kind string) string {
 	if kind == "sqlite" {
 		return filepath.Join(tb.TempDir(), "c.db")
 	}
-	dsn := os.Getenv(postgresEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("CI=true but %s is not set: .ci/run starts a PostgreSQL server and exports it", postgresEnv)
-		}
-		tb.Skipf("no PostgreSQL server: set %s to a DSN", postgresEnv)
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(tb, err)
-	defer conn.Close(ctx)
-	schema := "t_" + strings.ToLower(rand.Text()[:12])
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(dsn)
-	require.NoError(tb, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return testpg.Fresh(tb)
 }
 
 // rawDB opens a campaign database (a SQLite path or a postgres:// URL)

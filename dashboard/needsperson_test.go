@@ -2,59 +2,28 @@ package dashboard
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/redpack-go/redpack"
 	"github.com/redpack-go/redpack/campaign"
+	"github.com/redpack-go/redpack/internal/testpg"
 	"github.com/redpack-go/redpack/redpacktest"
 )
 
-// dsnOf is an empty database of the kind: a SQLite file, or a new schema
-// on the PostgreSQL server of REDPACK_TEST_POSTGRES (required in CI,
-// skipped elsewhere without it).
+// dsnOf returns an empty database of the kind (see internal/testpg).
 func dsnOf(t *testing.T, kind string) string {
 	t.Helper()
 	if kind == "sqlite" {
 		return filepath.Join(t.TempDir(), "c.db")
 	}
-	dsn := os.Getenv("REDPACK_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but REDPACK_TEST_POSTGRES is not set: .ci/run starts a PostgreSQL server and exports it")
-		}
-		t.Skip("no PostgreSQL server: set REDPACK_TEST_POSTGRES")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	schema := "d_" + strings.ToLower(rand.Text()[:12])
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), dsn); err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return testpg.Fresh(t)
 }
 
 // A row whose outcome stays unknown needs a person only once it is older

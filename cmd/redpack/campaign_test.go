@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	crand "crypto/rand"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/redpack-go/redpack/internal/testpg"
 	"github.com/redpack-go/redpack/redpacktest"
 )
 
@@ -275,36 +273,8 @@ func TestCampaignCreateBadInput(t *testing.T) {
 }
 
 // freshPostgresDSN returns a DSN of a new schema on the test PostgreSQL
-// server, or skips outside CI without one.
-func freshPostgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("REDPACK_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but REDPACK_TEST_POSTGRES is not set: .ci/run starts a PostgreSQL server and exports it")
-		}
-		t.Skip("no PostgreSQL server: set REDPACK_TEST_POSTGRES (e.g. from .ci/postgres start DIR)")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	schema := "c_" + strings.ToLower(crand.Text()[:12])
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), dsn); err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// server (see internal/testpg).
+func freshPostgresDSN(t *testing.T) string { return testpg.Fresh(t) }
 
 // runProc is "redpack campaign run" as a separate process.
 type runProc struct {
