@@ -38,6 +38,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -293,18 +294,7 @@ func (d *Server) export(format string) http.HandlerFunc {
 			fail(w, err)
 			return
 		}
-		ct := "text/csv; charset=utf-8"
-		if format == "json" {
-			ct = "application/json"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.`+format+`"`)
-		var opts campaign.ReportOptions
-		if !d.cfg.ShowOpenIDs {
-			opts.MaskOpenID = MaskOpenID
-		}
-		// Once bytes are out a failure can only cut the download short.
-		_ = d.store.WriteReport(r.Context(), name, format, w, opts)
+		d.download(w, r, name, format, "application/json", d.store.WriteReport)
 	}
 }
 
@@ -322,17 +312,24 @@ func (d *Server) exportAwards(format string) http.HandlerFunc {
 			http.Error(w, "campaign "+name+" is not a rule set: it has no awards", http.StatusNotFound)
 			return
 		}
-		ct := "text/csv; charset=utf-8"
-		if format == "json" {
-			ct = "application/x-ndjson"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`-awards.`+format+`"`)
-		var opts campaign.ReportOptions
-		if !d.cfg.ShowOpenIDs {
-			opts.MaskOpenID = MaskOpenID
-		}
-		// Once bytes are out a failure can only cut the download short.
-		_ = d.store.WriteAwards(r.Context(), name, format, w, opts)
+		d.download(w, r, name+"-awards", format, "application/x-ndjson", d.store.WriteAwards)
 	}
+}
+
+// download sends what write writes of the campaign as file.format, openids
+// masked unless ShowOpenIDs.
+func (d *Server) download(w http.ResponseWriter, r *http.Request, file, format, jsonType string,
+	write func(ctx context.Context, name, format string, w io.Writer, opts campaign.ReportOptions) error) {
+	ct := "text/csv; charset=utf-8"
+	if format == "json" {
+		ct = jsonType
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+file+`.`+format+`"`)
+	var opts campaign.ReportOptions
+	if !d.cfg.ShowOpenIDs {
+		opts.MaskOpenID = MaskOpenID
+	}
+	// Once bytes are out a failure can only cut the download short.
+	_ = write(r.Context(), r.PathValue("name"), format, w, opts)
 }
