@@ -140,6 +140,19 @@ func (p *page) noProblems(t *testing.T) {
 	p.problems = nil
 }
 
+// leaveAtEnd has the page leave for about:blank when the subtest ends,
+// before the subtest's dashboard stops (cleanups run last first: call it
+// after starting the dashboard), so that the page's live polling of a
+// stopped server is not an error in the next subtest on the same page.
+func (p *page) leaveAtEnd(t *testing.T) {
+	t.Cleanup(func() {
+		_, _ = chromedp.Run(p.ctx, chromedp.Navigate("about:blank"))
+		p.mu.Lock()
+		p.problems = nil
+		p.mu.Unlock()
+	})
+}
+
 // statusJSONOf is campaign status --json, decoded.
 func statusJSONOf(t *testing.T, env map[string]string, name string) campaignStatus {
 	t.Helper()
@@ -161,6 +174,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			env := campaignEnv(f, dbOf(t, kind, f.dir))
 			refusedCampaign(t, f, env, "lean")
 			srv := startDashboard(t, env, "--show-openids")
+			p.leaveAtEnd(t)
 			st := statusJSONOf(t, env, "lean")
 
 			p.run(t, chromedp.Navigate(srv.url), chromedp.WaitVisible(chromedp.CSS("#campaigns")))
@@ -226,6 +240,7 @@ func TestDashboardLiveInBrowser(t *testing.T) {
 			r := runLong(t, env, createArgs("live", file, "--amount", "100")...)
 			require.Equal(t, exitOK, r.code, r)
 			srv := startDashboard(t, env)
+			p.leaveAtEnd(t)
 			p.run(t, chromedp.Navigate(srv.url+"c/live"), chromedp.WaitVisible(chromedp.CSS("#outcomes")))
 			require.EqualValues(t, 0, p.int(t, `#outcomes [data-field="paid"]`))
 			require.True(t, evaluate[bool](t, p, `window.redpackNoReload = true`))
@@ -275,6 +290,7 @@ func TestDashboardTokenInBrowser(t *testing.T) {
 			refusedCampaign(t, f, env, "lean")
 			token := writeLines(t, f.dir, "token", "0123456789abcdef0123456789abcdef")
 			srv := startDashboard(t, env, "--token-file", token)
+			p.leaveAtEnd(t)
 			p.run(t, chromedp.Navigate(srv.url+"c/lean"), chromedp.WaitReady(chromedp.CSS("body")))
 			p.mu.Lock()
 			status := p.statuses[srv.url+"c/lean"]

@@ -120,6 +120,7 @@ func TestDashboardRulesLiveInBrowser(t *testing.T) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			l := startLiveRuleSet(t, kind)
+			p.leaveAtEnd(t)
 			p.run(t, chromedp.Navigate(l.dash.url+"c/rules"), chromedp.WaitVisible(chromedp.CSS("#rules")))
 			rule := `tr[data-rule="spend100"] `
 			require.EqualValues(t, 0, p.int(t, rule+`[data-rule-field="paid"]`))
