@@ -316,8 +316,7 @@ func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TT
 	}
 	a := &Award{RuleSet: name, Rule: r.Name, TransactionID: n.TransactionID, OutTradeNo: n.OutTradeNo, OpenID: n.OpenID}
 	d := day(n.TimeEnd)
-	amount, reason := r.judge(n, opts.draw)
-	why := judgeWhy(r, n, reason)
+	amount, why, reason := r.judge(n, opts.draw)
 	if reason == "" {
 		// A refund notification that overtook the payment's: the payment
 		// no longer stands as notified.
@@ -369,24 +368,6 @@ func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TT
 		return nil, err
 	}
 	return a, e.insertAwardJob(ctx, tx, rc, name, r.Name, n.TransactionID, hold)
-}
-
-// judgeWhy is the short code of judge's reason.
-func judgeWhy(r *Rule, n *redpack.PaymentNotification, reason string) string {
-	switch {
-	case reason == "":
-		return ""
-	case !n.Paid():
-		return "not_paid"
-	case n.AppID != r.AppID:
-		return "appid"
-	case n.TimeEnd.Before(r.From) || !r.To.IsZero() && !n.TimeEnd.Before(r.To):
-		return "period"
-	case len(r.Tiers) > 0 && r.fee(n) >= r.MinFee:
-		return "tier"
-	default:
-		return "min_fee"
-	}
 }
 
 // capped checks the user's caps under the rule for an award of amount on

@@ -260,20 +260,18 @@ func (r *Rule) fee(n *redpack.PaymentNotification) int64 {
 	return n.CashFee
 }
 
-// judge says what the rule awards for the payment, before the budget and
-// the caps: the amount, or why the payment does not qualify.
-func (r *Rule) judge(n *redpack.PaymentNotification, draw func(lo, hi int64) int64) (int64, string) {
-	if !n.Paid() {
-		return 0, fmt.Sprintf("result_code %s: not a paid order", n.ResultCode)
-	}
+// judge says what the rule awards for a paid order, before the budget
+// and the caps: the amount, or why the payment does not qualify, as a
+// short code (Award.Why) and a sentence.
+func (r *Rule) judge(n *redpack.PaymentNotification, draw func(lo, hi int64) int64) (amount int64, why, reason string) {
 	if n.AppID != r.AppID {
-		return 0, fmt.Sprintf("appid %s is not the rule's %s: the payment's openid (a mini-program's or an app's) cannot receive this packet", n.AppID, r.AppID)
+		return 0, "appid", fmt.Sprintf("appid %s is not the rule's %s: the payment's openid (a mini-program's or an app's) cannot receive this packet", n.AppID, r.AppID)
 	}
 	if n.TimeEnd.Before(r.From) {
-		return 0, fmt.Sprintf("time_end %s is before the rule's period (from %s)", n.TimeEnd.In(chinaTime).Format(time.DateTime), r.From.In(chinaTime).Format(time.DateTime))
+		return 0, "period", fmt.Sprintf("time_end %s is before the rule's period (from %s)", n.TimeEnd.In(chinaTime).Format(time.DateTime), r.From.In(chinaTime).Format(time.DateTime))
 	}
 	if !r.To.IsZero() && !n.TimeEnd.Before(r.To) {
-		return 0, fmt.Sprintf("time_end %s is after the rule's period (to %s)", n.TimeEnd.In(chinaTime).Format(time.DateTime), r.To.In(chinaTime).Format(time.DateTime))
+		return 0, "period", fmt.Sprintf("time_end %s is after the rule's period (to %s)", n.TimeEnd.In(chinaTime).Format(time.DateTime), r.To.In(chinaTime).Format(time.DateTime))
 	}
 	fee := r.fee(n)
 	name := r.Fee
@@ -281,20 +279,20 @@ func (r *Rule) judge(n *redpack.PaymentNotification, draw func(lo, hi int64) int
 		name = FeeCash
 	}
 	if fee < r.MinFee {
-		return 0, fmt.Sprintf("%s %d is below min_fee %d", name, fee, r.MinFee)
+		return 0, "min_fee", fmt.Sprintf("%s %d is below min_fee %d", name, fee, r.MinFee)
 	}
 	switch {
 	case r.Amount > 0:
-		return r.Amount, ""
+		return r.Amount, "", ""
 	case len(r.Tiers) > 0:
 		for i := len(r.Tiers) - 1; i >= 0; i-- {
 			if fee >= r.Tiers[i].MinFee {
-				return r.Tiers[i].Amount, ""
+				return r.Tiers[i].Amount, "", ""
 			}
 		}
-		return 0, fmt.Sprintf("%s %d is below the lowest tier's min_fee %d", name, fee, r.Tiers[0].MinFee)
+		return 0, "tier", fmt.Sprintf("%s %d is below the lowest tier's min_fee %d", name, fee, r.Tiers[0].MinFee)
 	default:
-		return draw(r.Random.Min, r.Random.Max), ""
+		return draw(r.Random.Min, r.Random.Max), "", ""
 	}
 }
 
