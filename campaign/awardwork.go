@@ -59,9 +59,7 @@ type awardWorker[TD riverdriver.Driver[TTx], TTx any] struct {
 // Work hands River only snoozes and cancels, as rowWorker.Work does.
 func (w *awardWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[awardArgs]) error {
 	err := w.work(ctx, job)
-	var snooze *river.JobSnoozeError
-	var cancel *river.JobCancelError
-	if err == nil || errors.As(err, &snooze) || errors.As(err, &cancel) {
+	if onlySnoozes(err) {
 		return err
 	}
 	w.rs.logger.WarnContext(ctx, "rule award: will try again", "rule_set", job.Args.Campaign, "rule", job.Args.Rule,

@@ -53,13 +53,20 @@ type rowWorker[TD riverdriver.Driver[TTx], TTx any] struct {
 // shortly instead.
 func (w *rowWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[rowArgs]) error {
 	err := w.work(ctx, job)
-	var snooze *river.JobSnoozeError
-	var cancel *river.JobCancelError
-	if err == nil || errors.As(err, &snooze) || errors.As(err, &cancel) {
+	if onlySnoozes(err) {
 		return err
 	}
 	w.rs.logger.WarnContext(ctx, "campaign row: will try again", "campaign", job.Args.Campaign, "row", job.Args.Row, "error", err)
 	return river.JobSnooze(time.Second + jitter(2*time.Second))
+}
+
+// onlySnoozes reports whether err is one a worker may hand River as it
+// is: none, a snooze or a cancel. Any other error would discard a job of
+// one attempt.
+func onlySnoozes(err error) bool {
+	var snooze *river.JobSnoozeError
+	var cancel *river.JobCancelError
+	return err == nil || errors.As(err, &snooze) || errors.As(err, &cancel)
 }
 
 func (w *rowWorker[TD, TTx]) work(ctx context.Context, job *river.Job[rowArgs]) error {
