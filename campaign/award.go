@@ -345,15 +345,21 @@ func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TT
 		a.State, a.Amount, a.Why, a.Reason = AwardSkipped, 0, why, reason
 	}
 	hold := now.Add(opts.Hold)
+	// The packet is the rule's as it is now, when the award takes its
+	// amount: rules defined again while it waits do not change it.
+	tmpl, err := json.Marshal(r.template())
+	if err != nil {
+		return nil, err
+	}
 	decided := int64(0) // a skip is decided at once; an award when it is queued, refused or cancelled
 	if a.State == AwardSkipped {
 		decided = now.UnixMilli()
 	}
 	if _, err := e.db.exec(ctx, tx, `INSERT INTO redpack_rule_award (campaign, rule, transaction_id, out_trade_no, appid, openid, total_fee, cash_fee,
-			time_end, day, amount, state, why, reason, confirm, hold_until, created_at, decided_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			time_end, day, amount, state, why, reason, confirm, hold_until, template, created_at, decided_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		name, r.Name, n.TransactionID, n.OutTradeNo, n.AppID, n.OpenID, n.TotalFee, n.CashFee,
-		n.TimeEnd.UnixMilli(), d, a.Amount, a.State, a.Why, clip(a.Reason), b2i(!opts.NoConfirm), hold.UnixMilli(), now.UnixMilli(),
+		n.TimeEnd.UnixMilli(), d, a.Amount, a.State, a.Why, clip(a.Reason), b2i(!opts.NoConfirm), hold.UnixMilli(), string(tmpl), now.UnixMilli(),
 		decided); err != nil {
 		return nil, err
 	}
@@ -452,17 +458,20 @@ type storedAward struct {
 	timeEnd   int64 // Unix ms
 	confirm   bool
 	holdUntil int64
-	jobID     int64
+	// template is the packet template (JSON) of the rule as it was when
+	// the award was made, with its amount.
+	template string
+	jobID    int64
 }
 
-const awardColumns = `rule, transaction_id, out_trade_no, appid, openid, total_fee, cash_fee, day, time_end, amount, state, why, reason, confirm, hold_until, job_id, row_no`
+const awardColumns = `rule, transaction_id, out_trade_no, appid, openid, total_fee, cash_fee, day, time_end, amount, state, why, reason, confirm, hold_until, template, job_id, row_no`
 
 func scanAward(r rows, name string) (*storedAward, error) {
 	a := &storedAward{}
 	a.RuleSet = name
 	var confirm int64
 	err := r.Scan(&a.Rule, &a.TransactionID, &a.OutTradeNo, &a.appid, &a.OpenID, &a.totalFee, &a.cashFee, &a.day, &a.timeEnd, &a.Amount,
-		&a.State, &a.Why, &a.Reason, &confirm, &a.holdUntil, &a.jobID, &a.Row)
+		&a.State, &a.Why, &a.Reason, &confirm, &a.holdUntil, &a.template, &a.jobID, &a.Row)
 	a.confirm = confirm == 1
 	return a, err
 }

@@ -2,7 +2,6 @@ package campaign
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -182,26 +181,12 @@ func (w *awardWorker[TD, TTx]) settle(ctx context.Context, job *river.Job[awardA
 }
 
 // queueAward makes a waiting award the rule set's next row, with its bill
-// number, the rule's packet template and the row's job, in tx.
+// number, the packet template the award was made with and the row's
+// job, in tx.
 func (e *eng[TD, TTx]) queueAward(ctx context.Context, tx TTx, name string, a *storedAward, now time.Time) error {
 	n, err := e.db.exec(ctx, tx, `UPDATE redpack_rule_award SET state = 'queued', decided_at = $1
 		WHERE campaign = $2 AND rule = $3 AND transaction_id = $4 AND state = 'waiting'`, now.UnixMilli(), name, a.Rule, a.TransactionID)
 	if err != nil || n == 0 {
-		return err
-	}
-	specs, err := column[string](ctx, e.db, tx, `SELECT spec FROM redpack_rule WHERE campaign = $1 AND name = $2`, name, a.Rule)
-	if err != nil {
-		return err
-	}
-	if len(specs) == 0 {
-		return fmt.Errorf("rule set %s: rule %s is gone", name, a.Rule)
-	}
-	var rule Rule
-	if err := json.Unmarshal([]byte(specs[0]), &rule); err != nil {
-		return err
-	}
-	tmpl, err := json.Marshal(rule.template())
-	if err != nil {
 		return err
 	}
 	nums, err := column[int64](ctx, e.db, tx, `UPDATE redpack_campaign SET row_count = row_count + 1, total_amount = total_amount + $1
@@ -219,7 +204,7 @@ func (e *eng[TD, TTx]) queueAward(ctx context.Context, tx TTx, name string, a *s
 		return fmt.Errorf("insert the row's job: %w", err)
 	}
 	if _, err := e.db.exec(ctx, tx, `INSERT INTO redpack_campaign_row (campaign, row_no, line, openid, amount, bill_no, job_id, rule, template)
-		VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8)`, name, rowNo, a.OpenID, a.Amount, newBillNo(), res[0].Job.ID, a.Rule, string(tmpl)); err != nil {
+		VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8)`, name, rowNo, a.OpenID, a.Amount, newBillNo(), res[0].Job.ID, a.Rule, a.template); err != nil {
 		return err
 	}
 	_, err = e.db.exec(ctx, tx, `UPDATE redpack_rule_award SET row_no = $1 WHERE campaign = $2 AND rule = $3 AND transaction_id = $4`,

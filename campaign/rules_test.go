@@ -476,3 +476,41 @@ func TestFailedPaymentIsNotJournalled(t *testing.T) {
 	assert.Equal(t, AwardWaiting, a.State)
 	assert.False(t, a.Duplicate)
 }
+
+// An award is paid with the packet of the rule as it was when the award
+// was made: rules defined again while it waits (another process, another
+// file) change neither its amount nor its template, so a template that
+// could not carry the amount does not leave it unpayable.
+func TestAwardKeepsItsTemplate(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, newDSN(t, kind))
+			srv := redpacktest.Start(t)
+			old := testRule("spend100", 500, 1000)
+			old.SendName = "天虹百货"
+			defineRules(t, s, "tmpl", old)
+			id := openids(1)[0]
+			a := awardOf(t, s, "tmpl", payment("k1", id, 10000, dec15), AwardOptions{NoConfirm: true, Hold: time.Second})
+			require.Equal(t, AwardWaiting, a.State)
+			redefined := testRule("spend100", 300, 1000)
+			redefined.SendName = "另一家店"
+			defineRules(t, s, "tmpl", redefined)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			info, err := s.Info(ctx, "tmpl")
+			require.NoError(t, err)
+			waiting, err := s.Status(ctx, "tmpl")
+			require.NoError(t, err)
+			assert.False(t, NewStatusReport(info, waiting).Done, "an award awaiting its hold is not done")
+			tot, err := s.Run(ctx, "tmpl", runConfig(t, srv))
+			require.NoError(t, err)
+			require.Equal(t, int64(1), tot.Paid)
+			assert.True(t, NewStatusReport(info, tot).Done)
+			pk := srv.Packets()
+			require.Len(t, pk, 1)
+			assert.Equal(t, "天虹百货", pk[0].SendName)
+			assert.Equal(t, int64(500), pk[0].TotalAmount)
+		})
+	}
+}

@@ -20,7 +20,7 @@ type StatusReport struct {
 	AmountTotal int64            `json:"amount_total"`
 	AmountPaid  int64            `json:"amount_paid"`
 	Refusals    map[string]int64 `json:"refusals"`
-	Done        bool             `json:"done"` // every row paid or definitely not paid
+	Done        bool             `json:"done"` // every row paid or definitely not paid, and no award awaiting
 }
 
 // NewStatusReport makes a campaign's StatusReport; times are in China
@@ -29,7 +29,7 @@ func NewStatusReport(info *Info, t *Totals) StatusReport {
 	return StatusReport{Name: info.Name, MchID: info.MchID, Source: info.Source, CreatedAt: info.CreatedAt.In(chinaTime),
 		Rows: t.Rows, Paid: t.Paid, NotPaid: t.NotPaid, Unknown: t.Unknown, Pending: t.Pending, Held: t.Held,
 		HeldUntil: t.HeldUntil, AmountTotal: t.AmountTotal, AmountPaid: t.AmountPaid, Refusals: t.Refusals,
-		Done: t.Unknown == 0 && t.Pending == 0}
+		Done: t.Unknown == 0 && t.Pending == 0 && t.Awaiting == 0}
 }
 
 // RuleSetReport is what "redpack rules status --json" and the dashboard

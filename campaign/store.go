@@ -585,6 +585,7 @@ func migrations(kind string) [][]string {
 			reason TEXT NOT NULL DEFAULT '',
 			confirm BIGINT NOT NULL,
 			hold_until BIGINT NOT NULL,
+			template TEXT NOT NULL DEFAULT '',
 			job_id BIGINT NOT NULL DEFAULT 0,
 			row_no BIGINT NOT NULL DEFAULT 0,
 			created_at BIGINT NOT NULL,
