@@ -195,9 +195,37 @@ func (e *eng[TD, TTx]) totals(ctx context.Context, name string, now time.Time) (
 	if _, err := e.info(ctx, name); err != nil {
 		return nil, err
 	}
+	var t *Totals
+	err := e.inTx(ctx, func(tx TTx) error {
+		if err := e.snapshot(ctx, tx); err != nil {
+			return err
+		}
+		var err error
+		t, err = e.totalsTx(ctx, tx, name, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// snapshot makes a PostgreSQL transaction read one snapshot for all its
+// queries, so that figures read together agree while rows are paid
+// (SQLite's transactions are snapshots already). It must come first.
+func (e *eng[TD, TTx]) snapshot(ctx context.Context, tx TTx) error {
+	if e.kind != "postgres" {
+		return nil
+	}
+	_, err := e.db.exec(ctx, tx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`)
+	return err
+}
+
+// totalsTx reads the campaign's totals inside tx.
+func (e *eng[TD, TTx]) totalsTx(ctx context.Context, tx TTx, name string, now time.Time) (*Totals, error) {
 	t := &Totals{Refusals: map[string]int64{}}
 	var heldUntil int64
-	err := e.inTx(ctx, func(tx TTx) error {
+	err := func() error {
 		r, err := e.db.query(ctx, tx, `SELECT outcome, CASE WHEN held_until > $2 THEN 1 ELSE 0 END, gave_up,
 				CASE WHEN send_gen > done_gen AND send_deadline > $2 THEN 1 ELSE 0 END,
 				COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT), CAST(COALESCE(MIN(held_until), 0) AS BIGINT),
@@ -276,7 +304,7 @@ func (e *eng[TD, TTx]) totals(ctx context.Context, name string, now time.Time) (
 			t.Refusals[code] = n
 		}
 		return r.Err()
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}

@@ -315,9 +315,38 @@ func TestBudgetNeverOverspent(t *testing.T) {
 			require.Equal(t, int64(amount*covered), r.Spent)
 			require.Zero(t, r.Left)
 
+			// While the run pays, the rule set's status is read again and
+			// again: its rows' totals and its rule's figures are one
+			// instant's, so they agree at every read.
+			polled := make(chan struct{})
+			stopPolling := make(chan struct{})
+			go func() {
+				defer close(polled)
+				for reads := 0; ; reads++ {
+					select {
+					case <-stopPolling:
+						t.Logf("status read %d times during the run", reads)
+						return
+					default:
+					}
+					st, err := s.RuleStatus(ctx, "budget")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					r := st.Rules[0]
+					if st.Totals.Paid != r.Paid || st.Totals.AmountPaid != r.AmountPaid || r.Paid*amount != r.AmountPaid {
+						t.Errorf("one read, two instants: rows paid %d (%d fen), the rule's %d (%d fen)",
+							st.Totals.Paid, st.Totals.AmountPaid, r.Paid, r.AmountPaid)
+						return
+					}
+				}
+			}()
 			cfg := runConfig(t, srv)
 			cfg.Unlimited = true
 			tot, err := s.Run(ctx, "budget", cfg)
+			close(stopPolling)
+			<-polled
 			require.NoError(t, err)
 			require.Equal(t, int64(covered), tot.Paid)
 			require.Equal(t, int64(amount*covered), tot.AmountPaid)

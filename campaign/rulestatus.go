@@ -37,10 +37,12 @@ type RuleStatus struct {
 	RefundedAfterQueue int64 `json:"refunded_after_queue"`
 }
 
-// RuleSetStatus is a rule set's figures, rule by rule, beside its rows'
-// Totals (Store.Status).
+// RuleSetStatus is a rule set's figures, rule by rule, with its rows'
+// Totals (what Store.Status returns), all read at one instant.
 type RuleSetStatus struct {
-	Name     string       `json:"name"`
+	Name string `json:"name"`
+	// Totals are the rule set's rows, read with the rules' figures.
+	Totals   *Totals      `json:"-"`
 	Rules    []RuleStatus `json:"rules"`
 	Payments int64        `json:"payments"` // distinct transactions judged
 	// AwardsLastHour counts awards made (queued or waiting) in the hour
@@ -64,14 +66,17 @@ func (e *eng[TD, TTx]) ruleStatus(ctx context.Context, name string, now time.Tim
 	}
 	st := &RuleSetStatus{Name: name}
 	err := e.inTx(ctx, func(tx TTx) error {
-		if e.kind == "postgres" {
-			// One snapshot for every figure, so that spent and the award
-			// counts agree while awards are made (SQLite's transactions
-			// are snapshots already).
-			if _, err := e.db.exec(ctx, tx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
-				return err
-			}
+		// One snapshot for every figure, the rows' totals with them, so
+		// that spent, the award counts and the rows paid agree while
+		// awards are made and paid.
+		if err := e.snapshot(ctx, tx); err != nil {
+			return err
 		}
+		t, err := e.totalsTx(ctx, tx, name, now)
+		if err != nil {
+			return err
+		}
+		st.Totals = t
 		rules, err := e.loadRules(ctx, tx, name, false)
 		if err != nil {
 			return err

@@ -3,7 +3,6 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -64,21 +63,27 @@ func (d *Server) status(ctx context.Context, name string) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := d.store.Status(ctx, name)
-	if err != nil {
+	// A rule set's totals come with its rules' figures, read at one
+	// instant, so that the page's figures agree.
+	var (
+		t  *campaign.Totals
+		rs *campaign.RuleSetStatus
+	)
+	if info.RuleSet {
+		if rs, err = d.store.RuleStatus(ctx, name); err != nil {
+			return nil, err
+		}
+		t = rs.Totals
+	} else if t, err = d.store.Status(ctx, name); err != nil {
 		return nil, err
 	}
 	st := &Status{StatusReport: campaign.NewStatusReport(info, t), InFlight: t.InFlight, Awaiting: t.Awaiting, open: t.Open}
-	rs, err := d.store.RuleStatus(ctx, name)
-	switch {
-	case err == nil:
+	if rs != nil {
 		rr := campaign.NewRuleSetReport(rs)
 		st.RuleSet, st.RuleSetReport = true, &rr
 		if st.AwardsPerHour, err = d.store.AwardsPerHour(ctx, name); err != nil {
 			return nil, err
 		}
-	case !isNotRuleSet(err):
-		return nil, err
 	}
 	if st.PaidPerMinute, err = d.store.PaidPerMinute(ctx, name); err != nil {
 		return nil, err
@@ -120,8 +125,6 @@ func (d *Server) status(ctx context.Context, name string) (*Status, error) {
 	}
 	return st, nil
 }
-
-func isNotRuleSet(err error) bool { return err != nil && errors.Is(err, campaign.ErrNotRuleSet) }
 
 // ratePerMinute is the paid rows per minute since from: the later of
 // now less the rate window and the start of the current run (runStart;
