@@ -72,7 +72,9 @@ type Award struct {
 // awards as they said.
 type AwardOptions struct {
 	// Hold makes awards wait this long before they are paid; a refund
-	// notification within it cancels the award (Store.Refund).
+	// notification within it cancels the award (Store.Refund). It is
+	// measured on the database's clock, so a payer whose clock is ahead
+	// of the receiving process's does not shorten it.
 	Hold time.Duration
 	// NoConfirm pays an award without confirming the payment with WeChat's
 	// order query first: only for merchants whose own handler has done
@@ -344,7 +346,13 @@ func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TT
 	if reason != "" {
 		a.State, a.Amount, a.Why, a.Reason = AwardSkipped, 0, why, reason
 	}
-	hold := now.Add(opts.Hold)
+	// The hold is measured on the database's clock, which the process
+	// that pays reads alike, whatever this process's clock says.
+	clock, err := e.dbClock(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	hold := clock.Add(opts.Hold)
 	// The packet is the rule's as it is now, when the award takes its
 	// amount: rules defined again while it waits do not change it.
 	tmpl, err := json.Marshal(r.template())

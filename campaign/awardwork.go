@@ -69,10 +69,16 @@ func (w *awardWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[awardArg
 func (w *awardWorker[TD, TTx]) work(ctx context.Context, job *river.Job[awardArgs]) error {
 	e, rs := w.e, w.rs
 	name := job.Args.Campaign
-	var a *storedAward
+	var (
+		a     *storedAward
+		clock time.Time // the database's, on which the hold was set
+	)
 	err := e.inTx(ctx, func(tx TTx) error {
 		var err error
-		a, err = e.loadStored(ctx, tx, name, job.Args.Rule, job.Args.TransactionID)
+		if a, err = e.loadStored(ctx, tx, name, job.Args.Rule, job.Args.TransactionID); err != nil {
+			return err
+		}
+		clock, err = e.dbClock(ctx, tx)
 		return err
 	})
 	if err != nil {
@@ -84,8 +90,7 @@ func (w *awardWorker[TD, TTx]) work(ctx context.Context, job *river.Job[awardArg
 	if a.State != AwardWaiting {
 		return w.settle(ctx, job, a, nil)
 	}
-	now := rs.cfg.now()
-	if wait := time.UnixMilli(a.holdUntil).Sub(now); wait > 0 {
+	if wait := time.UnixMilli(a.holdUntil).Sub(clock); wait > 0 {
 		return river.JobSnooze(wait + jitter(time.Second))
 	}
 	if a.confirm {

@@ -543,3 +543,52 @@ func TestAwardKeepsItsTemplate(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldIsOnTheDatabaseClock: the process that receives a payment and
+// the one that pays its award read different clocks. The hold is measured
+// on the database's, so a payer an hour ahead of the receiver still holds
+// the award (and a refund within the hold cancels it), and a payer an hour
+// behind does not hold it an hour longer.
+func TestHoldIsOnTheDatabaseClock(t *testing.T) {
+	for _, kind := range dbKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, newDSN(t, kind))
+			srv := redpacktest.Start(t)
+			defineRules(t, s, "clocks", testRule("spend100", 500, 1000))
+			ids := openids(2)
+			ctx := context.Background()
+			behind := func() time.Time { return time.Now().Add(-time.Hour) }
+			ahead := func() time.Time { return time.Now().Add(time.Hour) }
+
+			// Received on a clock an hour behind, held a minute, and the
+			// payer's clock an hour ahead: still held.
+			held := awardOf(t, s, "clocks", payment("c1", ids[0], 10000, dec15), AwardOptions{NoConfirm: true, Hold: time.Minute, now: behind})
+			require.Equal(t, AwardWaiting, held.State)
+			cfg := runConfig(t, srv)
+			cfg.now = ahead
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			tot, err := s.Run(rctx, "clocks", cfg)
+			cancel()
+			require.ErrorIs(t, err, context.DeadlineExceeded, "the run waits for the held award")
+			require.Zero(t, tot.Paid)
+			out, err := s.Refund(ctx, "clocks", &redpack.RefundNotification{TransactionID: "c1", RefundID: "r1", RefundFee: 10000, TotalFee: 10000, RefundStatus: "SUCCESS"})
+			require.NoError(t, err)
+			require.Len(t, out, 1)
+			assert.Equal(t, AwardCancelled, out[0].State, "the refund came within the hold")
+			assert.Zero(t, countPackets(srv, ids[0]))
+
+			// Received on a clock an hour ahead, held a second, and the
+			// payer's clock an hour behind: paid once the second is up.
+			quick := awardOf(t, s, "clocks", payment("c2", ids[1], 10000, dec15), AwardOptions{NoConfirm: true, Hold: time.Second, now: ahead})
+			require.Equal(t, AwardWaiting, quick.State)
+			cfg.now = behind
+			rctx, cancel = context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			tot, err = s.Run(rctx, "clocks", cfg)
+			require.NoError(t, err)
+			require.Equal(t, int64(1), tot.Paid)
+			assert.Equal(t, 1, countPackets(srv, ids[1]))
+		})
+	}
+}

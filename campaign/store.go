@@ -353,6 +353,22 @@ type eng[TD riverdriver.Driver[TTx], TTx any] struct {
 
 func (e *eng[TD, TTx]) close() error { return e.db.close() }
 
+// dbClock is the database's time, read in tx: PostgreSQL's clock, which
+// every process sharing the database reads alike whatever its own clock
+// says (River's due times are on it too); SQLite's is the clock of the one
+// machine that holds the file. Times several processes compare, such as
+// an award's hold, are measured on it.
+func (e *eng[TD, TTx]) dbClock(ctx context.Context, tx TTx) (time.Time, error) {
+	if e.kind != "postgres" {
+		return time.Now(), nil
+	}
+	ms, err := column[int64](ctx, e.db, tx, `SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)`)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(ms[0]), nil
+}
+
 func (e *eng[TD, TTx]) riverDriver() any { return e.driver }
 
 // column runs q in tx and returns its one column, row by row.
