@@ -394,7 +394,7 @@ func (s *Store) Run(ctx context.Context, name string, cfg RunConfig) (*Totals, e
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	if s.lockPath != "" {
-		release, err := lockRun(s.lockPath)
+		release, err := lockRun(s.lockPath, s.dsn)
 		if err != nil {
 			return nil, err
 		}

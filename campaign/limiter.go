@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
@@ -416,12 +415,13 @@ func (e *BusyError) Error() string {
 	return fmt.Sprintf("campaign database %s is in use by another run (PID %d): one run at a time may use a SQLite file; wait for it, or stop it", e.Path, e.PID)
 }
 
-// lockRun takes the SQLite file's run lock, lockPath, for this Run.
-func lockRun(lockPath string) (release func(), err error) {
+// lockRun takes the SQLite file's run lock, lockPath, for this Run; path
+// is the file as it was opened, for the error.
+func lockRun(lockPath, path string) (release func(), err error) {
 	release, err = flock.TryLock(lockPath)
 	var held *flock.HeldError
 	if errors.As(err, &held) {
-		return nil, &BusyError{Path: strings.TrimSuffix(lockPath, ".lock"), PID: held.PID}
+		return nil, &BusyError{Path: path, PID: held.PID}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("campaign: lock the database for this run: %w", err)

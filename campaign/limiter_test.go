@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -378,6 +379,18 @@ func TestOneRunPerSQLiteFile(t *testing.T) {
 	assert.Equal(t, os.Getpid(), busy.PID)
 	assert.Equal(t, dsn, busy.Path)
 	assert.Contains(t, err.Error(), fmt.Sprintf("PID %d", os.Getpid()))
+	// The same file through a symbolic link, and by a relative path from
+	// another directory: the same lock.
+	link := filepath.Join(t.TempDir(), "link.db")
+	require.NoError(t, os.Symlink(dsn, link))
+	_, err = openStore(t, link).Run(ctx, "one", runConfig(t, srv))
+	require.ErrorAs(t, err, &busy, "a run through a symbolic link")
+	assert.Equal(t, link, busy.Path)
+	rel, err := filepath.Rel(filepath.Dir(link), dsn)
+	require.NoError(t, err)
+	t.Chdir(filepath.Dir(link))
+	_, err = openStore(t, rel).Run(ctx, "one", runConfig(t, srv))
+	require.ErrorAs(t, err, &busy, "a run by a relative path")
 	_, err = s2.Status(ctx, "one")
 	require.NoError(t, err, "status works while a run holds the file")
 	require.Len(t, report(t, s2, "one"), 3, "report works while a run holds the file")

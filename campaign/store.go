@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +38,9 @@ type Store struct {
 	e    engine
 	kind string // "sqlite" or "postgres"
 	dsn  string // for messages: never holds a password
-	// lockPath is the lock file a SQLite run holds (see Run); "" on
+	// lockPath is the lock file a SQLite run holds (see Run), beside the
+	// file the path resolves to, so that every path to one file (through
+	// a symbolic link, relative or absolute) takes the same lock; "" on
 	// PostgreSQL.
 	lockPath string
 }
@@ -120,7 +123,15 @@ func open(ctx context.Context, dsn string, existing bool) (*Store, error) {
 	}
 	s := &Store{e: e, kind: kind, dsn: name}
 	if kind == "sqlite" {
-		s.lockPath = dsn + ".lock"
+		real, err := filepath.Abs(dsn)
+		if err == nil {
+			real, err = filepath.EvalSymlinks(real)
+		}
+		if err != nil {
+			e.close()
+			return nil, &OpenError{DSN: name, Err: fmt.Errorf("resolve the file's path: %w", err)}
+		}
+		s.lockPath = real + ".lock"
 	}
 	return s, nil
 }
