@@ -29,8 +29,9 @@ a page listing them (the 'campaign list' figures) and one page each with rows an
 money by outcome, the pay rate per minute as a chart and the ETA at that rate,
 refusals by err_code with what they mean and what to do, the rows that need a
 person with the command to run, for a rule set its budget, awards per hour,
-payments skipped by reason and cap hits, and the report's CSV and JSON export
-(the bytes 'campaign report' writes). The pages poll GET /api/campaigns and
+payments skipped by reason and cap hits, and the CSV and JSON exports: the report
+(the bytes 'campaign report' writes) and, for a rule set, its awards (the bytes
+'rules report' writes). The pages poll GET /api/campaigns and
 GET /api/campaigns/NAME, whose figures are 'campaign status --json''s (and
 'rules status --json''s for a rule set); without JavaScript they work, only not live.
 River's own UI is under /river for job-level detail (--river-ui=false leaves it out);

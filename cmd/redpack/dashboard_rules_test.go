@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -216,6 +219,22 @@ func TestDashboardRulesLiveInBrowser(t *testing.T) {
 			}, 10*time.Second, 200*time.Millisecond, "awards per hour: %d awards, %d fen", count, amount)
 			assert.EqualValues(t, 4, count)
 
+			// An award made in an hour after the page was rendered (one
+			// award's time moved on, as the clock would): the table gains
+			// that hour at the top, keeps its 24 rows, and still adds up.
+			next := time.Now().Truncate(time.Hour).Add(time.Hour)
+			execSQL(t, kind, l.env[campaignDBEnv], `UPDATE redpack_rule_award SET created_at = $1
+				WHERE transaction_id = (SELECT MIN(transaction_id) FROM redpack_rule_award WHERE state = 'queued')`, next.Add(time.Minute).UnixMilli())
+			var first []string
+			require.Eventually(t, func() bool {
+				first = evaluate[[]string](t, p, `(function(){var rows=document.querySelectorAll("#awards-per-hour tr[data-hour]");`+
+					`var r=rows[0];return [String(rows.length),r.getAttribute("data-hour"),r.cells[0].textContent,r.cells[1].textContent,r.cells[2].textContent]})()`)
+				return first[1] == strconv.FormatInt(next.UnixMilli(), 10)
+			}, 10*time.Second, 200*time.Millisecond, "the new hour's row: %v", first)
+			assert.Equal(t, []string{"24", strconv.FormatInt(next.UnixMilli(), 10), next.In(chinaTime).Format("2006-01-02 15:04"), "1", cny(500)}, first)
+			assert.EqualValues(t, 4, evaluate[int64](t, p, `(function(){var c=0;document.querySelectorAll("#awards-per-hour tr[data-hour]").forEach(function(r){`+
+				`c+=Number(r.querySelector('[data-hour-field="count"]').textContent)});return c})()`), "the hours still add up to the awards")
+
 			// The awards export, downloaded by the browser: rules report's
 			// bytes.
 			for _, format := range []string{"csv", "json"} {
@@ -240,4 +259,24 @@ func TestDashboardRulesLiveInBrowser(t *testing.T) {
 			p.noProblems(t)
 		})
 	}
+}
+
+// execSQL runs one statement on the test's campaign database, to put the
+// journal where a test needs it.
+func execSQL(t *testing.T, kind, dsn, query string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	if kind == "postgres" {
+		conn, err := pgx.Connect(ctx, dsn)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, query, args...)
+		require.NoError(t, err)
+		return
+	}
+	db, err := sql.Open("sqlite", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, query, args...)
+	require.NoError(t, err)
 }

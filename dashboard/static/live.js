@@ -53,14 +53,44 @@
         else { el.textContent = v; }
       });
     });
-    var hours = {};
-    (data.awards_per_hour || []).forEach(function (b) { hours[Date.parse(b.at)] = b; });
+    var hours = {}, latest = 0;
+    (data.awards_per_hour || []).forEach(function (b) {
+      var at = Date.parse(b.at);
+      hours[at] = b;
+      latest = Math.max(latest, at);
+    });
+    newHours(latest);
     document.querySelectorAll("tr[data-hour]").forEach(function (row) {
       var b = hours[Number(row.getAttribute("data-hour"))] || {count: 0, amount: 0};
       row.querySelector('[data-hour-field="count"]').textContent = b.count;
       var a = row.querySelector('[data-hour-field="amount"]');
       a.setAttribute("data-fen", b.amount); a.textContent = cny(b.amount);
     });
+  }
+  // newHours adds, above the awards-per-hour table's first row, a row for
+  // every hour after it up to latest (an hour an award was made in since
+  // the page was rendered), and drops as many from the bottom: the table
+  // keeps its 24 hours, the newest first, as pages.go's lastHours.
+  function newHours(latest) {
+    var body = document.querySelector("#awards-per-hour tbody");
+    var first = body && body.querySelector("tr[data-hour]");
+    if (!first) { return; }
+    var hour = 3600 * 1000, n = body.querySelectorAll("tr[data-hour]").length;
+    for (var at = Number(first.getAttribute("data-hour")) + hour; at <= latest; at += hour) {
+      var row = document.createElement("tr");
+      row.setAttribute("data-hour", at);
+      // The hour in China time, as the template's "when" writes it.
+      var label = new Date(at + 8 * hour).toISOString().slice(0, 16).replace("T", " ");
+      [["td", label], ["count", "0"], ["amount", cny(0)]].forEach(function (c) {
+        var td = document.createElement("td");
+        td.textContent = c[1];
+        if (c[0] !== "td") { td.className = "n"; td.setAttribute("data-hour-field", c[0]); }
+        row.appendChild(td);
+      });
+      body.insertBefore(row, body.firstChild);
+    }
+    var rows = body.querySelectorAll("tr[data-hour]");
+    for (var i = n; i < rows.length; i++) { rows[i].remove(); }
   }
   function chart(name) {
     var old = document.getElementById("rate-chart");
