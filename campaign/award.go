@@ -73,8 +73,9 @@ type Award struct {
 type AwardOptions struct {
 	// Hold makes awards wait this long before they are paid; a refund
 	// notification within it cancels the award (Store.Refund). It is
-	// measured on the database's clock, so a payer whose clock is ahead
-	// of the receiving process's does not shorten it.
+	// measured on the database's clock, so no process's clock shortens
+	// it; River's leader, whose clock moves due jobs on, can delay the
+	// payment by as much as its clock lags.
 	Hold time.Duration
 	// NoConfirm pays an award without confirming the payment with WeChat's
 	// order query first: only for merchants whose own handler has done
@@ -284,8 +285,14 @@ func (e *eng[TD, TTx]) award(ctx context.Context, name string, n *redpack.Paymen
 		if err != nil {
 			return err
 		}
+		// Holds are measured on the database's clock, which the process
+		// that pays reads alike, whatever this process's clock says.
+		clock, err := e.dbClock(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for _, rr := range rules {
-			a, err := e.awardOne(ctx, tx, rc, name, &rr, n, opts, now)
+			a, err := e.awardOne(ctx, tx, rc, name, &rr, n, opts, now, clock)
 			if err != nil {
 				return err
 			}
@@ -301,7 +308,7 @@ func (e *eng[TD, TTx]) award(ctx context.Context, name string, n *redpack.Paymen
 
 // awardOne journals what one rule makes of the payment, in the award's
 // transaction.
-func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TTx], name string, rr *ruleRow, n *redpack.PaymentNotification, opts *AwardOptions, now time.Time) (*Award, error) {
+func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TTx], name string, rr *ruleRow, n *redpack.PaymentNotification, opts *AwardOptions, now, clock time.Time) (*Award, error) {
 	r := &rr.rule
 	if !n.Paid() {
 		// A failed payment is not judged, and nothing is journalled for
@@ -346,13 +353,7 @@ func (e *eng[TD, TTx]) awardOne(ctx context.Context, tx TTx, rc *river.Client[TT
 	if reason != "" {
 		a.State, a.Amount, a.Why, a.Reason = AwardSkipped, 0, why, reason
 	}
-	// The hold is measured on the database's clock, which the process
-	// that pays reads alike, whatever this process's clock says.
-	clock, err := e.dbClock(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	hold := clock.Add(opts.Hold)
+	hold := clock.Add(opts.Hold) // on the database's clock
 	// The packet is the rule's as it is now, when the award takes its
 	// amount: rules defined again while it waits do not change it.
 	tmpl, err := json.Marshal(r.template())

@@ -90,8 +90,13 @@ func (w *awardWorker[TD, TTx]) work(ctx context.Context, job *river.Job[awardArg
 	if a.State != AwardWaiting {
 		return w.settle(ctx, job, a, nil)
 	}
-	if wait := time.UnixMilli(a.holdUntil).Sub(clock); wait > 0 {
-		return river.JobSnooze(wait + jitter(time.Second))
+	if time.UnixMilli(a.holdUntil).After(clock) {
+		// Held, on the database's clock. River dates a snooze on this
+		// process's clock and makes it due on the database's: snoozing
+		// until hold_until on this process's clock makes the job due at
+		// hold_until, whatever the two clocks say (at least a second, so
+		// a clock ahead does not spin).
+		return river.JobSnooze(max(time.Until(time.UnixMilli(a.holdUntil)), time.Second) + jitter(time.Second))
 	}
 	if a.confirm {
 		o, err := rs.orders.QueryOrder(ctx, redpack.OrderQuery{AppID: a.appid, TransactionID: a.TransactionID})

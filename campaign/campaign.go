@@ -346,8 +346,9 @@ type RunConfig struct {
 //
 // On SQLite one Run at a time may use a database file: a second, in this
 // process or another, returns a *BusyError naming the holder, and sends
-// nothing. The lock is the kernel's (a lock file beside the database,
-// DB.lock), so a run killed however it dies leaves nothing to clear.
+// nothing. The lock is the kernel's (a lock file, DB.lock, beside the
+// file the path resolves to, so every path to one file takes the same
+// lock), and a run killed however it dies leaves nothing to clear.
 // Status, Report and the other reads work while a run holds it.
 //
 // When ctx is done Run takes no new row, waits for the rows in flight to

@@ -46,6 +46,11 @@ func (e *eng[TD, TTx]) list(ctx context.Context) ([]Summary, error) {
 	var out []Summary
 	err := e.inTx(ctx, func(tx TTx) error {
 		out = out[:0]
+		// One snapshot, so that a campaign's amount and its rows' counts
+		// agree while a rule set queues awards.
+		if err := e.snapshot(ctx, tx); err != nil {
+			return err
+		}
 		r, err := e.db.query(ctx, tx, `SELECT name, mch_id, source, file_sha256, total_amount, created_at, last_run_at, kind FROM redpack_campaign ORDER BY name`)
 		if err != nil {
 			return err

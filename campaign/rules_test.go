@@ -340,6 +340,7 @@ func TestBudgetNeverOverspent(t *testing.T) {
 							st.Totals.Paid, st.Totals.AmountPaid, r.Paid, r.AmountPaid)
 						return
 					}
+					time.Sleep(5 * time.Millisecond) // as often as a dashboard could, not flat out
 				}
 			}()
 			cfg := runConfig(t, srv)
@@ -547,8 +548,9 @@ func TestAwardKeepsItsTemplate(t *testing.T) {
 // TestHoldIsOnTheDatabaseClock: the process that receives a payment and
 // the one that pays its award read different clocks. The hold is measured
 // on the database's, so a payer an hour ahead of the receiver still holds
-// the award (and a refund within the hold cancels it), and a payer an hour
-// behind does not hold it an hour longer.
+// the award (and a refund within the hold cancels it), and a payer whose
+// clock reads an hour behind does not hold it an hour longer. (River's own
+// clock is the machine's here.)
 func TestHoldIsOnTheDatabaseClock(t *testing.T) {
 	for _, kind := range dbKinds {
 		t.Run(kind, func(t *testing.T) {

@@ -366,7 +366,7 @@ func (e *eng[TD, TTx]) close() error { return e.db.close() }
 
 // dbClock is the database's time, read in tx: PostgreSQL's clock, which
 // every process sharing the database reads alike whatever its own clock
-// says (River's due times are on it too); SQLite's is the clock of the one
+// says (River fetches due jobs on it); SQLite's is the clock of the one
 // machine that holds the file. Times several processes compare, such as
 // an award's hold, are measured on it.
 func (e *eng[TD, TTx]) dbClock(ctx context.Context, tx TTx) (time.Time, error) {

@@ -274,7 +274,7 @@ func execSQL(t *testing.T, kind, dsn, query string, args ...any) {
 		require.NoError(t, err)
 		return
 	}
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", "file:"+dsn+"?_pragma=busy_timeout(10000)") // rules serve writes meanwhile
 	require.NoError(t, err)
 	defer db.Close()
 	_, err = db.ExecContext(ctx, query, args...)

@@ -329,7 +329,12 @@ order is fixed: new ones are only ever added at the end.`
 			return exitWith(commandFail(e, "rules report", err))
 		}
 		defer s.Close()
-		if _, err := s.RuleStatus(ctx, *name); err != nil {
+		// The name is checked before --out is created.
+		info, err := s.Info(ctx, *name)
+		if err == nil && !info.RuleSet {
+			err = fmt.Errorf("campaign %s: %w (it was imported from a file)", *name, campaign.ErrNotRuleSet)
+		}
+		if err != nil {
 			return exitWith(commandFail(e, "rules report", err))
 		}
 		w := e.stdout

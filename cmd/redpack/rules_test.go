@@ -631,3 +631,21 @@ func TestRulesServeConfirmsWithOrderQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestRulesReportRefusesWhatIsNoRuleSet: rules report on a file's campaign
+// or an unknown name exits 2 with the reason and creates no --out file.
+func TestRulesReportRefusesWhatIsNoRuleSet(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	env := campaignEnv(f, filepath.Join(f.dir, "c.db"))
+	r := runLong(t, env, createArgs("spring", writeLines(t, f.dir, "a.txt", campaignOpenIDs(2)...), "--amount", "100")...)
+	require.Equal(t, exitOK, r.code, r)
+	out := filepath.Join(f.dir, "awards.csv")
+	r = runLong(t, env, "rules", "report", "--name", "spring", "--out", out)
+	assert.Equal(t, exitUsage, r.code, r)
+	assert.Contains(t, r.stderr, "not a rule set")
+	r = runLong(t, env, "rules", "report", "--name", "sprung", "--out", out)
+	assert.Equal(t, exitUsage, r.code, r)
+	assert.Contains(t, r.stderr, "spring", "did you mean")
+	assert.NoFileExists(t, out)
+}
