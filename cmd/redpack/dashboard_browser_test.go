@@ -131,6 +131,39 @@ func (p *page) int(t *testing.T, sel string) int64 {
 	return n
 }
 
+// chartSum adds up the counts of the rate chart's bars.
+func (p *page) chartSum(t *testing.T) int64 {
+	t.Helper()
+	bars, err := chromedp.Run(p.ctx, chromedp.AttributesAll(chromedp.CSSAll("#rate-chart rect.bar")))
+	require.NoError(t, err)
+	require.NotEmpty(t, bars, "the chart has bars")
+	var sum int64
+	for _, b := range bars {
+		n, err := strconv.ParseInt(b["data-count"], 10, 64)
+		require.NoError(t, err)
+		sum += n
+	}
+	return sum
+}
+
+// download clicks the link sel and returns the bytes the browser saved as
+// file.
+func (p *page) download(t *testing.T, sel, file string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	_, err := chromedp.CallBrowser(p.ctx, browser.SetDownloadBehavior,
+		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+	require.NoError(t, err)
+	p.run(t, chromedp.Click(chromedp.CSS(sel)))
+	var got []byte
+	require.Eventually(t, func() bool {
+		var err error
+		got, err = os.ReadFile(filepath.Join(dir, file))
+		return err == nil && len(got) > 0
+	}, 20*time.Second, 100*time.Millisecond, "no download of %s", file)
+	return got
+}
+
 // noProblems asserts the browser reported no error since the last call.
 func (p *page) noProblems(t *testing.T) {
 	t.Helper()
@@ -194,31 +227,11 @@ func TestDashboardInBrowser(t *testing.T) {
 			assert.Contains(t, p.text(t, "#needs-person"), "redpack campaign reissue lean --rows 4 --dry-run")
 
 			// The chart: one bar a minute, their counts adding up to the paid rows.
-			bars, err := chromedp.Run(p.ctx, chromedp.AttributesAll(chromedp.CSSAll("#rate-chart rect.bar")))
-			require.NoError(t, err)
-			require.NotEmpty(t, bars)
-			var sum int64
-			for _, b := range bars {
-				n, err := strconv.ParseInt(b["data-count"], 10, 64)
-				require.NoError(t, err)
-				sum += n
-			}
-			assert.Equal(t, st.Paid, sum)
+			assert.Equal(t, st.Paid, p.chartSum(t))
 
 			// The export, downloaded by the browser.
 			for _, format := range []string{"csv", "json"} {
-				dir := t.TempDir()
-				_, err := chromedp.CallBrowser(p.ctx, browser.SetDownloadBehavior,
-					browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
-				require.NoError(t, err)
-				p.run(t, chromedp.Click(chromedp.CSS("#export-"+format)))
-				file := filepath.Join(dir, "lean."+format)
-				var got []byte
-				require.Eventually(t, func() bool {
-					var err error
-					got, err = os.ReadFile(file)
-					return err == nil && len(got) > 0
-				}, 20*time.Second, 100*time.Millisecond, "no %s download", format)
+				got := p.download(t, "#export-"+format, "lean."+format)
 				r := runLong(t, env, "campaign", "report", "lean", "--format", format)
 				require.Equal(t, exitOK, r.code, r)
 				assert.Equal(t, r.stdout, string(got), "the %s export is campaign report's bytes", format)

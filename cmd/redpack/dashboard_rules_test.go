@@ -5,14 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
@@ -209,12 +206,7 @@ func TestDashboardRulesLiveInBrowser(t *testing.T) {
 			// took budget, their amounts to what was spent.
 			var count, amount int64
 			require.Eventually(t, func() bool {
-				cells, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]int64](
-					`(function(){var c=0,a=0;document.querySelectorAll("#awards-per-hour tr[data-hour]").forEach(function(r){`+
-						`c+=Number(r.querySelector('[data-hour-field="count"]').textContent);`+
-						`a+=Number(r.querySelector('[data-hour-field="amount"]').getAttribute("data-fen"))});return [c,a]})()`))
-				require.NoError(t, err)
-				count, amount = cells[0], cells[1]
+				count, amount = hoursSum(t, p)
 				return count == r.Awards["queued"]+r.Awards["waiting"] && amount == r.Spent
 			}, 10*time.Second, 200*time.Millisecond, "awards per hour: %d awards, %d fen", count, amount)
 			assert.EqualValues(t, 4, count)
@@ -232,24 +224,13 @@ func TestDashboardRulesLiveInBrowser(t *testing.T) {
 				return first[1] == strconv.FormatInt(next.UnixMilli(), 10)
 			}, 10*time.Second, 200*time.Millisecond, "the new hour's row: %v", first)
 			assert.Equal(t, []string{"24", strconv.FormatInt(next.UnixMilli(), 10), next.In(chinaTime).Format("2006-01-02 15:04"), "1", cny(500)}, first)
-			assert.EqualValues(t, 4, evaluate[int64](t, p, `(function(){var c=0;document.querySelectorAll("#awards-per-hour tr[data-hour]").forEach(function(r){`+
-				`c+=Number(r.querySelector('[data-hour-field="count"]').textContent)});return c})()`), "the hours still add up to the awards")
+			count, amount = hoursSum(t, p)
+			assert.Equal(t, [2]int64{4, r.Spent}, [2]int64{count, amount}, "the hours still add up to the awards")
 
 			// The awards export, downloaded by the browser: rules report's
 			// bytes.
 			for _, format := range []string{"csv", "json"} {
-				dir := t.TempDir()
-				_, err := chromedp.CallBrowser(p.ctx, browser.SetDownloadBehavior,
-					browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
-				require.NoError(t, err)
-				p.run(t, chromedp.Click(chromedp.CSS("#export-awards-"+format)))
-				file := filepath.Join(dir, "rules-awards."+format)
-				var got []byte
-				require.Eventually(t, func() bool {
-					var err error
-					got, err = os.ReadFile(file)
-					return err == nil && len(got) > 0
-				}, 20*time.Second, 100*time.Millisecond, "no %s download", format)
+				got := p.download(t, "#export-awards-"+format, "rules-awards."+format)
 				rep := runLong(t, l.env, "rules", "report", "--format", format)
 				require.Equal(t, exitOK, rep.code, rep)
 				assert.Equal(t, rep.stdout, string(got), "the %s awards export is rules report's bytes", format)
@@ -259,6 +240,15 @@ func TestDashboardRulesLiveInBrowser(t *testing.T) {
 			p.noProblems(t)
 		})
 	}
+}
+
+// hoursSum adds up the awards-per-hour table: awards and fen.
+func hoursSum(t *testing.T, p *page) (count, amount int64) {
+	t.Helper()
+	v := evaluate[[]int64](t, p, `(function(){var c=0,a=0;document.querySelectorAll("#awards-per-hour tr[data-hour]").forEach(function(r){`+
+		`c+=Number(r.querySelector('[data-hour-field="count"]').textContent);`+
+		`a+=Number(r.querySelector('[data-hour-field="amount"]').getAttribute("data-fen"))});return [c,a]})()`)
+	return v[0], v[1]
 }
 
 // execSQL runs one statement on the test's campaign database, to put the
