@@ -136,13 +136,21 @@ func (h *notifyHandler) read(w http.ResponseWriter, r *http.Request) ([]byte, bo
 //     the handler answers first, and only its SUCCESS is journalled.
 func (h *notifyHandler) answer(w http.ResponseWriter, r *http.Request, body []byte, forward string, parseErr error, journal func(context.Context) error, forwardFirst bool) {
 	ctx := r.Context()
+	// forwarded forwards the notification, answering FAIL unless the
+	// merchant's handler said SUCCESS.
+	forwarded := func() bool {
+		if err := h.forward(r, forward, body); err != nil {
+			h.fail(w, r, "the merchant's handler did not answer SUCCESS", err)
+			return false
+		}
+		return true
+	}
 	if parseErr != nil {
 		if forward == "" {
 			h.fail(w, r, "refused", parseErr)
 			return
 		}
-		if err := h.forward(r, forward, body); err != nil {
-			h.fail(w, r, "the merchant's handler did not answer SUCCESS", err)
+		if !forwarded() {
 			return
 		}
 		if errors.Is(parseErr, redpack.ErrNotificationMerchant) {
@@ -154,21 +162,15 @@ func (h *notifyHandler) answer(w http.ResponseWriter, r *http.Request, body []by
 		h.fail(w, r, "forwarded, but not verified here", parseErr)
 		return
 	}
-	if forward != "" && forwardFirst {
-		if err := h.forward(r, forward, body); err != nil {
-			h.fail(w, r, "the merchant's handler did not answer SUCCESS", err)
-			return
-		}
+	if forward != "" && forwardFirst && !forwarded() {
+		return
 	}
 	if err := journal(ctx); err != nil {
 		h.fail(w, r, "not journalled", err)
 		return
 	}
-	if forward != "" && !forwardFirst {
-		if err := h.forward(r, forward, body); err != nil {
-			h.fail(w, r, "the merchant's handler did not answer SUCCESS", err)
-			return
-		}
+	if forward != "" && !forwardFirst && !forwarded() {
+		return
 	}
 	_, _ = io.WriteString(w, answerSuccess)
 }
