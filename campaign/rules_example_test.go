@@ -186,3 +186,40 @@ func ExampleCNY() {
 	// ¥1,234,567.89
 	// -¥2.50
 }
+
+// CheckRuleSet tells a rule set from a campaign of a file, or a misspelt
+// name, before anything is written: here, before an awards export's file
+// is created.
+func ExampleStore_CheckRuleSet() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "rules-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	store, err := campaign.Open(ctx, filepath.Join(dir, "campaigns.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	rules := campaign.RuleSet{Rules: []campaign.Rule{{
+		Name: "spend100", AppID: redpacktest.DefaultAppID, From: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		MinFee: 10000, Amount: 500, Budget: 75000,
+		SendName: "天虹百货", Wishing: "满100送5元", ActName: "满额送", Remark: "感谢惠顾",
+	}}}
+	if err := store.DefineRules(ctx, "rules", &rules, redpacktest.DefaultMchID); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(store.CheckRuleSet(ctx, "rules"))
+	fmt.Println(store.CheckRuleSet(ctx, "rulez"))
+	f, err := os.Create(filepath.Join(dir, "awards.csv"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Println(store.WriteAwards(ctx, "rules", "csv", f, campaign.ReportOptions{}))
+	// Output:
+	// <nil>
+	// no campaign "rulez"; did you mean "rules"?
+	// <nil>
+}

@@ -247,6 +247,15 @@ func (e *eng[TD, TTx]) awards(ctx context.Context, name string, fn func(AwardRow
 	}
 }
 
+// CheckRuleSet returns nil when name is a rule set, ErrNotRuleSet for a
+// campaign of a file, and a *NotFoundError (ErrNotFound) when the
+// database has no campaign of that name. It reads one row: for a caller
+// that must know before it writes anything, such as an export's file.
+func (s *Store) CheckRuleSet(ctx context.Context, name string) error {
+	_, err := s.e.ruleKind(ctx, name)
+	return s.notFound(ctx, name, err)
+}
+
 // ruleKind checks that name is a rule set.
 func (e *eng[TD, TTx]) ruleKind(ctx context.Context, name string) (string, error) {
 	var kind string

@@ -664,6 +664,7 @@ type engine interface {
 	award(ctx context.Context, name string, n *redpack.PaymentNotification, opts *AwardOptions) ([]Award, error)
 	refund(ctx context.Context, name string, n *redpack.RefundNotification, now time.Time) ([]Award, error)
 	ruleStatus(ctx context.Context, name string, now time.Time) (*RuleSetStatus, error)
+	ruleKind(ctx context.Context, name string) (string, error)
 	awards(ctx context.Context, name string, fn func(AwardRow) error) error
 	info(ctx context.Context, name string) (*Info, error)
 	list(ctx context.Context) ([]Summary, error)

@@ -303,13 +303,8 @@ func (d *Server) export(format string) http.HandlerFunc {
 func (d *Server) exportAwards(format string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		info, err := d.store.Info(r.Context(), name)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		if !info.RuleSet {
-			http.Error(w, "campaign "+name+" is not a rule set: it has no awards", http.StatusNotFound)
+		if err := d.store.CheckRuleSet(r.Context(), name); err != nil {
+			fail(w, err) // 404: no such campaign, or not a rule set
 			return
 		}
 		d.download(w, r, name+"-awards", format, "application/x-ndjson", d.store.WriteAwards)

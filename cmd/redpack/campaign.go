@@ -90,7 +90,6 @@ func campaignArg(e *env, name string, args []string) (string, int, bool) {
 	return args[0], 0, true
 }
 
-// campaignFail prints err for a person and returns its exit code.
 // groupOf makes cmd a group of subcommands: alone it prints its help (to
 // stderr, exit 2), "help SUB" shows SUB's, and a mistyped subcommand is
 // reported as the root's are.
@@ -121,6 +120,7 @@ func groupOf(e *env, cmd *cobra.Command) {
 	cmd.ValidArgsFunction = cobra.NoFileCompletions
 }
 
+// campaignFail prints err for a person and returns its exit code.
 func campaignFail(e *env, cmd string, err error) int { return commandFail(e, "campaign "+cmd, err) }
 
 // failOrInterrupted is commandFail for a command that was starting: when

@@ -330,11 +330,7 @@ order is fixed: new ones are only ever added at the end.`
 		}
 		defer s.Close()
 		// The name is checked before --out is created.
-		info, err := s.Info(ctx, *name)
-		if err == nil && !info.RuleSet {
-			err = fmt.Errorf("campaign %s: %w (it was imported from a file)", *name, campaign.ErrNotRuleSet)
-		}
-		if err != nil {
+		if err := s.CheckRuleSet(ctx, *name); err != nil {
 			return exitWith(commandFail(e, "rules report", err))
 		}
 		w := e.stdout
